@@ -325,10 +325,15 @@ export class SseHandler implements StreamHandler {
   #overflow(stream: EventStream): void {
     this.#cutOff++;
     this.#options.telemetry.refused('subscriber_overflow');
-    this.#options.logger.warn(
-      { event: 'subscriber_overflow', route: stream.route, limitBytes: this.#options.bufferBytes },
-      'cut off a listener that fell behind (SLUICE_SUBSCRIBER_BUFFER_BYTES)',
+    const error = new SluiceError(
+      'SLUICE_ERR_PUBSUB_SLOW_LISTENER',
+      `ERR the listener fell more than ${this.#options.bufferBytes} bytes behind (SLUICE_SUBSCRIBER_BUFFER_BYTES)`,
     );
+    this.#options.logger.warn(
+      { event: 'subscriber_overflow', route: stream.route, code: error.code },
+      error.message,
+    );
+    // Destroy rather than end: ending would wait for the reader to take the bytes already queued.
     stream.end(undefined, true);
   }
 
