@@ -255,7 +255,7 @@ t.test('refused commands say what to use instead', async (t) => {
     ['watch', 'k'],
   ]) {
     const res = await post(broker.url, '/', cmd);
-    t.equal(res.status, 400, cmd[0]);
+    t.equal(res.status, 400, String(cmd[0]));
     t.equal((res.body as { code: string }).code, 'SLUICE_ERR_COMMAND_REFUSED');
   }
   t.match((await post(broker.url, '/', ['multi'])).body, { error: /multi-exec/ });
