@@ -9,6 +9,8 @@ import type { RequestId } from './wire.js';
 
 /** The events this transport reads from a socket (standard `WebSocket` and `ws` both provide them). */
 export interface WebSocketEventLike {
+  /** Event name. */
+  type: string;
   /** Message payload: a string for text frames. */
   data?: unknown;
   /** Close code. */
