@@ -2,13 +2,16 @@
 import { Agent, request } from 'node:http';
 import t from 'tap';
 import { capBlockingTimeout } from '../broker/protocol/blocking-timeout.js';
+import { NO_TELEMETRY } from '../broker/telemetry.js';
 import { post, startTestBroker, TOKEN } from './helpers/broker.js';
 import { brokerConnections, startRedis } from './helpers/redis.js';
 
 const POOL = 8;
 const redis = await startRedis();
 t.teardown(() => redis.stop());
+const refusals: string[] = [];
 const broker = await startTestBroker(redis.url, {
+  telemetry: { ...NO_TELEMETRY, refused: (reason) => void refusals.push(reason) },
   flags: { 'blocking-pool-size': POOL, 'blocking-max-ms': 400, 'blocking-idle-ms': 60000 },
 });
 t.teardown(() => broker.close());
@@ -174,6 +177,7 @@ t.test('pool full: 503 at once with Retry-After and the setting named; main pool
   t.equal(refused.status, 503);
   t.equal(refused.headers.get('retry-after'), '1');
   t.match(refused.body, { code: 'SLUICE_ERR_BLOCKING_POOL_FULL', error: /SLUICE_BLOCKING_POOL_SIZE/ });
+  t.ok(refusals.includes('blocking_pool_full'), 'the refusal is counted');
   t.same((await post(broker.url, '/', ['PING'])).body, { result: 'PONG' }, 'the main pool still answers');
   t.same(broker.blockingPool.stats(), { size: POOL, busy: POOL, open: POOL });
   for (let i = 0; i < POOL; i++) await direct.lpush(`full-${i}`, 'v');
@@ -183,7 +187,11 @@ t.test('pool full: 503 at once with Retry-After and the setting named; main pool
     Array.from({ length: POOL }, (_, i) => ({ result: [`full-${i}`, 'v'] })),
   );
   t.equal(broker.blockingPool.stats().busy, 0);
-  t.equal(await brokerConnections(direct, 'sluice-blocking-'), POOL, 'idle connections are kept for reuse');
+  t.equal(broker.blockingPool.stats().open, POOL, 'idle connections are kept for reuse');
+  t.ok(
+    await until(async () => (await brokerConnections(direct, 'sluice-blocking-')) === POOL),
+    'and Redis lists exactly them',
+  );
 });
 
 t.test('a caller that disconnects mid-block frees its connection', async (t) => {
@@ -240,7 +248,7 @@ t.test('main-pool latency does not grow while the blocking pool is saturated', a
   t.teardown(() => satBroker.close());
   const agent = new Agent({ keepAlive: true, maxSockets: 20 });
   t.teardown(() => agent.destroy());
-  const GETS = 2000;
+  const GETS = 1500;
   await direct.set('hot', 'v');
   const body = JSON.stringify(['GET', 'hot']);
   const get = () =>
@@ -272,25 +280,27 @@ t.test('main-pool latency does not grow while the blocking pool is saturated', a
     return performance.now() - started;
   };
   await run(); // warm-up: sockets, JIT
-  const baseline = await run();
+  // Two samples each side, the best of each compared: other test files share the two cores and add bursts of noise.
+  const before = await run();
   const blocked = Array.from({ length: POOL }, (_, i) =>
     post(satBroker.url, '/', ['BLPOP', `sat-${i}`, '0']),
   );
   t.ok(await until(async () => (await blockedClients()) === POOL), `${POOL} BLPOPs block`);
-  const saturated = await run();
+  const saturated = Math.min(await run(), await run());
   t.same(
     satBroker.blockingPool.stats(),
     { size: POOL, busy: POOL, open: POOL },
     'still saturated after the GETs',
   );
-  t.comment(
-    `${GETS} GETs: baseline ${Math.round(baseline)} ms, with ${POOL} BLPOPs blocking ${Math.round(saturated)} ms (ratio ${(saturated / baseline).toFixed(2)})`,
-  );
-  // Generous: other test files share the two cores. A stalled main pool would add seconds, not a ratio of 3.
-  t.ok(saturated < baseline * 3 + 200, 'no added delay beyond noise');
   for (let i = 0; i < POOL; i++) await direct.lpush(`sat-${i}`, 'v');
   const replies = await Promise.all(blocked);
   t.ok(replies.every((r) => r.status === 200 && Array.isArray((r.body as { result: unknown }).result)));
+  const baseline = Math.min(before, await run());
+  t.comment(
+    `${GETS} GETs (best of two): baseline ${Math.round(baseline)} ms, with ${POOL} BLPOPs blocking ${Math.round(saturated)} ms (ratio ${(saturated / baseline).toFixed(2)})`,
+  );
+  // Generous: a main pool stalled behind a blocked connection would add whole seconds, not a ratio of 3.
+  t.ok(saturated < baseline * 3 + 200, 'no added delay beyond noise');
 });
 
 t.test('idle blocking connections are closed after SLUICE_BLOCKING_IDLE_MS', async (t) => {
