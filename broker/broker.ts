@@ -15,6 +15,7 @@ import type { Logger } from './log.js';
 import { CommandPreparer } from './protocol/prepare.js';
 import { SubscriberHub } from './pubsub/hub.js';
 import { ScriptAliases } from './protocol/scripts.js';
+import { BlockingPool } from './redis/blocking-pool.js';
 import { buildCommandTable } from './redis/command-table.js';
 import { Pool } from './redis/pool.js';
 import { createSyncTokens } from './sync-token.js';
@@ -37,6 +38,7 @@ export interface BrokerParts {
   readonly config: Config;
   readonly logger: Logger;
   readonly pool: Pool;
+  readonly blockingPool: BlockingPool;
   readonly admission: Admission;
   readonly executor: Executor;
   readonly preparer: CommandPreparer;
@@ -89,6 +91,19 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
   );
   const admission = new Admission(config);
   const executor = new Executor(pool, admission, telemetry, config);
+  const blockingPool = new BlockingPool(
+    {
+      url: deps.redisUrl,
+      size: config.blockingPoolSize,
+      maxMs: config.blockingMaxMs,
+      idleMs: config.blockingIdleMs,
+      commandTimeoutMs: config.commandTimeoutMs,
+      connectTimeoutMs: config.redisConnectTimeoutMs,
+      control: () => pool.any(),
+    },
+    telemetry,
+  );
+  executor.setBlockingRunner(blockingPool);
   const preparer = new CommandPreparer(new ScriptAliases());
   const auth = new Authenticator(deps.tokens);
   const responder = new Responder(createSyncTokens(), telemetry);
@@ -166,6 +181,7 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
     config,
     logger,
     pool,
+    blockingPool,
     admission,
     executor,
     preparer,
@@ -188,12 +204,17 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
       draining = true;
       logger.info({ event: 'draining', timeoutMs: config.drainTimeoutMs }, 'draining');
       server.drain();
+      // Blocked callers get Redis's timeout reply (nil) now rather than a cut connection at the drain deadline.
+      blockingPool.unblockAll();
       const deadline = new Promise<void>((resolve) => setTimeout(resolve, config.drainTimeoutMs).unref());
       await Promise.race([
-        Promise.allSettled(drainHooks.map((hook) => hook())).then(() => admission.onIdle()),
+        Promise.allSettled(drainHooks.map((hook) => hook())).then(() =>
+          Promise.all([admission.onIdle(), blockingPool.idle()]),
+        ),
         deadline,
       ]);
       server.server.closeAllConnections();
+      await blockingPool.close();
       await pool.close();
       admin?.close();
       admin?.closeAllConnections();
