@@ -205,7 +205,7 @@ export function metricsTable(): string[] {
     '|---|---|---|---|---|',
     ...METRICS.map(
       (m: MetricSpec) =>
-        `| \`${m.name}\` | ${m.type} | ${m.labels.map((l) => `\`${l}\``).join(', ')} | ${cell(m.help)} | ${cell(m.rises)} |`,
+        `| \`${m.name}\` | ${m.type} | ${m.labels.map((l) => `\`${l}\``).join(', ') || '—'} | ${cell(m.help)} | ${cell(m.rises)} |`,
     ),
   ];
 }
