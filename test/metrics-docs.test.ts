@@ -67,3 +67,18 @@ t.test('default process metrics carry the prefix', async (t) => {
     'every family starts with sluice_',
   );
 });
+
+t.test('the dashboard and the docs only name families that exist', async (t) => {
+  const known = new Set<string>(METRICS.map((m) => m.name));
+  const { registry } = createMetrics({ maxRunning: 1 });
+  for (const m of await registry.getMetricsAsJSON()) known.add(m.name);
+  for (const file of ['../metrics/dashboard.json', '../docs/metrics.md']) {
+    const text = readFileSync(new URL(file, import.meta.url), 'utf8');
+    const names = new Set(
+      [...text.matchAll(/\bsluice_[a-z0-9_]+/g)]
+        .map(([name]) => name.replace(/_(bucket|sum|count)$/, ''))
+        .filter((name) => name !== 'sluice_' && !name.endsWith('_')),
+    );
+    for (const name of names) t.ok(known.has(name), `${file}: ${name}`);
+  }
+});

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -294,5 +294,25 @@ t.test(
     }
     t.ok(result.length > 0, 'Prometheus stored sluice_pool_connections');
     t.match(result, [{ metric: { __name__: 'sluice_pool_connections', pool: 'main', job: 'sluice' } }]);
+
+    // Every query of the Grafana dashboard parses and runs on this Prometheus.
+    const dashboard = JSON.parse(
+      readFileSync(new URL('../metrics/dashboard.json', import.meta.url), 'utf8'),
+    ) as {
+      panels: { targets?: { expr: string }[] }[];
+    };
+    const exprs = dashboard.panels.flatMap((panel) => (panel.targets ?? []).map((target) => target.expr));
+    t.ok(exprs.length > 10);
+    for (const expr of exprs) {
+      const query = expr
+        .replaceAll('$job', '.*')
+        .replaceAll('$instance', '.*')
+        .replaceAll('$__rate_interval', '1m');
+      const response = await fetch(
+        `http://127.0.0.1:${port}/api/v1/query?query=${encodeURIComponent(query)}`,
+      );
+      const body = (await response.json()) as { status: string; error?: string };
+      t.equal(body.status, 'success', `${expr} ${body.error ?? ''}`);
+    }
   },
 );
