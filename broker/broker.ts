@@ -17,6 +17,7 @@ import { buildCommandTable } from './redis/command-table.js';
 import { Pool } from './redis/pool.js';
 import { createSyncTokens } from './sync-token.js';
 import { NO_TELEMETRY, type Telemetry } from './telemetry.js';
+import { WsServer } from './ws/server.js';
 
 /** Everything a broker process needs beyond its Config. */
 export interface BrokerDeps {
@@ -41,6 +42,8 @@ export interface BrokerParts {
   readonly auth: Authenticator;
   readonly responder: Responder;
   readonly server: MainServer;
+  /** The /ws endpoint (attach the shared subscriber with `ws.setHub`). */
+  readonly ws: WsServer;
   readonly telemetry: Telemetry;
   readonly redisUrl: string;
 }
@@ -99,6 +102,18 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
     keepAliveTimeoutMs: config.httpKeepAliveTimeoutMs,
     maxConnections: config.httpMaxConnections,
   });
+  const ws = new WsServer(
+    { preparer, executor, logger, syncToken: () => responder.syncToken() },
+    {
+      maxFrameBytes: config.wsMaxFrameBytes,
+      maxInflight: config.wsMaxInflight,
+      maxSockets: config.wsMaxSockets,
+      sendBufferBytes: config.wsSendBufferBytes,
+      heartbeatMs: config.wsHeartbeatMs,
+      maxPipelineCommands: config.maxPipelineCommands,
+    },
+  );
+  server.setUpgradeHandler(ws);
 
   // Routing needs Redis's own command list; read it whenever Redis (re)appears until it has been read once.
   const loadCommands = async () => {
@@ -122,7 +137,8 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
   await loadCommands();
 
   let draining = false;
-  const drainHooks: (() => Promise<void> | void)[] = [];
+  // WebSockets answer what they have in flight, then close with 1001.
+  const drainHooks: (() => Promise<void> | void)[] = [() => ws.drain()];
   const notReadyReason = () => {
     if (draining) return 'draining';
     if (pool.stats().ready === 0) return 'Redis is unreachable';
@@ -144,6 +160,7 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
     auth,
     responder,
     server,
+    ws,
     telemetry,
     redisUrl: deps.redisUrl,
   };
@@ -164,6 +181,7 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
         deadline,
       ]);
       server.server.closeAllConnections();
+      ws.close();
       await pool.close();
       admin?.close();
       admin?.closeAllConnections();
