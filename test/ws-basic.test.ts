@@ -10,7 +10,10 @@ t.teardown(() => redis.stop());
 const broker = await startTestBroker(redis.url, { flags: { 'max-pipeline-commands': 1000 } });
 t.teardown(() => broker.close());
 
-async function open(t: { teardown(fn: () => unknown): void }, options: Parameters<typeof Peer.open>[1] = {}): Promise<Peer> {
+async function open(
+  t: { teardown(fn: () => unknown): void },
+  options: Parameters<typeof Peer.open>[1] = {},
+): Promise<Peer> {
   const peer = await Peer.open(broker.url, options);
   t.teardown(() => peer.close());
   return peer;
