@@ -10,8 +10,10 @@ import { Executor } from './executor.js';
 import { Responder } from './http/respond.js';
 import { RestHandler } from './http/rest.js';
 import { MainServer } from './http/server.js';
+import { SseHandler } from './http/sse.js';
 import type { Logger } from './log.js';
 import { CommandPreparer } from './protocol/prepare.js';
+import { SubscriberHub } from './pubsub/hub.js';
 import { ScriptAliases } from './protocol/scripts.js';
 import { buildCommandTable } from './redis/command-table.js';
 import { Pool } from './redis/pool.js';
@@ -46,6 +48,10 @@ export interface BrokerParts {
   readonly ws: WsServer;
   readonly telemetry: Telemetry;
   readonly redisUrl: string;
+  /** The shared pub/sub subscriber (SSE and WebSocket subscriptions). */
+  readonly pubsub: SubscriberHub;
+  /** The SSE routes (subscribe, psubscribe, monitor). */
+  readonly sse: SseHandler;
 }
 
 /** A running broker. */
@@ -115,6 +121,28 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
   );
   server.setUpgradeHandler(ws);
 
+  const pubsub = new SubscriberHub(
+    {
+      url: deps.redisUrl,
+      connectTimeoutMs: config.redisConnectTimeoutMs,
+      maxNames: config.subscriberMaxChannels,
+    },
+    logger,
+    telemetry,
+  );
+  const sse = new SseHandler({
+    hub: pubsub,
+    responder,
+    telemetry,
+    logger,
+    redisUrl: deps.redisUrl,
+    connectTimeoutMs: config.redisConnectTimeoutMs,
+    bufferBytes: config.subscriberBufferBytes,
+    keepaliveMs: config.sseKeepaliveMs,
+  });
+  server.setStreamHandler(sse);
+  ws.setHub(pubsub);
+
   // Routing needs Redis's own command list; read it whenever Redis (re)appears until it has been read once.
   const loadCommands = async () => {
     if (preparer.ready) return;
@@ -137,8 +165,13 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
   await loadCommands();
 
   let draining = false;
-  // WebSockets answer what they have in flight, then close with 1001.
-  const drainHooks: (() => Promise<void> | void)[] = [() => ws.drain()];
+  // WebSockets answer what they have in flight, then close with 1001. Streams never finish by themselves: end them,
+  // then release the shared subscriber.
+  const drainHooks: (() => Promise<void> | void)[] = [
+    () => ws.drain(),
+    () => sse.close(),
+    () => pubsub.close(),
+  ];
   const notReadyReason = () => {
     if (draining) return 'draining';
     if (pool.stats().ready === 0) return 'Redis is unreachable';
@@ -163,6 +196,8 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
     ws,
     telemetry,
     redisUrl: deps.redisUrl,
+    pubsub,
+    sse,
   };
   return {
     ...parts,

@@ -126,6 +126,7 @@ t.test('draining answers what is in flight, then closes every socket with 1001',
   const peers = await Promise.all([1, 2, 3].map(() => Peer.open(b.url)));
   const subscriber = await Peer.open(b.url);
   t.same(await peers[0]!.request({ id: 1, cmd: ['PING'] }), { id: 1, result: 'PONG' });
+  t.same(await subscriber.request({ id: 1, subscribe: ['limits:drain'] }), { id: 1, result: [1] });
   const last = peers[1]!.request({ id: 2, cmd: ['ECHO', 'last'] });
   // Wait until the server has the request (its answer is what drain must deliver first).
   await new Promise((r) => setTimeout(r, 50));

@@ -1,69 +1,9 @@
-// Pub/sub over /ws: acks with counts before pushes, PUBLISH over REST delivered as pushes, base64 data, cleanup on close.
-// The shared subscriber (broker/pubsub) is built on another branch; until it is merged here, `LocalHub` below stands in:
-// a minimal PubSubHub over one real Redis subscriber connection, enough to exercise the WebSocket side of the contract.
-import { Redis } from 'ioredis';
+// Pub/sub over /ws through the shared subscriber (broker/pubsub/hub.ts): acks with counts before pushes, PUBLISH over
+// REST delivered as pushes, base64 data, refusals with the request id, cleanup on close.
 import t from 'tap';
-import type { PubSubHub, PubSubListener, SubscriptionKind } from '../broker/pubsub/types.js';
 import { post, READONLY_TOKEN, startTestBroker } from './helpers/broker.js';
 import { startRedis } from './helpers/redis.js';
 import { Peer } from './helpers/ws.js';
-
-/** A bare hub: reference-counted subscriptions on one ioredis subscriber connection. */
-class LocalHub implements PubSubHub {
-  readonly redis: Redis;
-  readonly listeners = new Map<string, Set<PubSubListener>>();
-
-  constructor(url: string) {
-    this.redis = new Redis(url);
-    this.redis.on('messageBuffer', (channel: Buffer, data: Buffer) => {
-      for (const l of this.listeners.get(`channel:${channel.toString('latin1')}`) ?? [])
-        l.deliver({ channel, data });
-    });
-    this.redis.on('pmessageBuffer', (pattern: Buffer, channel: Buffer, data: Buffer) => {
-      for (const l of this.listeners.get(`pattern:${pattern.toString('latin1')}`) ?? [])
-        l.deliver({ pattern, channel, data });
-    });
-  }
-
-  async subscribe(kind: SubscriptionKind, name: Buffer, listener: PubSubListener): Promise<void> {
-    const key = `${kind}:${name.toString('latin1')}`;
-    let set = this.listeners.get(key);
-    if (!set) {
-      set = new Set();
-      this.listeners.set(key, set);
-    }
-    set.add(listener);
-    if (set.size === 1)
-      await (kind === 'channel'
-        ? this.redis.subscribe(name.toString())
-        : this.redis.psubscribe(name.toString()));
-  }
-
-  unsubscribe(kind: SubscriptionKind, name: Buffer, listener: PubSubListener): void {
-    const key = `${kind}:${name.toString('latin1')}`;
-    const set = this.listeners.get(key);
-    if (!set?.delete(listener) || set.size > 0) return;
-    this.listeners.delete(key);
-    void (kind === 'channel'
-      ? this.redis.unsubscribe(name.toString())
-      : this.redis.punsubscribe(name.toString()));
-  }
-
-  unsubscribeAll(listener: PubSubListener): void {
-    for (const [key, set] of this.listeners) {
-      if (!set.has(listener)) continue;
-      const [kind, name] = [key.slice(0, key.indexOf(':')), key.slice(key.indexOf(':') + 1)];
-      this.unsubscribe(kind as SubscriptionKind, Buffer.from(name, 'latin1'), listener);
-    }
-  }
-
-  /** Listeners over every name. */
-  count(): number {
-    let n = 0;
-    for (const set of this.listeners.values()) n += set.size;
-    return n;
-  }
-}
 
 const redis = await startRedis();
 t.teardown(() => redis.stop());
@@ -76,19 +16,18 @@ async function open(t: { teardown(fn: () => unknown): void }, options: Parameter
   return peer;
 }
 
-t.test('without a shared subscriber, subscribe is refused with a clear code', async (t) => {
-  const peer = await open(t);
-  t.match(await peer.request({ id: 1, subscribe: ['news'] }), {
-    id: 1,
-    code: 'SLUICE_ERR_WS_PUBSUB_UNAVAILABLE',
-  });
-  t.same(await peer.request({ id: 2, cmd: ['PING'] }), { id: 2, result: 'PONG' });
-});
+const listeners = () => broker.pubsub.stats().listeners;
 
-t.test('with a hub', async (t) => {
-  const hub = new LocalHub(redis.url);
-  t.teardown(() => hub.redis.disconnect());
-  broker.ws.setHub(hub);
+t.test('through the shared subscriber', async (t) => {
+  t.test('names the hub refuses are answered with the request id', async (t) => {
+    const peer = await open(t);
+    t.match(await peer.request({ id: 1, subscribe: [''] }), { id: 1, code: 'SLUICE_ERR_PUBSUB_BAD_NAME' });
+    t.match(await peer.request({ id: 2, psubscribe: ['x'.repeat(2000)] }), {
+      id: 2,
+      code: 'SLUICE_ERR_PUBSUB_BAD_NAME',
+    });
+    t.same(await peer.request({ id: 3, unsubscribe: [] }), { id: 3, result: [0] });
+  });
 
   t.test('subscribe, psubscribe, pushes from a PUBLISH over REST, unsubscribe', async (t) => {
     const peer = await open(t, { token: READONLY_TOKEN });
@@ -109,7 +48,7 @@ t.test('with a hub', async (t) => {
     t.same(await peer.request({ id: 6, unsubscribe: [] }), { id: 6, result: [0] });
     // Commands still run on a socket that has subscriptions (unlike a RESP2 connection in subscribe mode).
     t.same(await peer.request({ id: 7, cmd: ['PING'] }), { id: 7, result: 'PONG' });
-    t.equal(hub.count(), 0);
+    t.equal(listeners(), 0);
   });
 
   t.test('base64 sockets get base64 data', async (t) => {
@@ -140,10 +79,10 @@ t.test('with a hub', async (t) => {
   t.test('closing the socket releases its subscriptions', async (t) => {
     const peer = await Peer.open(broker.url);
     t.same(await peer.request({ id: 1, subscribe: ['ps:c1', 'ps:c2'] }), { id: 1, result: [1, 2] });
-    t.equal(hub.count(), 2);
+    t.equal(listeners(), 2);
     await peer.close();
-    for (let i = 0; i < 200 && hub.count() > 0; i++) await new Promise((r) => setTimeout(r, 10));
-    t.equal(hub.count(), 0);
+    for (let i = 0; i < 200 && listeners() > 0; i++) await new Promise((r) => setTimeout(r, 10));
+    t.equal(listeners(), 0);
   });
 
   t.test('pushes go only to the sockets that subscribed', async (t) => {

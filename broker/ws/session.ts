@@ -198,6 +198,8 @@ export class Session implements PubSubListener {
   closed(reason: Error): void {
     this.#channels.clear();
     this.#patterns.clear();
+    // The hub drains with the broker: still answer what is in flight, then close with 1001.
+    if (reason instanceof SluiceError && reason.code === 'SLUICE_ERR_DRAINING') return this.drain();
     const error =
       reason instanceof SluiceError
         ? reason
