@@ -18,6 +18,7 @@ import { ScriptAliases } from './protocol/scripts.js';
 import { BlockingPool } from './redis/blocking-pool.js';
 import { buildCommandTable } from './redis/command-table.js';
 import { Pool } from './redis/pool.js';
+import { createRedisTarget, type RedisTarget } from './redis/target.js';
 import { createSyncTokens } from './sync-token.js';
 import { NO_TELEMETRY, type RefusalReason, type Telemetry } from './telemetry.js';
 import { createMetrics, type Metrics } from '../metrics/index.js';
@@ -28,6 +29,8 @@ export interface BrokerDeps {
   readonly config: Config;
   /** The Redis URL actually used (SLUICE_REDIS_URL, the default address, or a private child). */
   readonly redisUrl: string;
+  /** How to reach Redis; default: built from `redisUrl` and the TLS/Sentinel options of `config`. */
+  readonly redisTarget?: RedisTarget;
   readonly tokens: readonly TokenEntry[];
   readonly logger: Logger;
   readonly telemetry?: Telemetry;
@@ -51,6 +54,8 @@ export interface BrokerParts {
   readonly ws: WsServer;
   readonly telemetry: Telemetry;
   readonly redisUrl: string;
+  /** How every connection reaches Redis (address or Sentinels, TLS, ACL user). */
+  readonly redisTarget: RedisTarget;
   /** The shared pub/sub subscriber (SSE and WebSocket subscriptions). */
   readonly pubsub: SubscriberHub;
   /** The SSE routes (subscribe, psubscribe, monitor). */
@@ -93,9 +98,10 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
   const { config, logger } = deps;
   const metrics = config.metricsEnabled ? createMetrics({ maxRunning: config.maxInflight }) : undefined;
   const telemetry = deps.telemetry ?? metrics?.telemetry ?? NO_TELEMETRY;
+  const redisTarget = deps.redisTarget ?? createRedisTarget(deps.redisUrl, config);
   const pool = new Pool(
     {
-      url: deps.redisUrl,
+      target: redisTarget,
       size: config.poolSize,
       connectTimeoutMs: config.redisConnectTimeoutMs,
       name: 'sluice-main',
@@ -107,7 +113,7 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
   const executor = new Executor(pool, admission, telemetry, config);
   const blockingPool = new BlockingPool(
     {
-      url: deps.redisUrl,
+      target: redisTarget,
       size: config.blockingPoolSize,
       maxMs: config.blockingMaxMs,
       idleMs: config.blockingIdleMs,
@@ -152,7 +158,7 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
 
   const pubsub = new SubscriberHub(
     {
-      url: deps.redisUrl,
+      target: redisTarget,
       connectTimeoutMs: config.redisConnectTimeoutMs,
       maxNames: config.subscriberMaxChannels,
     },
@@ -164,7 +170,7 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
     responder,
     telemetry,
     logger,
-    redisUrl: deps.redisUrl,
+    redisTarget,
     connectTimeoutMs: config.redisConnectTimeoutMs,
     bufferBytes: config.subscriberBufferBytes,
     keepaliveMs: config.sseKeepaliveMs,
@@ -245,6 +251,7 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
     ws,
     telemetry,
     redisUrl: deps.redisUrl,
+    redisTarget,
     pubsub,
     sse,
     metrics,

@@ -4,6 +4,13 @@
 export interface Config {
   /** Standalone Redis URL (`redis://`, `rediss://`); undefined = the default address, possibly a private child. */
   readonly redisUrl: string | undefined;
+  readonly redisTlsCaFile: string | undefined;
+  readonly redisTlsCertFile: string | undefined;
+  readonly redisTlsKeyFile: string | undefined;
+  readonly redisTlsServername: string | undefined;
+  /** `host:port,…` of the Sentinels; with redisSentinelName, every connection follows the current primary. */
+  readonly redisSentinels: string | undefined;
+  readonly redisSentinelName: string | undefined;
   readonly host: string;
   readonly port: number;
   readonly adminHost: string;
@@ -47,6 +54,7 @@ type Kind =
   | { type: 'int'; min: number; max: number }
   | { type: 'string' }
   | { type: 'url' }
+  | { type: 'addresses' }
   | { type: 'bool' }
   | { type: 'enum'; values: readonly string[] };
 
@@ -69,6 +77,42 @@ export const OPTIONS: readonly OptionSpec[] = [
     kind: { type: 'url' },
     default: undefined,
     help: 'Standalone Redis (redis:// or rediss://). Unset: redis://127.0.0.1:6379, or a private redis-server when nothing answers there.',
+  },
+  {
+    key: 'redisTlsCaFile',
+    kind: { type: 'string' },
+    default: undefined,
+    help: 'PEM file of the CA that signed the Redis server certificate (rediss:// only). Unset: the system CAs.',
+  },
+  {
+    key: 'redisTlsCertFile',
+    kind: { type: 'string' },
+    default: undefined,
+    help: 'PEM client certificate, when Redis requires one (rediss:// only).',
+  },
+  {
+    key: 'redisTlsKeyFile',
+    kind: { type: 'string' },
+    default: undefined,
+    help: 'PEM private key of the client certificate (rediss:// only).',
+  },
+  {
+    key: 'redisTlsServername',
+    kind: { type: 'string' },
+    default: undefined,
+    help: "Name checked against the Redis server certificate (SNI). Unset: the URL's host.",
+  },
+  {
+    key: 'redisSentinels',
+    kind: { type: 'addresses' },
+    default: undefined,
+    help: 'Sentinels as host:port,host:port. Set with --redis-sentinel-name: connections follow the current primary; the URL then only gives user, password, database and rediss:.',
+  },
+  {
+    key: 'redisSentinelName',
+    kind: { type: 'string' },
+    default: undefined,
+    help: 'Name of the primary the Sentinels watch (their `sentinel monitor <name>`).',
   },
   {
     key: 'host',
@@ -329,6 +373,9 @@ export function parseConfig(
   if (config['token'] !== undefined && config['token'] === config['readonlyToken']) {
     problems.push('SLUICE_TOKEN and SLUICE_READONLY_TOKEN must differ');
   }
+  if ((config['redisSentinels'] === undefined) !== (config['redisSentinelName'] === undefined)) {
+    problems.push('SLUICE_REDIS_SENTINELS and SLUICE_REDIS_SENTINEL_NAME go together: set both or neither');
+  }
   if (problems.length > 0) throw new ConfigError(problems);
   return { help: false, config: Object.freeze(config) as unknown as Config };
 }
@@ -361,6 +408,12 @@ function parseValue(kind: Kind, text: string): Parsed {
       } catch {
         return { ok: false, expected };
       }
+    }
+    case 'addresses': {
+      const parts = text.split(',').map((part) => part.trim());
+      return parts.length > 0 && parts.every((part) => /^(\[[^\]]+\]|[^\s:,]+):\d{1,5}$/.test(part))
+        ? { ok: true, value: text }
+        : { ok: false, expected: 'host:port[,host:port…]' };
     }
     case 'string':
       return { ok: true, value: text };

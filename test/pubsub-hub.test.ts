@@ -14,7 +14,11 @@ const admin = redis.client();
 const logger = createLogger('silent');
 
 function newHub(maxNames = 100): SubscriberHub {
-  const hub = new SubscriberHub({ url: redis.url, connectTimeoutMs: 1000, maxNames }, logger, NO_TELEMETRY);
+  const hub = new SubscriberHub(
+    { target: { url: redis.url }, connectTimeoutMs: 1000, maxNames },
+    logger,
+    NO_TELEMETRY,
+  );
   t.teardown(() => hub.close());
   return hub;
 }

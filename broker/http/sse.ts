@@ -15,6 +15,7 @@ import {
 import type { SubscriberHub } from '../pubsub/hub.js';
 import type { PubSubListener, PubSubMessage, SubscriptionKind } from '../pubsub/types.js';
 import { openConnection } from '../redis/connection.js';
+import type { RedisTarget } from '../redis/target.js';
 import type { Telemetry } from '../telemetry.js';
 import type { Responder } from './respond.js';
 import type { StreamHandler } from './server.js';
@@ -26,7 +27,8 @@ export interface SseOptions {
   readonly telemetry: Telemetry;
   readonly logger: Logger;
   /** Redis for the dedicated /monitor connections. */
-  readonly redisUrl: string;
+  /** Where MONITOR streams open their own connection. */
+  readonly redisTarget: RedisTarget;
   readonly connectTimeoutMs: number;
   /** Bytes that may wait in one response before its reader is cut off (SLUICE_SUBSCRIBER_BUFFER_BYTES). */
   readonly bufferBytes: number;
@@ -207,7 +209,7 @@ export class SseHandler implements StreamHandler {
     // `redis.monitor()` builds) parses the lines. No reconnect: a lost connection ends the stream.
     const redis = openConnection(
       {
-        url: this.#options.redisUrl,
+        target: this.#options.redisTarget,
         name: 'sluice-monitor',
         connectTimeoutMs: this.#options.connectTimeoutMs,
       },

@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import { SluiceError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { openConnection } from '../redis/connection.js';
+import type { RedisTarget } from '../redis/target.js';
 import type { Telemetry } from '../telemetry.js';
 import type { PubSubHub, PubSubListener, PubSubMessage, SubscriptionKind } from './types.js';
 
@@ -14,7 +15,8 @@ const RESUBSCRIBE_BATCH = 1000;
 
 /** What the hub needs to open its connection and bound itself. */
 export interface SubscriberHubOptions {
-  readonly url: string;
+  /** Where Redis is and how to reach it (see RedisTarget). */
+  readonly target: RedisTarget;
   readonly connectTimeoutMs: number;
   /** Most channels + patterns held at once (SLUICE_SUBSCRIBER_MAX_CHANNELS). */
   readonly maxNames: number;
@@ -277,7 +279,7 @@ export class SubscriberHub implements PubSubHub {
 
   #open(): Redis {
     const redis = openConnection({
-      url: this.#options.url,
+      target: this.#options.target,
       name: this.#options.connectionName ?? 'sluice-subscriber',
       connectTimeoutMs: this.#options.connectTimeoutMs,
     });

@@ -8,10 +8,12 @@ import type { Reply } from '../protocol/reply.js';
 import type { Telemetry } from '../telemetry.js';
 import { NotSentError } from './batcher.js';
 import { openConnection } from './connection.js';
+import type { RedisTarget } from './target.js';
 
 /** Options of the blocking pool; see SLUICE_BLOCKING_POOL_SIZE, SLUICE_BLOCKING_MAX_MS, SLUICE_BLOCKING_IDLE_MS. */
 export interface BlockingPoolOptions {
-  readonly url: string;
+  /** Where Redis is and how to reach it (see RedisTarget). */
+  readonly target: RedisTarget;
   /** Most connections open at once (SLUICE_BLOCKING_POOL_SIZE). */
   readonly size: number;
   /** Longest block in ms; a timeout of 0 or beyond it is capped to it (SLUICE_BLOCKING_MAX_MS). */
@@ -148,7 +150,7 @@ export class BlockingPool implements BlockingRunner {
     if (this.#slots.size >= this.#options.size) return undefined;
     const redis = openConnection(
       {
-        url: this.#options.url,
+        target: this.#options.target,
         name: `sluice-blocking-${this.#opened++}`,
         connectTimeoutMs: this.#options.connectTimeoutMs,
       },

@@ -1,9 +1,11 @@
 // Opening one ioredis connection the way every pool needs it: RESP2, raw replies, no offline queue, no silent re-sends.
 import { Redis, type RedisOptions } from 'ioredis';
+import { type RedisTarget, targetOptions } from './target.js';
 
 /** What a pool needs to open connections. */
 export interface ConnectionOptions {
-  readonly url: string;
+  /** Where Redis is and how to reach it (address or Sentinels, TLS, ACL user): the same for every connection. */
+  readonly target: RedisTarget;
   /** CLIENT SETNAME value, so tests and operators can find the broker's connections in CLIENT LIST. */
   readonly name: string;
   readonly connectTimeoutMs: number;
@@ -21,7 +23,7 @@ export function reconnectDelayMs(attempt: number, random: () => number = Math.ra
  * strings so values above 2^53 stay exact.
  */
 export function openConnection(options: ConnectionOptions, extra: RedisOptions = {}): Redis {
-  return new Redis(options.url, {
+  return new Redis(options.target.url, {
     lazyConnect: true,
     connectionName: options.name,
     connectTimeout: options.connectTimeoutMs,
@@ -35,6 +37,7 @@ export function openConnection(options: ConnectionOptions, extra: RedisOptions =
     keepAlive: 10_000,
     noDelay: true,
     retryStrategy: reconnectDelayMs,
+    ...targetOptions(options.target),
     ...extra,
   });
 }

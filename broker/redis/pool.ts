@@ -4,10 +4,12 @@ import type { Logger } from '../log.js';
 import type { Telemetry } from '../telemetry.js';
 import { Batcher } from './batcher.js';
 import { openConnection } from './connection.js';
+import type { RedisTarget } from './target.js';
 
-/** Options of a pool; the URL comes from SLUICE_REDIS_URL. */
+/** Options of a pool; the target comes from SLUICE_REDIS_URL (or the Sentinels) and the TLS options. */
 export interface PoolOptions {
-  readonly url: string;
+  /** Where Redis is and how to reach it (see RedisTarget). */
+  readonly target: RedisTarget;
   readonly size: number;
   readonly connectTimeoutMs: number;
   /** Prefix of the CLIENT SETNAME of each connection, e.g. `sluice-main`. */
@@ -48,7 +50,7 @@ export class Pool {
     this.#logger = logger;
     this.#connections = Array.from({ length: options.size }, (_, i) => {
       const redis = openConnection({
-        url: options.url,
+        target: options.target,
         name: `${options.name}-${i}`,
         connectTimeoutMs: options.connectTimeoutMs,
       });

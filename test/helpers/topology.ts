@@ -1,0 +1,170 @@
+// Real redis-server processes for the topology tests: TLS servers with a throw-away CA, Sentinel sets, clusters.
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis, type RedisOptions } from 'ioredis';
+import { freePort, redisAnswers } from '../../broker/private-redis.js';
+
+/** A temporary directory, removed by the returned function. */
+export function tempDir(prefix: string): { path: string; remove: () => void } {
+  const path = mkdtempSync(join(tmpdir(), prefix));
+  return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
+}
+
+/** One redis-server (or Sentinel) child process on a known port. */
+export interface ServerProcess {
+  readonly port: number;
+  readonly child: ChildProcess;
+  /** SIGKILL and wait for the exit. */
+  stop(): Promise<void>;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Spawns `redis-server args…` and waits until `ready()` (default: a plain PING on `port`) says yes, up to 10 s.
+ */
+export async function spawnServer(
+  args: readonly string[],
+  port: number,
+  ready: () => Promise<boolean> = () => redisAnswers('127.0.0.1', port, 200),
+): Promise<ServerProcess> {
+  const child = spawn('redis-server', args, { stdio: 'ignore' });
+  const stop = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    child.kill('SIGCONT');
+    child.kill('SIGKILL');
+    await exited;
+  };
+  for (let i = 0; i < 400; i++) {
+    if (child.exitCode !== null)
+      throw new Error(`redis-server ${args.join(' ')} exited with ${child.exitCode}`);
+    if (await ready()) return { port, child, stop };
+    await sleep(25);
+  }
+  await stop();
+  throw new Error(`redis-server did not become ready on port ${port}`);
+}
+
+/** The arguments every test server shares: loopback, nothing on disk. */
+export function baseArgs(port: number): string[] {
+  return ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'];
+}
+
+/** PEM files of a throw-away CA, a server certificate for 127.0.0.1/localhost and a client certificate. */
+export interface TestCertificates {
+  readonly ca: string;
+  readonly serverCert: string;
+  readonly serverKey: string;
+  readonly clientCert: string;
+  readonly clientKey: string;
+}
+
+/** Generates the certificates with openssl (P-256 keys: fast to make) into `dir`. */
+export function makeCertificates(dir: string): TestCertificates {
+  const file = (name: string) => join(dir, name);
+  const openssl = (...args: string[]) => execFileSync('openssl', args, { stdio: 'ignore', cwd: dir });
+  openssl(
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:prime256v1',
+    '-nodes',
+    '-keyout',
+    file('ca.key'),
+    '-out',
+    file('ca.crt'),
+    '-days',
+    '2',
+    '-subj',
+    '/CN=sluice-test-ca',
+  );
+  writeFileSync(file('server.ext'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\n');
+  writeFileSync(file('client.ext'), 'extendedKeyUsage=clientAuth\n');
+  for (const who of ['server', 'client']) {
+    openssl(
+      'req',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      file(`${who}.key`),
+      '-out',
+      file(`${who}.csr`),
+      '-subj',
+      `/CN=${who === 'server' ? 'localhost' : 'sluice-test-client'}`,
+    );
+    openssl(
+      'x509',
+      '-req',
+      '-in',
+      file(`${who}.csr`),
+      '-CA',
+      file('ca.crt'),
+      '-CAkey',
+      file('ca.key'),
+      '-CAcreateserial',
+      '-out',
+      file(`${who}.crt`),
+      '-days',
+      '2',
+      '-extfile',
+      file(`${who}.ext`),
+    );
+  }
+  return {
+    ca: file('ca.crt'),
+    serverCert: file('server.crt'),
+    serverKey: file('server.key'),
+    clientCert: file('client.crt'),
+    clientKey: file('client.key'),
+  };
+}
+
+/** Whether an ioredis client built from `options` gets PONG (used as a readiness probe for TLS/ACL servers). */
+export async function pings(options: RedisOptions): Promise<boolean> {
+  const client = new Redis({
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+    connectTimeout: 500,
+    ...options,
+  });
+  client.on('error', () => {});
+  try {
+    await client.connect();
+    return (await client.ping()) === 'PONG';
+  } catch {
+    return false;
+  } finally {
+    client.disconnect();
+  }
+}
+
+/** Polls `check` every 50 ms until it returns a value other than undefined, or throws after `timeoutMs`. */
+export async function waitUntil<T>(
+  what: string,
+  check: () => Promise<T | undefined> | T | undefined,
+  timeoutMs = 20_000,
+): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    let value: T | undefined;
+    try {
+      value = await check();
+    } catch {
+      value = undefined;
+    }
+    if (value !== undefined) return value;
+    if (Date.now() > until) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+export { freePort };
