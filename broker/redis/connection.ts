@@ -23,7 +23,7 @@ export function reconnectDelayMs(attempt: number, random: () => number = Math.ra
  * strings so values above 2^53 stay exact.
  */
 export function openConnection(options: ConnectionOptions, extra: RedisOptions = {}): Redis {
-  return new Redis(options.target.url, {
+  const redis = new Redis(options.target.url, {
     lazyConnect: true,
     connectionName: options.name,
     connectTimeout: options.connectTimeoutMs,
@@ -40,4 +40,8 @@ export function openConnection(options: ConnectionOptions, extra: RedisOptions =
     ...targetOptions(options.target),
     ...extra,
   });
+  // ioredis releases the failover detector's Sentinel subscriptions only in disconnect(), not when QUIT or a final
+  // close ends the connection; without this they would reconnect to the Sentinels forever.
+  if (options.target.sentinel) redis.once('end', () => redis.disconnect());
+  return redis;
 }
