@@ -6,7 +6,7 @@ import { Admission } from './admission.js';
 import { createAdminServer } from './admin.js';
 import { Authenticator, type TokenEntry } from './auth.js';
 import type { Config } from './config.js';
-import { Executor } from './executor.js';
+import { Executor, type RequestRunner } from './executor.js';
 import { Responder } from './http/respond.js';
 import { RestHandler } from './http/rest.js';
 import { MainServer } from './http/server.js';
@@ -16,9 +16,12 @@ import { CommandPreparer } from './protocol/prepare.js';
 import { SubscriberHub } from './pubsub/hub.js';
 import { ScriptAliases } from './protocol/scripts.js';
 import { BlockingPool } from './redis/blocking-pool.js';
+import type { Cluster } from 'ioredis';
+import { ClusterExecutor } from './redis/cluster-executor.js';
 import { buildCommandTable } from './redis/command-table.js';
+import { openCluster } from './redis/connection.js';
 import { Pool } from './redis/pool.js';
-import { createRedisTarget, type RedisTarget } from './redis/target.js';
+import { createRedisTarget, firstNodeTarget, type RedisTarget } from './redis/target.js';
 import { createSyncTokens } from './sync-token.js';
 import { NO_TELEMETRY, type RefusalReason, type Telemetry } from './telemetry.js';
 import { createMetrics, type Metrics } from '../metrics/index.js';
@@ -46,6 +49,10 @@ export interface BrokerParts {
   readonly blockingPool: BlockingPool;
   readonly admission: Admission;
   readonly executor: Executor;
+  /** What transports run requests on: `executor`, or the cluster executor when SLUICE_REDIS_CLUSTER_NODES is set. */
+  readonly requests: RequestRunner;
+  /** The Redis Cluster client (cluster mode only; the main pool is then empty). */
+  readonly cluster: Cluster | undefined;
   readonly preparer: CommandPreparer;
   readonly auth: Authenticator;
   readonly responder: Responder;
@@ -99,10 +106,20 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
   const metrics = config.metricsEnabled ? createMetrics({ maxRunning: config.maxInflight }) : undefined;
   const telemetry = deps.telemetry ?? metrics?.telemetry ?? NO_TELEMETRY;
   const redisTarget = deps.redisTarget ?? createRedisTarget(deps.redisUrl, config);
+  // Cluster mode swaps the main pool for ioredis's Cluster and its own executor, chosen here once; the standalone
+  // path below is unchanged. Pub/sub and MONITOR use the first seed node (classic pub/sub reaches every node).
+  const cluster = redisTarget.cluster
+    ? openCluster({
+        target: redisTarget,
+        name: 'sluice-main',
+        connectTimeoutMs: config.redisConnectTimeoutMs,
+      })
+    : undefined;
+  const nodeTarget = cluster ? firstNodeTarget(redisTarget) : redisTarget;
   const pool = new Pool(
     {
       target: redisTarget,
-      size: config.poolSize,
+      size: cluster ? 0 : config.poolSize,
       connectTimeoutMs: config.redisConnectTimeoutMs,
       name: 'sluice-main',
     },
@@ -124,6 +141,9 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
     telemetry,
   );
   executor.setBlockingRunner(blockingPool);
+  const requests: RequestRunner = cluster
+    ? new ClusterExecutor(cluster, admission, telemetry, config)
+    : executor;
   const preparer = new CommandPreparer(new ScriptAliases(), (error) => {
     const reason = PREPARE_REFUSALS[error.code];
     if (reason) telemetry.refused(reason);
@@ -132,7 +152,7 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
   const responder = new Responder(createSyncTokens(), telemetry);
   const rest = new RestHandler({
     preparer,
-    executor,
+    executor: requests,
     responder,
     maxBodyBytes: config.maxBodyBytes,
     maxPipelineCommands: config.maxPipelineCommands,
@@ -144,7 +164,7 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
     maxConnections: config.httpMaxConnections,
   });
   const ws = new WsServer(
-    { preparer, executor, logger, telemetry, syncToken: () => responder.syncToken() },
+    { preparer, executor: requests, logger, telemetry, syncToken: () => responder.syncToken() },
     {
       maxFrameBytes: config.wsMaxFrameBytes,
       maxInflight: config.wsMaxInflight,
@@ -158,7 +178,7 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
 
   const pubsub = new SubscriberHub(
     {
-      target: redisTarget,
+      target: nodeTarget,
       connectTimeoutMs: config.redisConnectTimeoutMs,
       maxNames: config.subscriberMaxChannels,
     },
@@ -170,7 +190,7 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
     responder,
     telemetry,
     logger,
-    redisTarget,
+    redisTarget: nodeTarget,
     connectTimeoutMs: config.redisConnectTimeoutMs,
     bufferBytes: config.subscriberBufferBytes,
     keepaliveMs: config.sseKeepaliveMs,
@@ -181,7 +201,7 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
   // Routing needs Redis's own command list; read it whenever Redis (re)appears until it has been read once.
   const loadCommands = async () => {
     if (preparer.ready) return;
-    const redis = pool.any();
+    const redis = cluster ? (cluster.status === 'ready' ? cluster : undefined) : pool.any();
     if (!redis) return;
     try {
       preparer.setTable(buildCommandTable(await redis.call('COMMAND')));
@@ -196,7 +216,9 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
   pool.onStatus((up) => {
     if (up) void loadCommands();
   });
-  await pool.start();
+  cluster?.on('ready', () => void loadCommands());
+  // A cluster that cannot be reached yet keeps retrying by itself (clusterRetryStrategy).
+  await (cluster ? cluster.connect().catch(() => {}) : pool.start());
   await loadCommands();
 
   let draining = false;
@@ -209,13 +231,17 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
   ];
   const notReadyReason = () => {
     if (draining) return 'draining';
-    if (pool.stats().ready === 0) return 'Redis is unreachable';
+    if (cluster ? cluster.status !== 'ready' : pool.stats().ready === 0) return 'Redis is unreachable';
     if (!preparer.ready) return 'the command list has not been read from Redis yet';
     return undefined;
   };
   metrics?.plug({
     pools: {
       main: () => {
+        if (requests instanceof ClusterExecutor) {
+          const { primaries, ready } = requests.stats();
+          return { max: primaries, connections: { ready, down: primaries - ready }, inflight: 0 };
+        }
         const { size, ready, inflight } = pool.stats();
         return { max: size, connections: { ready, down: size - ready }, inflight };
       },
@@ -244,6 +270,8 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
     blockingPool,
     admission,
     executor,
+    requests,
+    cluster,
     preparer,
     auth,
     responder,
@@ -280,6 +308,7 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
       ws.close();
       await blockingPool.close();
       await pool.close();
+      await cluster?.quit().catch(() => cluster.disconnect());
       admin?.close();
       admin?.closeAllConnections();
       logger.info({ event: 'closed' }, 'closed');

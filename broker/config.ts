@@ -11,6 +11,8 @@ export interface Config {
   /** `host:port,…` of the Sentinels; with redisSentinelName, every connection follows the current primary. */
   readonly redisSentinels: string | undefined;
   readonly redisSentinelName: string | undefined;
+  /** `host:port,…` seed nodes of a Redis Cluster; commands are routed by slot. */
+  readonly redisClusterNodes: string | undefined;
   readonly host: string;
   readonly port: number;
   readonly adminHost: string;
@@ -113,6 +115,12 @@ export const OPTIONS: readonly OptionSpec[] = [
     kind: { type: 'string' },
     default: undefined,
     help: 'Name of the primary the Sentinels watch (their `sentinel monitor <name>`).',
+  },
+  {
+    key: 'redisClusterNodes',
+    kind: { type: 'addresses' },
+    default: undefined,
+    help: 'Redis Cluster seed nodes as host:port,host:port: commands are routed by slot. The URL then only gives user, password and rediss:. Blocking commands are refused in cluster mode.',
   },
   {
     key: 'host',
@@ -375,6 +383,9 @@ export function parseConfig(
   }
   if ((config['redisSentinels'] === undefined) !== (config['redisSentinelName'] === undefined)) {
     problems.push('SLUICE_REDIS_SENTINELS and SLUICE_REDIS_SENTINEL_NAME go together: set both or neither');
+  }
+  if (config['redisClusterNodes'] !== undefined && config['redisSentinels'] !== undefined) {
+    problems.push('SLUICE_REDIS_CLUSTER_NODES and SLUICE_REDIS_SENTINELS exclude each other');
   }
   if (problems.length > 0) throw new ConfigError(problems);
   return { help: false, config: Object.freeze(config) as unknown as Config };

@@ -70,8 +70,25 @@ export function outcomeOf(error: unknown): { error: Error; outcome: CommandOutco
   };
 }
 
+/**
+ * What transports run requests on: the standalone Executor, or the cluster executor (broker.ts chooses one). Both
+ * resolve, never reject: failures are Error outcomes.
+ */
+export interface RequestRunner {
+  pipeline(
+    items: readonly (PreparedCommand | SluiceError)[],
+    timing: RequestTiming,
+    affinity?: Affinity,
+  ): Promise<Outcome[]>;
+  transaction(
+    items: readonly PreparedCommand[],
+    timing: RequestTiming,
+    affinity?: Affinity,
+  ): Promise<Outcome[] | Error>;
+}
+
 /** Executes requests. Every public method resolves (never rejects): failures are Error outcomes. */
-export class Executor {
+export class Executor implements RequestRunner {
   readonly #pool: Pool;
   readonly #admission: Admission;
   readonly #telemetry: Telemetry;
@@ -280,7 +297,11 @@ export class Executor {
 }
 
 /** Applies each command's reply rewrite (see PreparedCommand.mapReply) to its successful outcome, in place. */
-function mapReplies(items: readonly PreparedCommand[], outcomes: Outcome[], offset: number): Outcome[] {
+export function mapReplies(
+  items: readonly PreparedCommand[],
+  outcomes: Outcome[],
+  offset: number,
+): Outcome[] {
   items.forEach((item, i) => {
     const outcome = outcomes[offset + i];
     if (item.mapReply && outcome !== undefined && !(outcome instanceof Error))

@@ -68,8 +68,9 @@ function readTokens(config: Config): { tokens: TokenEntry[]; generated: string |
 /** The Redis to use: SLUICE_REDIS_URL, else the default address if it answers, else a private redis-server. */
 async function resolveRedis(config: Config, logger: Logger): Promise<{ url: string; child?: PrivateRedis }> {
   if (config.redisUrl !== undefined) return { url: config.redisUrl };
-  // Under Sentinel the URL only carries credentials and the database; the Sentinels name the address.
-  if (config.redisSentinels !== undefined) return { url: DEFAULT_REDIS_URL };
+  // Under Sentinel or Cluster the URL only carries credentials (and TLS); the Sentinels or seed nodes give addresses.
+  if (config.redisSentinels !== undefined || config.redisClusterNodes !== undefined)
+    return { url: DEFAULT_REDIS_URL };
   if (await redisAnswers('127.0.0.1', 6379)) return { url: DEFAULT_REDIS_URL };
   if (!hasRedisServer()) {
     fail(
@@ -94,9 +95,11 @@ function startLine(
 ): string {
   const redis = privateRedis
     ? `${redisUrl} (private redis-server)`
-    : config.redisSentinels !== undefined
-      ? `sentinel:${config.redisSentinelName}@${config.redisSentinels}`
-      : redisUrl.replace(/\/\/[^@/]*@/, '//***@');
+    : config.redisClusterNodes !== undefined
+      ? `cluster:${config.redisClusterNodes}`
+      : config.redisSentinels !== undefined
+        ? `sentinel:${config.redisSentinelName}@${config.redisSentinels}`
+        : redisUrl.replace(/\/\/[^@/]*@/, '//***@');
   return (
     `sluice ready http=${url} admin=${adminUrl} redis=${redis} workers=${config.workers}` +
     (generated ? ` token: ${generated}` : '')

@@ -2,7 +2,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Principal } from '../auth.js';
 import { SluiceError } from '../errors.js';
-import type { Executor, Outcome, RequestTiming } from '../executor.js';
+import type { Outcome, RequestRunner, RequestTiming } from '../executor.js';
 import type { CommandPreparer, PreparedCommand } from '../protocol/prepare.js';
 import { replyJson, replyResp2 } from '../protocol/reply.js';
 import { type Arg, parseCommand, parseCommandList, parseJson } from '../protocol/request.js';
@@ -18,7 +18,7 @@ interface Format {
 /** What the REST handler needs from the broker. */
 export interface RestDeps {
   readonly preparer: CommandPreparer;
-  readonly executor: Executor;
+  readonly executor: RequestRunner;
   readonly responder: Responder;
   readonly maxBodyBytes: number;
   readonly maxPipelineCommands: number;

@@ -1,6 +1,6 @@
 // Opening one ioredis connection the way every pool needs it: RESP2, raw replies, no offline queue, no silent re-sends.
-import { Redis, type RedisOptions } from 'ioredis';
-import { type RedisTarget, targetOptions } from './target.js';
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
+import { type RedisTarget, targetCredentials, targetOptions } from './target.js';
 
 /** What a pool needs to open connections. */
 export interface ConnectionOptions {
@@ -17,13 +17,9 @@ export function reconnectDelayMs(attempt: number, random: () => number = Math.ra
   return Math.round(ceiling / 2 + (random() * ceiling) / 2);
 }
 
-/**
- * A connection that fails fast while Redis is down (no offline queue), never re-sends a written command after a
- * reconnect (`autoResendUnfulfilledCommands: false`, `maxRetriesPerRequest: 0`), and returns integers as decimal
- * strings so values above 2^53 stay exact.
- */
-export function openConnection(options: ConnectionOptions, extra: RedisOptions = {}): Redis {
-  const redis = new Redis(options.target.url, {
+/** The ioredis options every broker connection shares (standalone, Sentinel, and each cluster node). */
+function connectionDefaults(options: Omit<ConnectionOptions, 'target'>): RedisOptions {
+  return {
     lazyConnect: true,
     connectionName: options.name,
     connectTimeout: options.connectTimeoutMs,
@@ -37,6 +33,17 @@ export function openConnection(options: ConnectionOptions, extra: RedisOptions =
     keepAlive: 10_000,
     noDelay: true,
     retryStrategy: reconnectDelayMs,
+  };
+}
+
+/**
+ * A connection that fails fast while Redis is down (no offline queue), never re-sends a written command after a
+ * reconnect (`autoResendUnfulfilledCommands: false`, `maxRetriesPerRequest: 0`), and returns integers as decimal
+ * strings so values above 2^53 stay exact.
+ */
+export function openConnection(options: ConnectionOptions, extra: RedisOptions = {}): Redis {
+  const redis = new Redis(options.target.url, {
+    ...connectionDefaults(options),
     ...targetOptions(options.target),
     ...extra,
   });
@@ -44,4 +51,41 @@ export function openConnection(options: ConnectionOptions, extra: RedisOptions =
   // close ends the connection; without this they would reconnect to the Sentinels forever.
   if (options.target.sentinel) redis.once('end', () => redis.disconnect());
   return redis;
+}
+
+/**
+ * A Redis Cluster client over `target.cluster.nodes` (seed nodes; the rest is discovered with CLUSTER SLOTS). Node
+ * connections use the same defaults as every other connection. ioredis follows MOVED and ASK and retries TRYAGAIN
+ * and CLUSTERDOWN (nothing ran); a command whose connection closed after it was written is never re-sent
+ * (`retryDelayOnFailover: 0`).
+ */
+export function openCluster(options: ConnectionOptions): Cluster {
+  const nodes = options.target.cluster?.nodes ?? [];
+  const { retryStrategy: _perNode, ...nodeDefaults } = connectionDefaults(options);
+  const cluster = new Cluster(
+    nodes.map(({ host, port }) => ({ host, port })),
+    {
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      enableReadyCheck: true,
+      enableAutoPipelining: false,
+      scaleReads: 'master',
+      maxRedirections: 16,
+      retryDelayOnMoved: 0,
+      retryDelayOnTryAgain: 100,
+      retryDelayOnClusterDown: 100,
+      retryDelayOnFailover: 0,
+      slotsRefreshTimeout: options.connectTimeoutMs,
+      clusterRetryStrategy: (attempt) => reconnectDelayMs(attempt),
+      redisOptions: { ...nodeDefaults, ...targetCredentials(options.target) },
+    },
+  );
+  // ioredis reads CLUSTER SLOTS on a duplicate of a node connection, which inherits `stringNumbers`: slot ranges
+  // then arrive as strings and its loop compares them as strings ("5461" <= "10922" is false), leaving whole ranges
+  // unmapped and their commands sent to random nodes (MOVED, and reordering). That duplicate only reads the map.
+  cluster.on('+node', (node: Redis) => {
+    const duplicate = node.duplicate.bind(node);
+    node.duplicate = (override) => duplicate({ ...override, stringNumbers: false });
+  });
+  return cluster;
 }

@@ -23,6 +23,8 @@ export interface RedisTarget {
   readonly tls?: TlsOptions;
   /** Sentinel mode: the Sentinels to ask for the current primary of `sentinelName`. */
   readonly sentinel?: { readonly sentinels: readonly RedisAddress[]; readonly name: string };
+  /** Cluster mode: seed nodes of a Redis Cluster; the URL then only gives user, password and `rediss:`. */
+  readonly cluster?: { readonly nodes: readonly RedisAddress[] };
 }
 
 /** The TLS and Sentinel parts of the configuration (see config.ts). */
@@ -33,6 +35,7 @@ export interface TargetSettings {
   readonly redisTlsServername?: string | undefined;
   readonly redisSentinels?: string | undefined;
   readonly redisSentinelName?: string | undefined;
+  readonly redisClusterNodes?: string | undefined;
 }
 
 /** `"a:1,b:2"` → addresses; throws on anything else (config.ts validates the same shape first). */
@@ -66,6 +69,7 @@ export function createRedisTarget(url: string, settings: TargetSettings): RedisT
     url,
     ...(url.startsWith('rediss:') ? { tls } : {}),
     ...(sentinel ? { sentinel } : {}),
+    ...(settings.redisClusterNodes ? { cluster: { nodes: parseAddresses(settings.redisClusterNodes) } } : {}),
   };
 }
 
@@ -75,6 +79,8 @@ export function describeTarget(target: RedisTarget): string {
     /\/\/([^@/:]*)(:[^@/]*)?@/,
     (_, user: string) => `//${user ? user + ':' : ''}***@`,
   );
+  if (target.cluster)
+    return `cluster ${target.cluster.nodes.map((n) => `${n.host}:${n.port}`).join(',')} (${url})`;
   if (!target.sentinel) return url;
   const sentinels = target.sentinel.sentinels.map((s) => `${s.host}:${s.port}`).join(',');
   return `sentinel ${target.sentinel.name}@${sentinels} (${url})`;
@@ -102,4 +108,32 @@ export function targetOptions(target: RedisTarget): RedisOptions {
     }
   }
   return options;
+}
+
+/**
+ * User, password and TLS for cluster nodes: ioredis's Cluster takes no URL, so they are read from it here (the
+ * user info is percent-decoded as ioredis does for standalone URLs).
+ */
+export function targetCredentials(target: RedisTarget): RedisOptions {
+  const url = new URL(target.url);
+  const options: RedisOptions = {};
+  if (url.username) options.username = decodeURIComponent(url.username);
+  if (url.password) options.password = decodeURIComponent(url.password);
+  if (url.protocol === 'rediss:') options.tls = target.tls ?? {};
+  return options;
+}
+
+/**
+ * A standalone target for the first cluster seed node, with the same credentials and TLS: classic pub/sub is
+ * broadcast to every node of a cluster, so the shared subscriber (and MONITOR, which then shows that node only)
+ * connect there.
+ */
+export function firstNodeTarget(target: RedisTarget): RedisTarget {
+  const first = target.cluster?.nodes[0];
+  if (!first) return target;
+  const url = new URL(target.url);
+  url.hostname = first.host.includes(':') ? `[${first.host}]` : first.host;
+  url.port = String(first.port);
+  url.pathname = '';
+  return { url: url.toString(), ...(target.tls ? { tls: target.tls } : {}) };
 }

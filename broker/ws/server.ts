@@ -4,7 +4,7 @@ import type { Duplex } from 'node:stream';
 import { type RawData, type WebSocket, WebSocketServer } from 'ws';
 import type { Principal } from '../auth.js';
 import { SluiceError } from '../errors.js';
-import type { Executor } from '../executor.js';
+import type { RequestRunner } from '../executor.js';
 import { errorBody } from '../http/respond.js';
 import type { UpgradeHandler } from '../http/server.js';
 import type { Logger } from '../log.js';
@@ -33,7 +33,7 @@ export interface WsServerOptions {
 /** What the endpoint needs from the broker. */
 export interface WsServerDeps {
   readonly preparer: CommandPreparer;
-  readonly executor: Executor;
+  readonly executor: RequestRunner;
   readonly logger: Logger;
   /** A fresh sync token for refused upgrades (every HTTP response carries one). */
   syncToken(): string;

@@ -2,7 +2,7 @@
 import type { WebSocket } from 'ws';
 import { type Principal, noPermission } from '../auth.js';
 import { ERROR_CATALOGUE, type ErrorSpec, SluiceError } from '../errors.js';
-import type { Affinity, Executor, Outcome, RequestTiming } from '../executor.js';
+import type { Affinity, Outcome, RequestRunner, RequestTiming } from '../executor.js';
 import type { Logger } from '../log.js';
 import type { CommandPreparer, PreparedCommand } from '../protocol/prepare.js';
 import type { PubSubHub, PubSubListener, PubSubMessage } from '../pubsub/types.js';
@@ -20,7 +20,7 @@ import {
 /** What a session needs from the broker; shared by every session of a server. */
 export interface SessionDeps {
   readonly preparer: CommandPreparer;
-  readonly executor: Executor;
+  readonly executor: RequestRunner;
   /** The shared subscriber, when one runs. */
   hub(): PubSubHub | undefined;
   readonly logger: Logger;

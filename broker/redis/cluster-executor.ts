@@ -1,0 +1,257 @@
+// Runs requests on a Redis Cluster through ioredis's Cluster: per-command slot routing, MULTI pinned to one slot's node.
+import { type Cluster, Command, type Redis, ReplyError } from 'ioredis';
+import type { Admission } from '../admission.js';
+import { SluiceError } from '../errors.js';
+import { mapReplies, type Outcome, outcomeOf, type RequestRunner, type RequestTiming } from '../executor.js';
+import type { PreparedCommand } from '../protocol/prepare.js';
+import type { CommandOutcome, Telemetry } from '../telemetry.js';
+
+/** Redis's own reply when a request's keys span slots (https://redis.io/docs/latest/operate/oss_and_stack/reference/cluster-spec/). */
+const CROSSSLOT = "CROSSSLOT Keys in request don't hash to the same slot";
+
+/** What the cluster executor needs beyond the Cluster client. */
+export interface ClusterExecutorOptions {
+  readonly commandTimeoutMs: number;
+}
+
+/** A point-in-time view of the cluster client, for /readyz and metrics. */
+export interface ClusterStats {
+  /** Primaries the client holds a connection object for. */
+  readonly primaries: number;
+  /** Of those, connected and ready. */
+  readonly ready: number;
+}
+
+/**
+ * The cluster counterpart of Executor, chosen in broker.ts when SLUICE_REDIS_CLUSTER_NODES is set; the standalone
+ * hot path is untouched. A pipeline's commands are each routed by ioredis to their slot's primary, so a pipeline
+ * spanning slots is split per node and reassembled in order with per-item errors, and MOVED/ASK/TRYAGAIN are
+ * followed per command by ioredis (nothing ran, so re-sending is safe). Commands on one node keep their order
+ * (one connection per node); across nodes they run concurrently. A transaction must stay in one slot (else
+ * CROSSSLOT, as Redis says) and runs as MULTI…EXEC on that slot's primary. Blocking commands are refused.
+ */
+export class ClusterExecutor implements RequestRunner {
+  readonly #cluster: Cluster;
+  readonly #admission: Admission;
+  readonly #telemetry: Telemetry;
+  readonly #options: ClusterExecutorOptions;
+
+  constructor(cluster: Cluster, admission: Admission, telemetry: Telemetry, options: ClusterExecutorOptions) {
+    this.#cluster = cluster;
+    this.#admission = admission;
+    this.#telemetry = telemetry;
+    this.#options = options;
+  }
+
+  stats(): ClusterStats {
+    const primaries = this.#cluster.nodes('master');
+    return { primaries: primaries.length, ready: primaries.filter((n) => n.status === 'ready').length };
+  }
+
+  pipeline(items: readonly (PreparedCommand | SluiceError)[], timing: RequestTiming): Promise<Outcome[]> {
+    const refusal = blockingRefusal(items);
+    if (refusal) {
+      this.#telemetry.refused('command_refused');
+      return Promise.resolve(items.map((item) => (item instanceof SluiceError ? item : refusal)));
+    }
+    const sendable: PreparedCommand[] = [];
+    for (const item of items) if (!(item instanceof SluiceError)) sendable.push(item);
+    if (sendable.length === 0) return Promise.resolve(items as SluiceError[]);
+    return this.#admitted(
+      sendable.length,
+      timing,
+      () => {
+        const commands = sendable.map((item) => new Command(item.wireName, item.args));
+        for (const command of commands) void this.#cluster.sendCommand(command);
+        return commands;
+      },
+      sendable,
+    ).then((outcomes) => {
+      mapReplies(sendable, outcomes, 0);
+      if (sendable.length === items.length) return outcomes;
+      let next = 0;
+      return items.map((item) => (item instanceof SluiceError ? item : outcomes[next++]!));
+    });
+  }
+
+  transaction(items: readonly PreparedCommand[], timing: RequestTiming): Promise<Outcome[] | Error> {
+    const refusal = blockingRefusal(items);
+    if (refusal) return Promise.resolve(refusal);
+    const commands = items.map((item) => new Command(item.wireName, item.args));
+    let slot: number | undefined;
+    for (const command of commands) {
+      const own = command.getSlot();
+      if (own === null || own === undefined) continue;
+      if (slot !== undefined && own !== slot) return Promise.resolve(new ReplyError(CROSSSLOT));
+      slot = own;
+    }
+    const labels = ['multi', ...items.map((item) => item.label), 'exec'];
+    return this.#admitted(
+      labels.length,
+      timing,
+      () => {
+        const node = this.#primaryFor(slot);
+        if (!node) return unavailable('no connection to the primary of the transaction slot is up');
+        const all = [new Command('MULTI', []), ...commands, new Command('EXEC', [])];
+        // Written straight to the slot's primary: ioredis's redirection logic works per command and would move
+        // queued commands away from their MULTI. A MOVED while queueing aborts the whole EXEC (nothing ran).
+        for (const command of all) void node.sendCommand(command);
+        return all;
+      },
+      labels,
+    ).then((outcomes) => {
+      for (const outcome of outcomes) if (outcome instanceof SluiceError) return outcome;
+      for (let i = 1; i < outcomes.length - 1; i++) {
+        const outcome = outcomes[i];
+        if (!(outcome instanceof Error)) continue;
+        // The slot moved between our routing and Redis's check: EXECABORT guarantees nothing ran.
+        if (/^(MOVED|ASK|TRYAGAIN|CLUSTERDOWN) /.test(outcome.message)) {
+          this.#cluster.refreshSlotsCache();
+          return new SluiceError(
+            'SLUICE_ERR_REDIS_UNAVAILABLE',
+            `ERR the transaction's slot is moving between cluster nodes (${outcome.message.split(' ')[0]}); nothing ran, retry`,
+          );
+        }
+        return outcome;
+      }
+      const exec = outcomes[outcomes.length - 1]!;
+      if (exec instanceof Error) return exec;
+      if (!Array.isArray(exec))
+        return new SluiceError('SLUICE_ERR_INTERNAL', 'ERR EXEC did not return an array');
+      return mapReplies(items, exec, 0);
+    });
+  }
+
+  /** The primary serving `slot` (any primary for key-less transactions), when its connection is usable. */
+  #primaryFor(slot: number | undefined): Redis | undefined {
+    const primaries = this.#cluster.nodes('master');
+    if (slot === undefined) return primaries.find((n) => n.status === 'ready') ?? primaries[0];
+    const key = this.#cluster.slots[slot]?.[0];
+    if (key === undefined) return undefined;
+    return primaries.find((n) => `${n.options.host}:${n.options.port}` === key);
+  }
+
+  /**
+   * Admission, then `write` (which sends and returns the commands, or a refusal), then waits for every reply or
+   * the command timeout. Resolves with one outcome per written command.
+   */
+  #admitted(
+    count: number,
+    timing: RequestTiming,
+    write: () => Command[] | SluiceError,
+    labelled: readonly (PreparedCommand | string)[],
+  ): Promise<Outcome[]> {
+    return new Promise<Outcome[]>((answer) => {
+      const fail = (error: unknown) => answer(new Array<Outcome>(count).fill(clusterOutcomeOf(error).error));
+      this.#admission
+        .run(
+          () => {
+            const written = performance.now();
+            if (written >= timing.deadline) {
+              fail(
+                new SluiceError(
+                  'SLUICE_ERR_DEADLINE_EXPIRED',
+                  'ERR the request deadline passed before its commands were sent; nothing was sent',
+                ),
+              );
+              return Promise.resolve();
+            }
+            if (this.#cluster.status !== 'ready') {
+              this.#telemetry.refused('redis_unavailable');
+              fail(unavailable('the cluster client is not ready'));
+              return Promise.resolve();
+            }
+            const commands = write();
+            if (commands instanceof SluiceError) {
+              this.#telemetry.refused('redis_unavailable');
+              fail(commands);
+              return Promise.resolve();
+            }
+            const labels = labelled.map((l) => (typeof l === 'string' ? l : l.label));
+            return this.#settle(commands, labels, written, timing, answer);
+          },
+          (seconds) => this.#telemetry.queueWaited(seconds),
+        )
+        .catch(fail);
+    });
+  }
+
+  #settle(
+    commands: readonly Command[],
+    labels: readonly string[],
+    written: number,
+    timing: RequestTiming,
+    answer: (outcomes: Outcome[]) => void,
+  ): Promise<void> {
+    const outcomes = new Array<Outcome | undefined>(commands.length);
+    let left = commands.length;
+    let answered = false;
+    const timeoutMs = Math.max(0, Math.min(this.#options.commandTimeoutMs, timing.deadline - written));
+    return new Promise<void>((settled) => {
+      const timer = setTimeout(() => {
+        answered = true;
+        const error = new SluiceError(
+          'SLUICE_ERR_REDIS_TIMEOUT',
+          `ERR no reply from Redis within ${Math.round(timeoutMs)} ms (SLUICE_COMMAND_TIMEOUT_MS or the request deadline); the command may have run`,
+        );
+        answer(Array.from(outcomes, (o) => o ?? error));
+      }, timeoutMs);
+      const done = (index: number, outcome: Outcome, kind: CommandOutcome) => {
+        outcomes[index] = outcome;
+        this.#telemetry.commandDone(
+          labels[index] ?? 'other',
+          (performance.now() - written) / 1000,
+          answered ? 'timeout' : kind,
+        );
+        if (--left > 0) return;
+        clearTimeout(timer);
+        if (!answered) answer(outcomes as Outcome[]);
+        settled();
+      };
+      commands.forEach((command, index) => {
+        command.promise.then(
+          (reply: Outcome) => done(index, reply, 'ok'),
+          (error: unknown) => {
+            const { error: e, outcome } = clusterOutcomeOf(error);
+            done(index, e, outcome);
+          },
+        );
+      });
+    });
+  }
+}
+
+function unavailable(why: string): SluiceError {
+  return new SluiceError(
+    'SLUICE_ERR_REDIS_UNAVAILABLE',
+    `ERR Redis is unavailable (${why}); nothing was sent`,
+  );
+}
+
+/** A refusal when any item is a blocking command: cluster mode has no per-node blocking pool. */
+function blockingRefusal(items: readonly (PreparedCommand | SluiceError)[]): SluiceError | undefined {
+  const blocking = items.find((item) => !(item instanceof SluiceError) && item.route === 'blocking');
+  if (!blocking || blocking instanceof SluiceError) return undefined;
+  return new SluiceError(
+    'SLUICE_ERR_COMMAND_REFUSED',
+    `ERR ${blocking.name.toUpperCase()} blocks a connection and is not served in cluster mode (SLUICE_REDIS_CLUSTER_NODES)`,
+  );
+}
+
+/**
+ * Like outcomeOf, plus the Cluster client's own refusals: ioredis rejects before writing when it has no usable
+ * node ("Cluster isn't ready", "Stream isn't writeable", too many redirections), so those are retryable 503s.
+ */
+function clusterOutcomeOf(error: unknown): { error: Error; outcome: CommandOutcome } {
+  if (
+    error instanceof Error &&
+    !(error instanceof ReplyError) &&
+    !(error instanceof SluiceError) &&
+    /isn't ready|isn't writeable|Too many Cluster redirections|Failed to refresh slots cache/.test(
+      error.message,
+    )
+  ) {
+    return { error: unavailable(error.message), outcome: 'unavailable' };
+  }
+  return outcomeOf(error);
+}
