@@ -237,6 +237,7 @@ t.test('server: echo, ping, time, dbsize', async (t) => {
   t.equal(typeof micros, 'number');
   t.ok(Math.abs(seconds - Date.now() / 1000) < 60);
   t.ok((await redis.dbsize()) > 0);
+  t.equal(await redis.publish('nobody-listens', { hello: 'world' }), 0);
 });
 
 t.test('pipeline, multi and exec', async (t) => {
