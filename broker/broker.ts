@@ -1,0 +1,173 @@
+// The composition root: builds pool → admission → executor → transports, and tears them down in reverse order.
+import { once } from 'node:events';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Admission } from './admission.js';
+import { createAdminServer } from './admin.js';
+import { Authenticator, type TokenEntry } from './auth.js';
+import type { Config } from './config.js';
+import { Executor } from './executor.js';
+import { Responder } from './http/respond.js';
+import { RestHandler } from './http/rest.js';
+import { MainServer } from './http/server.js';
+import type { Logger } from './log.js';
+import { CommandPreparer } from './protocol/prepare.js';
+import { ScriptAliases } from './protocol/scripts.js';
+import { buildCommandTable } from './redis/command-table.js';
+import { Pool } from './redis/pool.js';
+import { createSyncTokens } from './sync-token.js';
+import { NO_TELEMETRY, type Telemetry } from './telemetry.js';
+
+/** Everything a broker process needs beyond its Config. */
+export interface BrokerDeps {
+  readonly config: Config;
+  /** The Redis URL actually used (SLUICE_REDIS_URL, the default address, or a private child). */
+  readonly redisUrl: string;
+  readonly tokens: readonly TokenEntry[];
+  readonly logger: Logger;
+  readonly telemetry?: Telemetry;
+  /** Whether to serve the admin listener (false in cluster workers: the primary serves it). Default true. */
+  readonly admin?: boolean;
+}
+
+/** The parts of a running broker that transports, metrics and tests reach for. */
+export interface BrokerParts {
+  readonly config: Config;
+  readonly logger: Logger;
+  readonly pool: Pool;
+  readonly admission: Admission;
+  readonly executor: Executor;
+  readonly preparer: CommandPreparer;
+  readonly auth: Authenticator;
+  readonly responder: Responder;
+  readonly server: MainServer;
+  readonly telemetry: Telemetry;
+  readonly redisUrl: string;
+}
+
+/** A running broker. */
+export interface Broker extends BrokerParts {
+  /** `http://host:port` of the main listener. */
+  readonly url: string;
+  /** `http://host:port` of the admin listener. */
+  readonly adminUrl: string;
+  /** Registers work to do when draining (close WebSockets with 1001, end SSE streams…). */
+  onDrain(hook: () => Promise<void> | void): void;
+  /** Stops accepting, lets in-flight work finish within `drainTimeoutMs`, then closes everything. */
+  close(): Promise<void>;
+  /** Why the broker is not ready, or undefined. */
+  notReadyReason(): string | undefined;
+}
+
+async function listen(server: Server, port: number, host: string): Promise<string> {
+  server.listen(port, host);
+  await once(server, 'listening');
+  const address = server.address() as AddressInfo;
+  const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return `http://${shownHost}:${address.port}`;
+}
+
+/** Builds and starts a broker; resolves once both listeners listen. Redis may still be down (it reconnects). */
+export async function startBroker(deps: BrokerDeps): Promise<Broker> {
+  const { config, logger } = deps;
+  const telemetry = deps.telemetry ?? NO_TELEMETRY;
+  const pool = new Pool(
+    {
+      url: deps.redisUrl,
+      size: config.poolSize,
+      connectTimeoutMs: config.redisConnectTimeoutMs,
+      name: 'sluice-main',
+    },
+    logger,
+    telemetry,
+  );
+  const admission = new Admission(config);
+  const executor = new Executor(pool, admission, telemetry, config);
+  const preparer = new CommandPreparer(new ScriptAliases());
+  const auth = new Authenticator(deps.tokens);
+  const responder = new Responder(createSyncTokens(), telemetry);
+  const rest = new RestHandler({
+    preparer,
+    executor,
+    responder,
+    maxBodyBytes: config.maxBodyBytes,
+    maxPipelineCommands: config.maxPipelineCommands,
+  });
+  const server = new MainServer(auth, rest, responder, logger, {
+    headersTimeoutMs: config.httpHeadersTimeoutMs,
+    requestTimeoutMs: config.httpRequestTimeoutMs,
+    keepAliveTimeoutMs: config.httpKeepAliveTimeoutMs,
+    maxConnections: config.httpMaxConnections,
+  });
+
+  // Routing needs Redis's own command list; read it whenever Redis (re)appears until it has been read once.
+  const loadCommands = async () => {
+    if (preparer.ready) return;
+    const redis = pool.any();
+    if (!redis) return;
+    try {
+      preparer.setTable(buildCommandTable(await redis.call('COMMAND')));
+      logger.info({ event: 'commands_loaded' }, 'read the command list from Redis');
+    } catch (error) {
+      logger.warn(
+        { event: 'commands_failed', err: error },
+        'could not read the command list from Redis; will retry when it reconnects',
+      );
+    }
+  };
+  pool.onStatus((up) => {
+    if (up) void loadCommands();
+  });
+  await pool.start();
+  await loadCommands();
+
+  let draining = false;
+  const drainHooks: (() => Promise<void> | void)[] = [];
+  const notReadyReason = () => {
+    if (draining) return 'draining';
+    if (pool.stats().ready === 0) return 'Redis is unreachable';
+    if (!preparer.ready) return 'the command list has not been read from Redis yet';
+    return undefined;
+  };
+  const admin = deps.admin === false ? undefined : createAdminServer({ notReadyReason });
+  const url = await listen(server.server, config.port, config.host);
+  const adminUrl = admin ? await listen(admin, config.adminPort, config.adminHost) : '';
+  logger.info({ event: 'listening', url, adminUrl }, 'listening');
+
+  const parts: BrokerParts = {
+    config,
+    logger,
+    pool,
+    admission,
+    executor,
+    preparer,
+    auth,
+    responder,
+    server,
+    telemetry,
+    redisUrl: deps.redisUrl,
+  };
+  return {
+    ...parts,
+    url,
+    adminUrl,
+    notReadyReason,
+    onDrain: (hook) => drainHooks.push(hook),
+    async close() {
+      if (draining) return;
+      draining = true;
+      logger.info({ event: 'draining', timeoutMs: config.drainTimeoutMs }, 'draining');
+      server.drain();
+      const deadline = new Promise<void>((resolve) => setTimeout(resolve, config.drainTimeoutMs).unref());
+      await Promise.race([
+        Promise.allSettled(drainHooks.map((hook) => hook())).then(() => admission.onIdle()),
+        deadline,
+      ]);
+      server.server.closeAllConnections();
+      await pool.close();
+      admin?.close();
+      admin?.closeAllConnections();
+      logger.info({ event: 'closed' }, 'closed');
+    },
+  };
+}

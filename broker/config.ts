@@ -1,0 +1,378 @@
+// Configuration: one table of options, read from flags and SLUICE_* environment variables, validated all at once.
+
+/** The broker's whole configuration, frozen after parsing. Numeric options carry their unit in their name. */
+export interface Config {
+  /** Standalone Redis URL (`redis://`, `rediss://`); undefined = the default address, possibly a private child. */
+  readonly redisUrl: string | undefined;
+  readonly host: string;
+  readonly port: number;
+  readonly adminHost: string;
+  readonly adminPort: number;
+  readonly token: string | undefined;
+  readonly readonlyToken: string | undefined;
+  readonly tokensFile: string | undefined;
+  readonly poolSize: number;
+  readonly workers: number;
+  readonly maxInflight: number;
+  readonly queueMax: number;
+  readonly queueTimeoutMs: number;
+  readonly commandTimeoutMs: number;
+  readonly redisConnectTimeoutMs: number;
+  readonly maxBodyBytes: number;
+  readonly maxPipelineCommands: number;
+  readonly drainTimeoutMs: number;
+  readonly httpHeadersTimeoutMs: number;
+  readonly httpRequestTimeoutMs: number;
+  readonly httpKeepAliveTimeoutMs: number;
+  readonly httpMaxConnections: number;
+  readonly blockingPoolSize: number;
+  readonly blockingMaxMs: number;
+  readonly blockingIdleMs: number;
+  readonly subscriberBufferBytes: number;
+  readonly sseKeepaliveMs: number;
+  readonly wsMaxFrameBytes: number;
+  readonly wsMaxInflight: number;
+  readonly wsMaxSockets: number;
+  readonly wsSendBufferBytes: number;
+  readonly wsHeartbeatMs: number;
+  readonly metricsEnabled: boolean;
+  readonly logLevel: LogLevel;
+}
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
+const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error', 'silent'];
+
+type Kind =
+  | { type: 'int'; min: number; max: number }
+  | { type: 'string' }
+  | { type: 'url' }
+  | { type: 'bool' }
+  | { type: 'enum'; values: readonly string[] };
+
+/** One option: its key in Config, its flag and env names, default and help. README's table is checked against this. */
+export interface OptionSpec {
+  readonly key: keyof Config;
+  readonly kind: Kind;
+  /** Default value; undefined means "none". A string default is shown as is in --help. */
+  readonly default: string | number | boolean | undefined;
+  readonly help: string;
+}
+
+const MiB = 1024 * 1024;
+const int = (min: number, max: number): Kind => ({ type: 'int', min, max });
+
+/** Every option, in --help order. */
+export const OPTIONS: readonly OptionSpec[] = [
+  {
+    key: 'redisUrl',
+    kind: { type: 'url' },
+    default: undefined,
+    help: 'Standalone Redis (redis:// or rediss://). Unset: redis://127.0.0.1:6379, or a private redis-server when nothing answers there.',
+  },
+  {
+    key: 'host',
+    kind: { type: 'string' },
+    default: '127.0.0.1',
+    help: 'Address of the main listener (REST, /ws, SSE).',
+  },
+  { key: 'port', kind: int(0, 65535), default: 8080, help: 'Port of the main listener; 0 picks a free one.' },
+  {
+    key: 'adminHost',
+    kind: { type: 'string' },
+    default: undefined,
+    help: 'Address of the admin listener (/metrics, /healthz, /readyz); defaults to --host.',
+  },
+  {
+    key: 'adminPort',
+    kind: int(0, 65535),
+    default: 9190,
+    help: 'Port of the admin listener; 0 picks a free one.',
+  },
+  {
+    key: 'token',
+    kind: { type: 'string' },
+    default: undefined,
+    help: 'Bearer token with every right. Unset (and no other token): one is generated and printed at start.',
+  },
+  {
+    key: 'readonlyToken',
+    kind: { type: 'string' },
+    default: undefined,
+    help: 'Bearer token limited to read commands (plus PING, ECHO and subscribing).',
+  },
+  {
+    key: 'tokensFile',
+    kind: { type: 'string' },
+    default: undefined,
+    help: 'JSON file of tokens with their rights.',
+  },
+  {
+    key: 'poolSize',
+    kind: int(1, 64),
+    default: 4,
+    help: 'Redis connections in the main pool (per process).',
+  },
+  { key: 'workers', kind: int(1, 64), default: 1, help: 'Processes sharing the port (node:cluster).' },
+  {
+    key: 'maxInflight',
+    kind: int(1, 1_000_000),
+    default: 1024,
+    help: 'Requests running on the main pool at once; more wait in the queue.',
+  },
+  {
+    key: 'queueMax',
+    kind: int(0, 10_000_000),
+    default: 10000,
+    help: 'Requests waiting for the pool; beyond it new requests get 503 at once.',
+  },
+  {
+    key: 'queueTimeoutMs',
+    kind: int(1, 3_600_000),
+    default: 2000,
+    help: 'Longest wait in the queue before a 503.',
+  },
+  {
+    key: 'commandTimeoutMs',
+    kind: int(1, 3_600_000),
+    default: 5000,
+    help: "A written command's reply deadline; then 504.",
+  },
+  {
+    key: 'redisConnectTimeoutMs',
+    kind: int(1, 600_000),
+    default: 2000,
+    help: 'Deadline for opening a Redis connection.',
+  },
+  {
+    key: 'maxBodyBytes',
+    kind: int(1, 1024 * MiB),
+    default: 10 * MiB,
+    help: 'Request body limit; beyond it 413.',
+  },
+  {
+    key: 'maxPipelineCommands',
+    kind: int(1000, 10_000_000),
+    default: 100_000,
+    help: 'Commands in one /pipeline or /multi-exec (at least 1000, the client batch size).',
+  },
+  {
+    key: 'drainTimeoutMs',
+    kind: int(0, 3_600_000),
+    default: 10000,
+    help: 'On SIGTERM: time given to in-flight work before exit.',
+  },
+  {
+    key: 'httpHeadersTimeoutMs',
+    kind: int(100, 3_600_000),
+    default: 10000,
+    help: 'Time a client has to send request headers (slowloris bound).',
+  },
+  {
+    key: 'httpRequestTimeoutMs',
+    kind: int(100, 3_600_000),
+    default: 30000,
+    help: 'Time a client has to send a whole request, body included.',
+  },
+  {
+    key: 'httpKeepAliveTimeoutMs',
+    kind: int(100, 3_600_000),
+    default: 65000,
+    help: 'Idle keep-alive connections are closed after this.',
+  },
+  {
+    key: 'httpMaxConnections',
+    kind: int(1, 1_000_000),
+    default: 16384,
+    help: 'Open client connections per process (HTTP, SSE and WebSocket together).',
+  },
+  {
+    key: 'blockingPoolSize',
+    kind: int(1, 1024),
+    default: 8,
+    help: 'Connections for blocking commands (BLPOP, XREAD BLOCK, …), one command each.',
+  },
+  {
+    key: 'blockingMaxMs',
+    kind: int(1, 3_600_000),
+    default: 30000,
+    help: 'Longest block; a timeout of 0 or beyond this is capped to it.',
+  },
+  {
+    key: 'blockingIdleMs',
+    kind: int(1, 3_600_000),
+    default: 60000,
+    help: 'An idle blocking connection is closed after this.',
+  },
+  {
+    key: 'subscriberBufferBytes',
+    kind: int(1024, 1024 * MiB),
+    default: MiB,
+    help: 'Per-listener send buffer before a slow listener is cut off.',
+  },
+  {
+    key: 'sseKeepaliveMs',
+    kind: int(100, 3_600_000),
+    default: 15000,
+    help: 'Interval of SSE keep-alive comments.',
+  },
+  {
+    key: 'wsMaxFrameBytes',
+    kind: int(1024, 1024 * MiB),
+    default: 10 * MiB,
+    help: 'Largest WebSocket frame accepted.',
+  },
+  { key: 'wsMaxInflight', kind: int(1, 1_000_000), default: 1024, help: 'Requests in flight per WebSocket.' },
+  { key: 'wsMaxSockets', kind: int(1, 1_000_000), default: 16384, help: 'WebSockets open per process.' },
+  {
+    key: 'wsSendBufferBytes',
+    kind: int(1024, 1024 * MiB),
+    default: 16 * MiB,
+    help: 'Per-socket send buffer before a slow reader is disconnected.',
+  },
+  {
+    key: 'wsHeartbeatMs',
+    kind: int(100, 3_600_000),
+    default: 30000,
+    help: 'Ping interval; a socket that misses a pong is closed.',
+  },
+  {
+    key: 'metricsEnabled',
+    kind: { type: 'bool' },
+    default: true,
+    help: 'Collect and serve Prometheus metrics.',
+  },
+  {
+    key: 'logLevel',
+    kind: { type: 'enum', values: LOG_LEVELS },
+    default: 'info',
+    help: 'JSON log level on stderr.',
+  },
+];
+
+/** `poolSize` → `--pool-size`. */
+export function flagName(key: string): string {
+  return '--' + key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
+}
+
+/** `poolSize` → `SLUICE_POOL_SIZE`. */
+export function envName(key: string): string {
+  return 'SLUICE_' + key.replace(/[A-Z]/g, (c) => '_' + c).toUpperCase();
+}
+
+/** Thrown when configuration is wrong; `problems` lists every one of them. */
+export class ConfigError extends Error {
+  readonly problems: readonly string[];
+  constructor(problems: readonly string[]) {
+    super(`invalid configuration: ${problems.join('; ')}`);
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+/** The result of reading argv: either a configuration or a request for help. */
+export type ParsedArgs = { help: true } | { help: false; config: Config };
+
+/**
+ * Reads flags (`--pool-size 4` or `--pool-size=4`) and SLUICE_* variables; flags win. Throws ConfigError
+ * listing every problem found.
+ */
+export function parseConfig(
+  argv: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+): ParsedArgs {
+  const problems: string[] = [];
+  const byFlag = new Map(OPTIONS.map((o) => [flagName(o.key), o]));
+  const raw = new Map<keyof Config, { value: string; source: string }>();
+
+  for (const option of OPTIONS) {
+    const value = env[envName(option.key)];
+    if (value !== undefined && value !== '') raw.set(option.key, { value, source: envName(option.key) });
+  }
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--help' || arg === '-h') return { help: true };
+    const eq = arg.indexOf('=');
+    const flag = eq === -1 ? arg : arg.slice(0, eq);
+    const option = byFlag.get(flag);
+    if (!option) {
+      problems.push(`unknown argument ${JSON.stringify(arg)} (see --help)`);
+      continue;
+    }
+    let value: string | undefined;
+    if (eq !== -1) value = arg.slice(eq + 1);
+    else if (option.kind.type === 'bool' && (argv[i + 1] === undefined || argv[i + 1]!.startsWith('--')))
+      value = 'true';
+    else value = argv[++i];
+    if (value === undefined) problems.push(`${flag} needs a value`);
+    else raw.set(option.key, { value, source: flag });
+  }
+
+  const config: Record<string, unknown> = {};
+  for (const option of OPTIONS) {
+    const given = raw.get(option.key);
+    if (!given) {
+      config[option.key] = option.default;
+      continue;
+    }
+    const parsed = parseValue(option.kind, given.value);
+    if (parsed.ok) config[option.key] = parsed.value;
+    else problems.push(`${given.source}=${JSON.stringify(given.value)}: expected ${parsed.expected}`);
+  }
+  config['adminHost'] ??= config['host'];
+  if (config['token'] !== undefined && config['token'] === config['readonlyToken']) {
+    problems.push('SLUICE_TOKEN and SLUICE_READONLY_TOKEN must differ');
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return { help: false, config: Object.freeze(config) as unknown as Config };
+}
+
+type Parsed = { ok: true; value: string | number | boolean } | { ok: false; expected: string };
+
+function parseValue(kind: Kind, text: string): Parsed {
+  switch (kind.type) {
+    case 'int': {
+      const expected = `an integer from ${kind.min} to ${kind.max}`;
+      if (!/^\d+$/.test(text)) return { ok: false, expected };
+      const value = Number(text);
+      return value >= kind.min && value <= kind.max ? { ok: true, value } : { ok: false, expected };
+    }
+    case 'bool':
+      if (/^(true|1|yes|on)$/i.test(text)) return { ok: true, value: true };
+      if (/^(false|0|no|off)$/i.test(text)) return { ok: true, value: false };
+      return { ok: false, expected: 'true or false' };
+    case 'enum':
+      return kind.values.includes(text)
+        ? { ok: true, value: text }
+        : { ok: false, expected: `one of ${kind.values.join(', ')}` };
+    case 'url': {
+      const expected = 'a redis:// or rediss:// URL';
+      try {
+        const url = new URL(text);
+        return url.protocol === 'redis:' || url.protocol === 'rediss:'
+          ? { ok: true, value: text }
+          : { ok: false, expected };
+      } catch {
+        return { ok: false, expected };
+      }
+    }
+    case 'string':
+      return { ok: true, value: text };
+  }
+}
+
+/** The text of --help: every option with its env name and default. */
+export function helpText(): string {
+  const lines = [
+    'Usage: sluice [options]   (every option may also be set as the SLUICE_* variable shown)',
+    '',
+  ];
+  for (const option of OPTIONS) {
+    const shown = option.default === undefined ? 'none' : String(option.default);
+    lines.push(
+      `  ${flagName(option.key)} <${option.kind.type}>`.padEnd(36) +
+        `${envName(option.key)} (default: ${shown})`,
+    );
+    lines.push(`      ${option.help}`);
+  }
+  return lines.join('\n');
+}

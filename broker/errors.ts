@@ -1,0 +1,163 @@
+// The error catalogue: every error the broker itself produces, with its HTTP status, WS close code and retry advice.
+
+/** One catalogue entry. `wsClose` is set where the error closes a WebSocket rather than answering one request. */
+export interface ErrorSpec {
+  /** HTTP status of a response that carries this error. */
+  readonly status: number;
+  /** Whether sending the same request again can succeed (nothing ran, or the condition is temporary). */
+  readonly retryable: boolean;
+  /** WebSocket close code when the error ends a socket. */
+  readonly wsClose?: number;
+  /** One line for the README's errors table. */
+  readonly meaning: string;
+}
+
+/** Every error code the broker can answer with. README's errors table is kept equal to this by a test. */
+export const ERROR_CATALOGUE = {
+  SLUICE_ERR_AUTH_MISSING: {
+    status: 401,
+    retryable: false,
+    meaning: 'No token: send `Authorization: Bearer <token>` or `?_token=`.',
+  },
+  SLUICE_ERR_AUTH_INVALID: {
+    status: 401,
+    retryable: false,
+    meaning: 'The token is not one the broker knows.',
+  },
+  SLUICE_ERR_AUTH_NOPERM: {
+    status: 400,
+    retryable: false,
+    meaning: "The token's rights do not allow this command (`NOPERM …`, per item in a pipeline).",
+  },
+  SLUICE_ERR_HTTP_METHOD: {
+    status: 405,
+    retryable: false,
+    meaning: 'Only GET, HEAD, POST and PUT are served (POST only for /pipeline and /multi-exec).',
+  },
+  SLUICE_ERR_HTTP_BODY_TOO_LARGE: {
+    status: 413,
+    retryable: false,
+    meaning: 'The request body is larger than SLUICE_MAX_BODY_BYTES.',
+  },
+  SLUICE_ERR_HTTP_BAD_PATH: {
+    status: 400,
+    retryable: false,
+    meaning: 'A path or query segment has a malformed percent-escape.',
+  },
+  SLUICE_ERR_HTTP_BAD_HEADER: {
+    status: 400,
+    retryable: false,
+    meaning: 'A header has a value the broker does not accept, or headers combine badly (resp2 with base64).',
+  },
+  SLUICE_ERR_HTTP_BAD_REQUEST: {
+    status: 400,
+    retryable: false,
+    meaning: 'The HTTP request itself is malformed; the connection is closed.',
+  },
+  SLUICE_ERR_HTTP_HEADERS_TOO_LARGE: {
+    status: 431,
+    retryable: false,
+    meaning: 'The request headers exceed 16 KiB.',
+  },
+  SLUICE_ERR_HTTP_TIMEOUT: {
+    status: 408,
+    retryable: true,
+    meaning:
+      'The request did not arrive within SLUICE_HTTP_HEADERS_TIMEOUT_MS / SLUICE_HTTP_REQUEST_TIMEOUT_MS; nothing ran.',
+  },
+  SLUICE_ERR_HTTP_NOT_FOUND: { status: 404, retryable: false, meaning: 'No such route on this listener.' },
+  SLUICE_ERR_REQUEST_BAD_JSON: { status: 400, retryable: false, meaning: 'The body is not valid JSON.' },
+  SLUICE_ERR_REQUEST_BAD_COMMAND: {
+    status: 400,
+    retryable: false,
+    meaning:
+      'The body is not a command (a non-empty array of strings, numbers and booleans) or a list of them.',
+  },
+  SLUICE_ERR_REQUEST_TOO_MANY_COMMANDS: {
+    status: 400,
+    retryable: false,
+    meaning: 'A pipeline or transaction has more commands than SLUICE_MAX_PIPELINE_COMMANDS.',
+  },
+  SLUICE_ERR_COMMAND_REFUSED: {
+    status: 400,
+    retryable: false,
+    meaning:
+      'The command changes connection state or needs its own connection; the message says what to use instead.',
+  },
+  SLUICE_ERR_REDIS: {
+    status: 400,
+    retryable: false,
+    meaning: 'Redis answered with an error; its text passes through unchanged.',
+  },
+  SLUICE_ERR_QUEUE_FULL: {
+    status: 503,
+    retryable: true,
+    wsClose: 1013,
+    meaning: 'SLUICE_QUEUE_MAX requests are already waiting for the pool; refused at once.',
+  },
+  SLUICE_ERR_QUEUE_TIMEOUT: {
+    status: 503,
+    retryable: true,
+    meaning: 'The request waited SLUICE_QUEUE_TIMEOUT_MS for the pool and was not sent.',
+  },
+  SLUICE_ERR_DEADLINE_EXPIRED: {
+    status: 504,
+    retryable: true,
+    meaning: 'The request deadline passed before its commands were written; nothing was sent.',
+  },
+  SLUICE_ERR_REDIS_UNAVAILABLE: {
+    status: 503,
+    retryable: true,
+    meaning: 'No connection to Redis is up; nothing was sent. The broker reconnects by itself.',
+  },
+  SLUICE_ERR_REDIS_TIMEOUT: {
+    status: 504,
+    retryable: false,
+    meaning:
+      'A written command got no reply within SLUICE_COMMAND_TIMEOUT_MS (or the request deadline); it may have run.',
+  },
+  SLUICE_ERR_REDIS_CONNECTION_LOST: {
+    status: 502,
+    retryable: false,
+    meaning:
+      'The Redis connection closed after the command was written; it may have run. It is never re-sent.',
+  },
+  SLUICE_ERR_DRAINING: {
+    status: 503,
+    retryable: true,
+    wsClose: 1001,
+    meaning: 'The broker is shutting down and takes no new work.',
+  },
+  SLUICE_ERR_INTERNAL: {
+    status: 500,
+    retryable: false,
+    wsClose: 1011,
+    meaning: 'A bug in the broker; the log has the details.',
+  },
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof ERROR_CATALOGUE;
+
+/** An error built from the catalogue. Match on `.code`, never on the message. */
+export class SluiceError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly retryable: boolean;
+  /** Seconds for `Retry-After` on retryable 503s. */
+  readonly retryAfterSeconds: number | undefined;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown; retryAfterSeconds?: number }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'SluiceError';
+    this.code = code;
+    const spec: ErrorSpec = ERROR_CATALOGUE[code];
+    this.status = spec.status;
+    this.retryable = spec.retryable;
+    this.retryAfterSeconds = spec.status === 503 ? (options?.retryAfterSeconds ?? 1) : undefined;
+  }
+}
+
+/** Whether a value is a SluiceError (across module copies too). */
+export function isSluiceError(value: unknown): value is SluiceError {
+  return value instanceof SluiceError;
+}

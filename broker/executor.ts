@@ -1,0 +1,267 @@
+// Runs prepared requests on the pools: admission, deadline, one connection per request, replies matched in order.
+import { Command, ReplyError } from 'ioredis';
+import type { Admission } from './admission.js';
+import { SluiceError } from './errors.js';
+import type { PreparedCommand } from './protocol/prepare.js';
+import type { Reply } from './protocol/reply.js';
+import { NotSentError } from './redis/batcher.js';
+import type { Pool, PooledConnection } from './redis/pool.js';
+import type { CommandOutcome, Telemetry } from './telemetry.js';
+
+/**
+ * What one command came to: a reply, or an Error at the top level — a SluiceError from the broker or Redis's own
+ * error (passed through verbatim).
+ */
+export type Outcome = Reply;
+
+/** A request's timing: when it must be answered (performance.now() milliseconds). */
+export interface RequestTiming {
+  /** Absolute deadline of the request (from the caller's own deadline); commands are never written after it. */
+  readonly deadline: number;
+}
+
+/** Runs blocking commands; provided by the blocking pool. */
+export interface BlockingRunner {
+  run(command: PreparedCommand, timing: RequestTiming): Promise<Outcome>;
+}
+
+export interface ExecutorOptions {
+  readonly commandTimeoutMs: number;
+}
+
+interface Attempt {
+  readonly commands: Command[];
+  readonly labels: string[];
+  readonly connection: PooledConnection;
+  readonly written: number;
+}
+
+function outcomeOf(error: unknown): { error: Error; outcome: CommandOutcome } {
+  if (error instanceof ReplyError) return { error: error as Error, outcome: 'redis_error' };
+  if (error instanceof SluiceError) return { error, outcome: 'refused' };
+  if (error instanceof NotSentError) {
+    return {
+      error: new SluiceError(
+        'SLUICE_ERR_REDIS_UNAVAILABLE',
+        `ERR Redis is unavailable: ${error.message}; nothing was sent`,
+      ),
+      outcome: 'unavailable',
+    };
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return {
+    error: new SluiceError(
+      'SLUICE_ERR_REDIS_CONNECTION_LOST',
+      `ERR the Redis connection closed after the command was written (${message}); it may have run and is not re-sent`,
+      { cause: error },
+    ),
+    outcome: 'connection_lost',
+  };
+}
+
+/** Executes requests. Every public method resolves (never rejects): failures are Error outcomes. */
+export class Executor {
+  readonly #pool: Pool;
+  readonly #admission: Admission;
+  readonly #telemetry: Telemetry;
+  readonly #options: ExecutorOptions;
+  #blocking: BlockingRunner | undefined;
+
+  constructor(pool: Pool, admission: Admission, telemetry: Telemetry, options: ExecutorOptions) {
+    this.#pool = pool;
+    this.#admission = admission;
+    this.#telemetry = telemetry;
+    this.#options = options;
+  }
+
+  /** Attaches the blocking pool; until then blocking commands are refused. */
+  setBlockingRunner(runner: BlockingRunner): void {
+    this.#blocking = runner;
+  }
+
+  /**
+   * Runs a pipeline: the commands in order on one connection, each with its own outcome. Items that are already
+   * errors (refused while preparing) are not sent and keep their error.
+   */
+  pipeline(items: readonly (PreparedCommand | SluiceError)[], timing: RequestTiming): Promise<Outcome[]> {
+    const blockingIndex = items.findIndex(
+      (item) => !(item instanceof SluiceError) && item.route === 'blocking',
+    );
+    if (blockingIndex !== -1) return this.#withBlocking(items, timing);
+    const sendable: PreparedCommand[] = [];
+    for (const item of items) if (!(item instanceof SluiceError)) sendable.push(item);
+    if (sendable.length === 0) return Promise.resolve(items as SluiceError[]);
+    return this.#run(sendable, timing, false).then((outcomes) => {
+      mapReplies(sendable, outcomes, 0);
+      if (sendable.length === items.length) return outcomes;
+      let next = 0;
+      return items.map((item) => (item instanceof SluiceError ? item : outcomes[next++]!));
+    });
+  }
+
+  /**
+   * Runs MULTI … EXEC as one contiguous block on a shared connection. Resolves to EXEC's items, or to a single
+   * Error when the transaction was discarded (a command failed to queue) or could not run.
+   */
+  transaction(items: readonly PreparedCommand[], timing: RequestTiming): Promise<Outcome[] | Error> {
+    return this.#run(items, timing, true).then((outcomes) => {
+      // outcomes: MULTI, each command's QUEUED, EXEC.
+      const exec = outcomes[outcomes.length - 1]!;
+      for (const outcome of outcomes) {
+        if (outcome instanceof SluiceError) return outcome;
+      }
+      for (let i = 1; i < outcomes.length - 1; i++) {
+        if (outcomes[i] instanceof Error) return outcomes[i] as Error;
+      }
+      if (exec instanceof Error) return exec;
+      if (!Array.isArray(exec))
+        return new SluiceError('SLUICE_ERR_INTERNAL', 'ERR EXEC did not return an array');
+      return mapReplies(items, exec, 0);
+    });
+  }
+
+  /** Blocking commands run one per request: alone, or the request is refused. */
+  #withBlocking(
+    items: readonly (PreparedCommand | SluiceError)[],
+    timing: RequestTiming,
+  ): Promise<Outcome[]> {
+    const only = items[0];
+    if (items.length !== 1 || only instanceof SluiceError || only === undefined) {
+      const error = new SluiceError(
+        'SLUICE_ERR_COMMAND_REFUSED',
+        'ERR a blocking command must be sent alone, not inside a pipeline (it runs on the blocking pool)',
+      );
+      return Promise.resolve(items.map((item) => (item instanceof SluiceError ? item : error)));
+    }
+    if (!this.#blocking) {
+      const error = new SluiceError(
+        'SLUICE_ERR_COMMAND_REFUSED',
+        `ERR ${only.name.toUpperCase()} blocks a connection and is not served on the shared pool`,
+      );
+      this.#telemetry.refused('command_refused');
+      return Promise.resolve([error]);
+    }
+    return this.#blocking.run(only, timing).then((outcome) => [outcome]);
+  }
+
+  #run(items: readonly PreparedCommand[], timing: RequestTiming, transaction: boolean): Promise<Outcome[]> {
+    const count = items.length + (transaction ? 2 : 0);
+    return new Promise<Outcome[]>((answer) => {
+      const fail = (error: unknown) => {
+        const { error: e } = outcomeOf(error);
+        const reason = e instanceof SluiceError ? REFUSAL_REASONS[e.code] : undefined;
+        if (reason) this.#telemetry.refused(reason);
+        answer(new Array<Outcome>(count).fill(e));
+      };
+      this.#admission
+        .run(
+          () => {
+            const attempt = this.#write(items, timing, transaction);
+            if (attempt instanceof SluiceError) {
+              fail(attempt);
+              return Promise.resolve();
+            }
+            return this.#settle(attempt, timing, answer);
+          },
+          (seconds) => this.#telemetry.queueWaited(seconds),
+        )
+        .catch(fail);
+    });
+  }
+
+  #write(
+    items: readonly PreparedCommand[],
+    timing: RequestTiming,
+    transaction: boolean,
+  ): Attempt | SluiceError {
+    const now = performance.now();
+    if (now >= timing.deadline) {
+      return new SluiceError(
+        'SLUICE_ERR_DEADLINE_EXPIRED',
+        'ERR the request deadline passed before its commands were sent; nothing was sent',
+      );
+    }
+    const connection = this.#pool.pick();
+    if (!connection) {
+      return new SluiceError(
+        'SLUICE_ERR_REDIS_UNAVAILABLE',
+        'ERR Redis is unavailable (no pool connection is up); nothing was sent',
+      );
+    }
+    const commands: Command[] = [];
+    const labels: string[] = [];
+    if (transaction) {
+      commands.push(new Command('MULTI', []));
+      labels.push('multi');
+    }
+    for (const item of items) {
+      commands.push(new Command(item.wireName, item.args));
+      labels.push(item.label);
+    }
+    if (transaction) {
+      commands.push(new Command('EXEC', []));
+      labels.push('exec');
+    }
+    connection.inflight += commands.length;
+    connection.batcher.write(commands);
+    return { commands, labels, connection, written: now };
+  }
+
+  /** Resolves when every command settled (that is when the admission slot is freed); answers earlier on timeout. */
+  #settle(attempt: Attempt, timing: RequestTiming, answer: (outcomes: Outcome[]) => void): Promise<void> {
+    const { commands, labels, connection, written } = attempt;
+    const outcomes = new Array<Outcome | undefined>(commands.length);
+    let left = commands.length;
+    let answered = false;
+    const timeoutMs = Math.max(0, Math.min(this.#options.commandTimeoutMs, timing.deadline - written));
+    return new Promise<void>((settled) => {
+      const timer = setTimeout(() => {
+        answered = true;
+        const error = new SluiceError(
+          'SLUICE_ERR_REDIS_TIMEOUT',
+          `ERR no reply from Redis within ${Math.round(timeoutMs)} ms (SLUICE_COMMAND_TIMEOUT_MS or the request deadline); the command may have run`,
+        );
+        answer(Array.from(outcomes, (o) => o ?? error));
+      }, timeoutMs);
+      const done = (index: number, outcome: Outcome, kind: CommandOutcome) => {
+        outcomes[index] = outcome;
+        connection.inflight--;
+        this.#telemetry.commandDone(
+          labels[index]!,
+          (performance.now() - written) / 1000,
+          answered ? 'timeout' : kind,
+        );
+        if (--left > 0) return;
+        clearTimeout(timer);
+        if (!answered) answer(outcomes as Outcome[]);
+        settled();
+      };
+      commands.forEach((command, index) => {
+        command.promise.then(
+          (reply: Reply) => done(index, reply, 'ok'),
+          (error: unknown) => {
+            const { error: e, outcome } = outcomeOf(error);
+            done(index, e, outcome);
+          },
+        );
+      });
+    });
+  }
+}
+
+/** Applies each command's reply rewrite (see PreparedCommand.mapReply) to its successful outcome, in place. */
+function mapReplies(items: readonly PreparedCommand[], outcomes: Outcome[], offset: number): Outcome[] {
+  items.forEach((item, i) => {
+    const outcome = outcomes[offset + i];
+    if (item.mapReply && outcome !== undefined && !(outcome instanceof Error))
+      outcomes[offset + i] = item.mapReply(outcome);
+  });
+  return outcomes;
+}
+
+const REFUSAL_REASONS: Partial<Record<SluiceError['code'], Parameters<Telemetry['refused']>[0]>> = {
+  SLUICE_ERR_QUEUE_FULL: 'queue_full',
+  SLUICE_ERR_QUEUE_TIMEOUT: 'queue_timeout',
+  SLUICE_ERR_DEADLINE_EXPIRED: 'deadline_expired',
+  SLUICE_ERR_REDIS_UNAVAILABLE: 'redis_unavailable',
+};

@@ -1,0 +1,79 @@
+// Writing HTTP responses: JSON bodies, Upstash's error shape, Retry-After, and a fresh sync token on every one.
+import type { ServerResponse } from 'node:http';
+import { ReplyError } from 'ioredis';
+import { isSluiceError } from '../errors.js';
+import type { Telemetry } from '../telemetry.js';
+
+/** The known routes, used as bounded metric labels. */
+export type HttpRoute =
+  | 'single'
+  | 'pipeline'
+  | 'multi-exec'
+  | 'path'
+  | 'subscribe'
+  | 'psubscribe'
+  | 'monitor'
+  | 'ws'
+  | 'other';
+
+/** The JSON body of an error, Upstash-shaped (`error`) with the catalogue `code`. */
+export function errorBody(error: Error): string {
+  const code = isSluiceError(error) ? error.code : 'SLUICE_ERR_REDIS';
+  return `{"error":${JSON.stringify(error.message)},"code":"${code}"}`;
+}
+
+/** HTTP status of an error: the catalogue's, or 400 for Redis's own errors (as at Upstash), 500 for the unexpected. */
+export function errorStatus(error: Error): number {
+  if (isSluiceError(error)) return error.status;
+  return error instanceof ReplyError ? 400 : 500;
+}
+
+/** Sends responses with the headers every response carries. */
+export class Responder {
+  readonly #syncToken: () => string;
+  readonly #telemetry: Telemetry;
+
+  constructor(syncToken: () => string, telemetry: Telemetry) {
+    this.#syncToken = syncToken;
+    this.#telemetry = telemetry;
+  }
+
+  /** A fresh sync token, for responses written elsewhere (SSE, WebSocket refusals). */
+  syncToken(): string {
+    return this.#syncToken();
+  }
+
+  /** Sends a complete body. `contentType` defaults to JSON. */
+  send(
+    res: ServerResponse,
+    route: HttpRoute,
+    status: number,
+    body: string | Buffer,
+    extra?: readonly string[],
+    contentType = 'application/json',
+  ): void {
+    if (res.headersSent || res.destroyed) return;
+    const headers = [
+      'Content-Type',
+      contentType,
+      'Content-Length',
+      String(typeof body === 'string' ? Buffer.byteLength(body) : body.length),
+      'upstash-sync-token',
+      this.#syncToken(),
+    ];
+    if (extra) headers.push(...extra);
+    res.writeHead(status, headers);
+    res.end(body);
+    this.#telemetry.httpResponse(route, status);
+  }
+
+  /** Sends an error as `{"error":…,"code":…}`, with Retry-After on retryable 503s. */
+  error(res: ServerResponse, route: HttpRoute, error: Error, extra: readonly string[] = []): void {
+    const status = errorStatus(error);
+    const headers = [...extra];
+    if (isSluiceError(error) && error.retryAfterSeconds !== undefined)
+      headers.push('Retry-After', String(error.retryAfterSeconds));
+    if (status === 405) headers.push('Allow', 'GET, HEAD, POST, PUT');
+    this.send(res, route, status, errorBody(error), headers);
+  }
+}

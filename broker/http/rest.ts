@@ -1,0 +1,242 @@
+// The Upstash REST API: POST / (one command), /pipeline, /multi-exec and path style, with Upstash's encodings.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Principal } from '../auth.js';
+import { SluiceError } from '../errors.js';
+import type { Executor, Outcome, RequestTiming } from '../executor.js';
+import type { CommandPreparer, PreparedCommand } from '../protocol/prepare.js';
+import { replyJson, replyResp2 } from '../protocol/reply.js';
+import { type Arg, parseCommand, parseCommandList, parseJson } from '../protocol/request.js';
+import { pathCommand } from './path-style.js';
+import { errorBody, type HttpRoute, type Responder } from './respond.js';
+
+/** How replies are written for one request. */
+interface Format {
+  readonly base64: boolean;
+  readonly resp2: boolean;
+}
+
+/** What the REST handler needs from the broker. */
+export interface RestDeps {
+  readonly preparer: CommandPreparer;
+  readonly executor: Executor;
+  readonly responder: Responder;
+  readonly maxBodyBytes: number;
+  readonly maxPipelineCommands: number;
+}
+
+/** Reads the request headers that choose the reply format and deadline; throws a 400 on bad values. */
+export function readFormat(req: IncomingMessage): Format {
+  const encoding = req.headers['upstash-encoding'];
+  const base64 = typeof encoding === 'string' && encoding.toLowerCase() === 'base64';
+  // Upstash's own curl sample misspells the header; accepting both is harmless.
+  const format = req.headers['upstash-response-format'] ?? req.headers['upstash-reponse-format'];
+  let resp2 = false;
+  if (format !== undefined) {
+    const value = String(format).toLowerCase();
+    if (value === 'resp2') resp2 = true;
+    else if (value !== 'json') {
+      throw new SluiceError(
+        'SLUICE_ERR_HTTP_BAD_HEADER',
+        `ERR Upstash-Response-Format: expected json or resp2, got ${JSON.stringify(String(format))}`,
+      );
+    }
+  }
+  if (resp2 && base64) {
+    throw new SluiceError(
+      'SLUICE_ERR_HTTP_BAD_HEADER',
+      'ERR Upstash-Response-Format: resp2 cannot be combined with Upstash-Encoding: base64',
+    );
+  }
+  return { base64, resp2 };
+}
+
+/** The request's deadline: now + `Sluice-Deadline-Ms` when given, else none (the timeouts still apply). */
+export function readTiming(req: IncomingMessage, arrived: number): RequestTiming {
+  const header = req.headers['sluice-deadline-ms'];
+  if (header === undefined) return { deadline: Number.POSITIVE_INFINITY };
+  const text = String(header);
+  if (!/^\d{1,9}$/.test(text) || Number(text) === 0) {
+    throw new SluiceError(
+      'SLUICE_ERR_HTTP_BAD_HEADER',
+      `ERR Sluice-Deadline-Ms: expected a positive whole number of milliseconds, got ${JSON.stringify(text)}`,
+    );
+  }
+  return { deadline: arrived + Number(text) };
+}
+
+/** Reads the body up to `max` bytes; beyond it, keeps draining (never resets the upload) and throws a 413. */
+export function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= max) chunks.push(chunk);
+      else chunks.length = 0;
+    });
+    req.on('end', () => {
+      if (size > max) {
+        reject(
+          new SluiceError(
+            'SLUICE_ERR_HTTP_BODY_TOO_LARGE',
+            `ERR max request size exceeded: the body has ${size} bytes, the limit is ${max} (SLUICE_MAX_BODY_BYTES)`,
+          ),
+        );
+      } else resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
+    });
+    req.on('error', reject);
+  });
+}
+
+function itemJson(outcome: Outcome, base64: boolean): string {
+  if (outcome instanceof Error) return errorBody(outcome);
+  return `{"result":${replyJson(outcome, base64)}}`;
+}
+
+/** When every item failed with the same broker-side error (Redis down, queue full, timeout), answer with it. */
+function sharedFailure(outcomes: readonly Outcome[]): SluiceError | undefined {
+  const first = outcomes[0];
+  if (!(first instanceof SluiceError) || first.status < 500) return undefined;
+  return outcomes.every((o) => o === first) ? first : undefined;
+}
+
+/** Serves the REST routes. One instance per broker. */
+export class RestHandler {
+  readonly #deps: RestDeps;
+
+  constructor(deps: RestDeps) {
+    this.#deps = deps;
+  }
+
+  /** Runs a request whose route, caller and format are known. Never throws; every failure is a JSON response. */
+  async handle(
+    req: IncomingMessage,
+    res: ServerResponse,
+    route: HttpRoute,
+    principal: Principal,
+    pathname: string,
+    query: string,
+    arrived: number,
+  ): Promise<void> {
+    const { responder } = this.#deps;
+    try {
+      const format = readFormat(req);
+      const timing = readTiming(req, arrived);
+      const body = await readBody(req, this.#deps.maxBodyBytes);
+      switch (route) {
+        case 'single':
+          return await this.#single(res, route, principal, this.#singleCommand(req, body), format, timing);
+        case 'path':
+          return await this.#single(
+            res,
+            route,
+            principal,
+            pathCommand(pathname, query, req.method === 'POST' || req.method === 'PUT' ? body : undefined),
+            format,
+            timing,
+          );
+        case 'pipeline':
+          return await this.#pipeline(
+            res,
+            principal,
+            parseCommandList(parseJson(body.toString('utf8')), this.#deps.maxPipelineCommands),
+            format,
+            timing,
+          );
+        case 'multi-exec':
+          return await this.#transaction(
+            res,
+            principal,
+            parseCommandList(parseJson(body.toString('utf8')), this.#deps.maxPipelineCommands),
+            format,
+            timing,
+          );
+        default:
+          throw new SluiceError('SLUICE_ERR_HTTP_NOT_FOUND', `ERR no route ${JSON.stringify(pathname)}`);
+      }
+    } catch (error) {
+      responder.error(res, route, error instanceof Error ? error : new Error(String(error)));
+    }
+  }
+
+  #singleCommand(req: IncomingMessage, body: Buffer): Arg[] {
+    if (body.length === 0) {
+      throw new SluiceError(
+        'SLUICE_ERR_REQUEST_BAD_COMMAND',
+        `ERR ${req.method} / expects a command as a JSON array in the body, such as ["GET","key"]`,
+      );
+    }
+    return parseCommand(parseJson(body.toString('utf8')), 'body');
+  }
+
+  async #single(
+    res: ServerResponse,
+    route: HttpRoute,
+    principal: Principal,
+    argv: Arg[],
+    format: Format,
+    timing: RequestTiming,
+  ): Promise<void> {
+    const { preparer, executor, responder } = this.#deps;
+    const prepared = preparer.prepare(argv, principal);
+    if (prepared instanceof SluiceError) return responder.error(res, route, prepared);
+    const [outcome] = await executor.pipeline([prepared], timing);
+    if (outcome instanceof Error) return responder.error(res, route, outcome);
+    if (format.resp2)
+      return responder.send(res, route, 200, replyResp2(outcome!), undefined, 'application/octet-stream');
+    responder.send(res, route, 200, `{"result":${replyJson(outcome!, format.base64)}}`);
+  }
+
+  async #pipeline(
+    res: ServerResponse,
+    principal: Principal,
+    commands: Arg[][],
+    format: Format,
+    timing: RequestTiming,
+  ): Promise<void> {
+    const { preparer, executor, responder } = this.#deps;
+    const outcomes = await executor.pipeline(
+      commands.map((argv) => preparer.prepare(argv, principal)),
+      timing,
+    );
+    const shared = sharedFailure(outcomes);
+    if (shared) return responder.error(res, 'pipeline', shared);
+    if (format.resp2) {
+      return responder.send(
+        res,
+        'pipeline',
+        200,
+        Buffer.concat(outcomes.map((o) => replyResp2(o))),
+        undefined,
+        'application/octet-stream',
+      );
+    }
+    let body = '[';
+    for (let i = 0; i < outcomes.length; i++)
+      body += (i > 0 ? ',' : '') + itemJson(outcomes[i]!, format.base64);
+    responder.send(res, 'pipeline', 200, body + ']');
+  }
+
+  async #transaction(
+    res: ServerResponse,
+    principal: Principal,
+    commands: Arg[][],
+    format: Format,
+    timing: RequestTiming,
+  ): Promise<void> {
+    const { preparer, executor, responder } = this.#deps;
+    const prepared: PreparedCommand[] = [];
+    for (const argv of commands) {
+      const item = preparer.prepare(argv, principal);
+      // A refused command discards the whole transaction, as a queuing error does in Redis.
+      if (item instanceof SluiceError) return responder.error(res, 'multi-exec', item);
+      prepared.push(item);
+    }
+    const outcome = await executor.transaction(prepared, timing);
+    if (outcome instanceof Error) return responder.error(res, 'multi-exec', outcome);
+    let body = '[';
+    for (let i = 0; i < outcome.length; i++)
+      body += (i > 0 ? ',' : '') + itemJson(outcome[i]!, format.base64);
+    responder.send(res, 'multi-exec', 200, body + ']');
+  }
+}

@@ -1,0 +1,240 @@
+// The main listener: routing, methods, authentication and draining in front of the REST, SSE and WebSocket handlers.
+import {
+  STATUS_CODES,
+  createServer,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Authenticator, Principal } from '../auth.js';
+import { errorBody, type HttpRoute, type Responder } from './respond.js';
+import type { RestHandler } from './rest.js';
+import { SluiceError } from '../errors.js';
+import type { Logger } from '../log.js';
+
+/** Serves one streaming route (SSE subscribe/psubscribe/monitor); provided by the pub/sub module. */
+export interface StreamHandler {
+  handle(
+    req: IncomingMessage,
+    res: ServerResponse,
+    route: 'subscribe' | 'psubscribe' | 'monitor',
+    principal: Principal,
+    name: string,
+  ): void;
+}
+
+/** Accepts WebSocket upgrades on /ws; provided by the WebSocket module. */
+export interface UpgradeHandler {
+  handleUpgrade(
+    req: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    principal: Principal,
+    query: string,
+  ): void;
+}
+
+export interface MainServerOptions {
+  readonly headersTimeoutMs: number;
+  readonly requestTimeoutMs: number;
+  readonly keepAliveTimeoutMs: number;
+  readonly maxConnections: number;
+}
+
+const ALLOWED_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT']);
+
+/** The bearer token of a request: `Authorization: Bearer …`, else `?_token=`. */
+export function tokenOf(req: IncomingMessage, query: string): string | undefined {
+  const header = req.headers.authorization;
+  if (header !== undefined) {
+    const match = /^Bearer\s+(.+)$/i.exec(header);
+    return match ? match[1]!.trim() : undefined;
+  }
+  if (!query.includes('_token=')) return undefined;
+  for (const part of query.split('&')) {
+    if (part.startsWith('_token=')) {
+      try {
+        return decodeURIComponent(part.slice(7));
+      } catch {
+        return undefined;
+      }
+    }
+  }
+  return undefined;
+}
+
+/** Writes a JSON error straight to a socket that has no ServerResponse (client errors, refused upgrades), then closes it. */
+function writeRawError(socket: Duplex, error: SluiceError, syncToken: string): void {
+  const body = errorBody(error);
+  socket.end(
+    `HTTP/1.1 ${error.status} ${STATUS_CODES[error.status] ?? 'Error'}\r\nContent-Type: application/json\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nupstash-sync-token: ${syncToken}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}
+
+function routeOf(pathname: string): HttpRoute {
+  switch (pathname) {
+    case '/':
+    case '':
+      return 'single';
+    case '/pipeline':
+    case '/pipeline/':
+      return 'pipeline';
+    case '/multi-exec':
+    case '/multi-exec/':
+      return 'multi-exec';
+    case '/monitor':
+      return 'monitor';
+    case '/ws':
+      return 'ws';
+  }
+  if (pathname.startsWith('/subscribe/')) return 'subscribe';
+  if (pathname.startsWith('/psubscribe/')) return 'psubscribe';
+  return 'path';
+}
+
+/** The main listener. `draining` makes it refuse new requests with 503 and close keep-alive connections. */
+export class MainServer {
+  readonly server: Server;
+  readonly #auth: Authenticator;
+  readonly #rest: RestHandler;
+  readonly #responder: Responder;
+  readonly #logger: Logger;
+  #streams: StreamHandler | undefined;
+  #upgrades: UpgradeHandler | undefined;
+  #draining = false;
+
+  constructor(
+    auth: Authenticator,
+    rest: RestHandler,
+    responder: Responder,
+    logger: Logger,
+    options: MainServerOptions,
+  ) {
+    this.#auth = auth;
+    this.#rest = rest;
+    this.#responder = responder;
+    this.#logger = logger;
+    this.server = createServer(
+      {
+        headersTimeout: options.headersTimeoutMs,
+        requestTimeout: options.requestTimeoutMs,
+        keepAliveTimeout: options.keepAliveTimeoutMs,
+        // Node answers oversized headers with 431 itself.
+        maxHeaderSize: 16 * 1024,
+      },
+      (req, res) => this.#request(req, res),
+    );
+    this.server.maxConnections = options.maxConnections;
+    this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) =>
+      this.#upgrade(req, socket, head),
+    );
+    this.server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
+      if (!socket.writable) return socket.destroy();
+      const refusal =
+        error.code === 'HPE_HEADER_OVERFLOW'
+          ? new SluiceError('SLUICE_ERR_HTTP_HEADERS_TOO_LARGE', 'ERR request headers are larger than 16 KiB')
+          : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+            ? new SluiceError(
+                'SLUICE_ERR_HTTP_TIMEOUT',
+                'ERR the request did not arrive in time (SLUICE_HTTP_REQUEST_TIMEOUT_MS)',
+              )
+            : new SluiceError(
+                'SLUICE_ERR_HTTP_BAD_REQUEST',
+                `ERR malformed HTTP request (${error.code ?? 'parse error'})`,
+              );
+      writeRawError(socket, refusal, this.#responder.syncToken());
+    });
+  }
+
+  /** Attaches the SSE handler (subscribe, psubscribe, monitor). */
+  setStreamHandler(handler: StreamHandler): void {
+    this.#streams = handler;
+  }
+
+  /** Attaches the WebSocket handler for /ws. */
+  setUpgradeHandler(handler: UpgradeHandler): void {
+    this.#upgrades = handler;
+  }
+
+  /** Stops taking requests: new ones get 503 SLUICE_ERR_DRAINING; idle keep-alive connections are closed. */
+  drain(): void {
+    this.#draining = true;
+    this.server.close();
+    this.server.closeIdleConnections();
+  }
+
+  #request(req: IncomingMessage, res: ServerResponse): void {
+    const arrived = performance.now();
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const pathname = q === -1 ? url : url.slice(0, q);
+    const query = q === -1 ? '' : url.slice(q + 1);
+    const route = routeOf(pathname);
+    if (this.#draining) {
+      res.shouldKeepAlive = false;
+      return this.#responder.error(
+        res,
+        route,
+        new SluiceError('SLUICE_ERR_DRAINING', 'ERR the broker is shutting down; retry on another instance'),
+        ['Connection', 'close'],
+      );
+    }
+    const method = req.method ?? 'GET';
+    const postOnly = route === 'pipeline' || route === 'multi-exec';
+    if (!ALLOWED_METHODS.has(method) || (postOnly && method !== 'POST')) {
+      return this.#responder.error(
+        res,
+        route,
+        new SluiceError(
+          'SLUICE_ERR_HTTP_METHOD',
+          `ERR method ${method} is not allowed on ${postOnly ? pathname : 'this route'}; use ${postOnly ? 'POST' : 'GET, HEAD, POST or PUT'}`,
+        ),
+      );
+    }
+    const principal = this.#auth.identify(tokenOf(req, query));
+    if (principal instanceof SluiceError) return this.#responder.error(res, route, principal);
+    if (route === 'subscribe' || route === 'psubscribe' || route === 'monitor') {
+      if (!this.#streams)
+        return this.#responder.error(
+          res,
+          route,
+          new SluiceError('SLUICE_ERR_HTTP_NOT_FOUND', `ERR ${route} is not available on this broker`),
+        );
+      const name = route === 'monitor' ? '' : pathname.slice(route.length + 2);
+      return this.#streams.handle(req, res, route, principal, name);
+    }
+    if (route === 'ws') {
+      return this.#responder.error(
+        res,
+        route,
+        new SluiceError('SLUICE_ERR_HTTP_BAD_HEADER', 'ERR /ws expects a WebSocket upgrade request'),
+      );
+    }
+    this.#rest.handle(req, res, route, principal, pathname, query, arrived).catch((error: unknown) => {
+      this.#logger.error({ err: error }, 'unexpected error in the REST handler');
+      this.#responder.error(res, route, new SluiceError('SLUICE_ERR_INTERNAL', 'ERR internal error'));
+    });
+  }
+
+  #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const pathname = q === -1 ? url : url.slice(0, q);
+    const query = q === -1 ? '' : url.slice(q + 1);
+    const refuse = (error: SluiceError) => writeRawError(socket, error, this.#responder.syncToken());
+    if (this.#draining)
+      return refuse(new SluiceError('SLUICE_ERR_DRAINING', 'ERR the broker is shutting down'));
+    if (pathname !== '/ws' || !this.#upgrades)
+      return refuse(
+        new SluiceError(
+          'SLUICE_ERR_HTTP_NOT_FOUND',
+          `ERR no WebSocket endpoint at ${JSON.stringify(pathname)}; use /ws`,
+        ),
+      );
+    const principal = this.#auth.identify(tokenOf(req, query));
+    if (principal instanceof SluiceError) return refuse(principal);
+    this.#upgrades.handleUpgrade(req, socket, head, principal, query);
+  }
+}

@@ -1,0 +1,216 @@
+// The entry point: reads argv and the environment, finds Redis, starts the broker (or its workers), handles signals.
+import cluster from 'node:cluster';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { parseTokensFile, type TokenEntry } from './auth.js';
+import { type Broker, startBroker } from './broker.js';
+import { type Config, ConfigError, helpText, parseConfig } from './config.js';
+import { createLogger, type Logger } from './log.js';
+import {
+  DEFAULT_REDIS_URL,
+  hasRedisServer,
+  type PrivateRedis,
+  redisAnswers,
+  startPrivateRedis,
+} from './private-redis.js';
+import { createAdminServer } from './admin.js';
+
+/** Message a worker sends its primary once it listens. */
+interface ReadyMessage {
+  readonly sluice: 'ready';
+  readonly url: string;
+}
+
+function fail(message: string): never {
+  process.stderr.write(`sluice: ${message}\n`);
+  process.exit(1);
+}
+
+function readConfig(): Config {
+  try {
+    const parsed = parseConfig(process.argv.slice(2), process.env);
+    if (parsed.help) {
+      process.stdout.write(helpText() + '\n');
+      process.exit(0);
+    }
+    return parsed.config;
+  } catch (error) {
+    if (error instanceof ConfigError)
+      fail(`${error.problems.length} configuration problem(s): ${error.problems.join('; ')}`);
+    throw error;
+  }
+}
+
+/** Every token the broker accepts; generates a full-access one when none is configured. */
+function readTokens(config: Config): { tokens: TokenEntry[]; generated: string | undefined } {
+  const tokens: TokenEntry[] = [];
+  if (config.token) tokens.push({ token: config.token, name: 'SLUICE_TOKEN', right: 'admin' });
+  if (config.readonlyToken)
+    tokens.push({ token: config.readonlyToken, name: 'SLUICE_READONLY_TOKEN', right: 'readonly' });
+  if (config.tokensFile) {
+    let text: string;
+    try {
+      text = readFileSync(config.tokensFile, 'utf8');
+    } catch (error) {
+      fail(`cannot read SLUICE_TOKENS_FILE ${config.tokensFile}: ${(error as Error).message}`);
+    }
+    const parsed = parseTokensFile(text);
+    if ('problems' in parsed)
+      fail(`${parsed.problems.length} problem(s) in ${config.tokensFile}: ${parsed.problems.join('; ')}`);
+    tokens.push(...parsed.entries);
+  }
+  if (tokens.length > 0) return { tokens, generated: undefined };
+  const generated = randomBytes(24).toString('base64url');
+  return { tokens: [{ token: generated, name: 'generated', right: 'admin' }], generated };
+}
+
+/** The Redis to use: SLUICE_REDIS_URL, else the default address if it answers, else a private redis-server. */
+async function resolveRedis(config: Config, logger: Logger): Promise<{ url: string; child?: PrivateRedis }> {
+  if (config.redisUrl !== undefined) return { url: config.redisUrl };
+  if (await redisAnswers('127.0.0.1', 6379)) return { url: DEFAULT_REDIS_URL };
+  if (!hasRedisServer()) {
+    fail(
+      `nothing answers at ${DEFAULT_REDIS_URL} and redis-server is not on PATH: start Redis, or set SLUICE_REDIS_URL (--redis-url)`,
+    );
+  }
+  const child = await startPrivateRedis();
+  logger.info(
+    { event: 'private_redis', url: child.url },
+    'started a private redis-server (nothing answered at the default address)',
+  );
+  return { url: child.url, child };
+}
+
+function startLine(
+  url: string,
+  adminUrl: string,
+  redisUrl: string,
+  config: Config,
+  generated: string | undefined,
+  privateRedis: boolean,
+): string {
+  const redis = privateRedis
+    ? `${redisUrl} (private redis-server)`
+    : redisUrl.replace(/\/\/[^@/]*@/, '//***@');
+  return (
+    `sluice ready http=${url} admin=${adminUrl} redis=${redis} workers=${config.workers}` +
+    (generated ? ` token: ${generated}` : '')
+  );
+}
+
+function onSignals(handler: () => void): void {
+  process.once('SIGTERM', handler);
+  process.once('SIGINT', handler);
+}
+
+async function runSingle(
+  config: Config,
+  logger: Logger,
+  redisUrl: string,
+  tokens: TokenEntry[],
+  generated: string | undefined,
+  child?: PrivateRedis,
+): Promise<void> {
+  let broker: Broker;
+  try {
+    broker = await startBroker({ config, redisUrl, tokens, logger });
+  } catch (error) {
+    child?.stop();
+    fail(`could not start: ${(error as Error).message}`);
+  }
+  process.stdout.write(
+    startLine(broker.url, broker.adminUrl, redisUrl, config, generated, child !== undefined) + '\n',
+  );
+  onSignals(() => {
+    broker
+      .close()
+      .then(() => {
+        child?.stop();
+        process.exit(0);
+      })
+      .catch((error: unknown) => {
+        logger.error({ err: error }, 'error while closing');
+        process.exit(1);
+      });
+  });
+}
+
+/** The primary of a multi-process broker: forks workers sharing the port, serves the admin listener, forwards SIGTERM. */
+async function runPrimary(
+  config: Config,
+  logger: Logger,
+  redisUrl: string,
+  generated: string | undefined,
+  child?: PrivateRedis,
+): Promise<void> {
+  const env = { SLUICE_REDIS_URL: redisUrl, ...(generated ? { SLUICE_TOKEN: generated } : {}) };
+  const ready = new Set<number>();
+  let url: string | undefined;
+  let stopping = false;
+  const admin = createAdminServer({
+    notReadyReason: () =>
+      stopping
+        ? 'draining'
+        : ready.size < config.workers
+          ? `${ready.size} of ${config.workers} workers ready`
+          : undefined,
+  });
+  admin.listen(config.adminPort, config.adminHost);
+  const adminUrl = await new Promise<string>((resolve) =>
+    admin.once('listening', () => {
+      const address = admin.address();
+      resolve(typeof address === 'object' && address ? `http://${address.address}:${address.port}` : '');
+    }),
+  );
+  for (let i = 0; i < config.workers; i++) cluster.fork(env);
+  cluster.on('message', (worker, message: ReadyMessage) => {
+    if (message?.sluice !== 'ready') return;
+    ready.add(worker.id);
+    if (url === undefined) {
+      url = message.url;
+    }
+    if (ready.size === config.workers)
+      process.stdout.write(startLine(url, adminUrl, redisUrl, config, generated, child !== undefined) + '\n');
+  });
+  cluster.on('exit', (worker, code) => {
+    ready.delete(worker.id);
+    if (stopping) {
+      if (Object.keys(cluster.workers ?? {}).length === 0) {
+        child?.stop();
+        process.exit(0);
+      }
+      return;
+    }
+    logger.error({ event: 'worker_exit', code }, 'a worker exited; starting another');
+    cluster.fork(env);
+  });
+  onSignals(() => {
+    stopping = true;
+    for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGTERM');
+    admin.close();
+  });
+}
+
+async function main(): Promise<void> {
+  const config = readConfig();
+  const logger = createLogger(config.logLevel);
+  if (cluster.isWorker) {
+    const { tokens } = readTokens(config);
+    const broker = await startBroker({
+      config,
+      redisUrl: config.redisUrl ?? DEFAULT_REDIS_URL,
+      tokens,
+      logger: logger.child({ worker: cluster.worker?.id }),
+      admin: false,
+    });
+    process.send?.({ sluice: 'ready', url: broker.url } satisfies ReadyMessage);
+    onSignals(() => void broker.close().then(() => process.exit(0)));
+    return;
+  }
+  const { tokens, generated } = readTokens(config);
+  const { url: redisUrl, child } = await resolveRedis(config, logger);
+  if (config.workers > 1) return runPrimary(config, logger, redisUrl, generated, child);
+  return runSingle(config, logger, redisUrl, tokens, generated, child);
+}
+
+main().catch((error: unknown) => fail((error as Error).stack ?? String(error)));

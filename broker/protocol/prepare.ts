@@ -1,0 +1,118 @@
+// One code path from an argument list to a command ready to send: name, rights, routing, script fixes. Pure.
+import { type Principal, noPermission, permits } from '../auth.js';
+import { SluiceError } from '../errors.js';
+import { type CommandTable, lookupCommand } from '../redis/command-table.js';
+import { classify, type Route } from './classify.js';
+import type { Reply } from './reply.js';
+import type { Arg } from './request.js';
+import type { ScriptAliases } from './scripts.js';
+
+/** A command that passed every check, ready for a pool. */
+export interface PreparedCommand {
+  /** Lower-case command name. */
+  readonly name: string;
+  /** The name as written to Redis: upper case, which also keeps ioredis's own argument/reply rewriting away. */
+  readonly wireName: string;
+  /** Arguments after the name. */
+  readonly args: Arg[];
+  readonly route: Route;
+  /** Metric label: a command Redis knows, or `other`. */
+  readonly label: string;
+  /** Rewrites the reply (SCRIPT LOAD answers the SHA the client computed). */
+  readonly mapReply?: (reply: Reply) => Reply;
+}
+
+function text(arg: Arg | undefined): string | undefined {
+  return arg === undefined ? undefined : typeof arg === 'string' ? arg : arg.toString('utf8');
+}
+
+/** Checks and rewrites commands for one broker: the Redis command table and the script aliases. */
+export class CommandPreparer {
+  #table: CommandTable = new Map();
+  readonly #scripts: ScriptAliases;
+
+  constructor(scripts: ScriptAliases) {
+    this.#scripts = scripts;
+  }
+
+  /** Whether the command table has been read from Redis. */
+  get ready(): boolean {
+    return this.#table.size > 0;
+  }
+
+  /** Installs the table read from Redis's COMMAND reply. */
+  setTable(table: CommandTable): void {
+    this.#table = table;
+  }
+
+  /** Whether Redis knows the command (for bounded metric labels). */
+  knows(name: string): boolean {
+    return this.#table.has(name);
+  }
+
+  /** Prepares one command (`argv[0]` is the name), or returns the error that refuses it. Never throws. */
+  prepare(argv: readonly Arg[], principal: Principal): PreparedCommand | SluiceError {
+    const first = argv[0];
+    const name = (typeof first === 'string' ? first : (first?.toString('latin1') ?? '')).toLowerCase();
+    if (name === '')
+      return new SluiceError(
+        'SLUICE_ERR_REQUEST_BAD_COMMAND',
+        'ERR expected a command name, got an empty string',
+      );
+    if (this.#table.size === 0) {
+      // Without Redis's command list nothing can be classified safely (a BLPOP could stall the shared pool).
+      return new SluiceError(
+        'SLUICE_ERR_REDIS_UNAVAILABLE',
+        'ERR Redis has not been reached yet; nothing was sent',
+      );
+    }
+    const given = argv.slice(1);
+    const info = lookupCommand(this.#table, name, text(given[0]));
+    if (!permits(principal, name, info)) return noPermission(name);
+    const classification = classify(name, given, info);
+    if ('refused' in classification)
+      return new SluiceError('SLUICE_ERR_COMMAND_REFUSED', classification.refused);
+    const { args, mapReply } = this.#rewriteScripts(name, given);
+    return {
+      name,
+      wireName: name.toUpperCase(),
+      args,
+      route: classification.route,
+      label: info ? name : 'other',
+      ...(mapReply ? { mapReply } : {}),
+    };
+  }
+
+  /** Shebang flags and SHA aliases for the script commands (upstash-rest.md §8.2). */
+  #rewriteScripts(name: string, args: Arg[]): { args: Arg[]; mapReply?: (reply: Reply) => Reply } {
+    switch (name) {
+      case 'eval':
+      case 'eval_ro': {
+        const fixed = args[0] === undefined ? undefined : this.#scripts.normalise(text(args[0])!);
+        return fixed ? { args: [fixed.source, ...args.slice(1)] } : { args };
+      }
+      case 'evalsha':
+      case 'evalsha_ro':
+        return args[0] === undefined
+          ? { args }
+          : { args: [this.#scripts.resolve(text(args[0])!), ...args.slice(1)] };
+      case 'script': {
+        const sub = text(args[0])?.toLowerCase();
+        if (sub === 'load' && args[1] !== undefined) {
+          const fixed = this.#scripts.normalise(text(args[1])!);
+          if (!fixed) return { args };
+          const original = Buffer.from(fixed.originalSha);
+          return {
+            args: [args[0]!, fixed.source],
+            mapReply: (reply) => (reply instanceof Error ? reply : original),
+          };
+        }
+        if (sub === 'exists')
+          return { args: args.map((a, i) => (i === 0 ? a : this.#scripts.resolve(text(a)!))) };
+        return { args };
+      }
+      default:
+        return { args };
+    }
+  }
+}

@@ -1,0 +1,57 @@
+// Redis replies as the broker holds them, and their JSON form under Upstash's encoding rules (upstash-rest.md §3–4). Pure.
+
+/**
+ * A RESP2 reply as ioredis gives it with buffer replies and `stringNumbers`: integers as decimal strings (never
+ * through a JS number), bulk and simple strings as Buffers, nil as null, errors nested in arrays as Error.
+ */
+export type Reply = null | string | Buffer | Reply[] | Error;
+
+const OK = Buffer.from('OK');
+
+function isOk(value: Buffer): boolean {
+  return value.length === 2 && value[0] === OK[0] && value[1] === OK[1];
+}
+
+function stringJson(value: Buffer, base64: boolean): string {
+  // Without base64, invalid UTF-8 becomes U+FFFD, as at Upstash.
+  return base64 ? `"${value.toString('base64')}"` : JSON.stringify(value.toString('utf8'));
+}
+
+function nestedJson(value: Reply, base64: boolean): string {
+  if (value === null) return 'null';
+  if (typeof value === 'string') return value;
+  if (Buffer.isBuffer(value)) return stringJson(value, base64);
+  if (Array.isArray(value)) {
+    let out = '[';
+    for (let i = 0; i < value.length; i++) {
+      if (i > 0) out += ',';
+      out += nestedJson(value[i]!, base64);
+    }
+    return out + ']';
+  }
+  // An error inside an array (e.g. a Lua table holding one) can only be shown as a string value.
+  return stringJson(Buffer.from(value.message), base64);
+}
+
+/**
+ * The JSON text of a reply. With base64, every string is base64 of its raw bytes except a top-level `OK`;
+ * strings inside arrays are always base64, `OK` included, because the client decodes them without exception.
+ */
+export function replyJson(value: Reply, base64: boolean): string {
+  if (base64 && Buffer.isBuffer(value) && isOk(value)) return '"OK"';
+  return nestedJson(value, base64);
+}
+
+/** The RESP2 bytes of a reply, for `Upstash-Response-Format: resp2`. A top-level `OK` is sent as a status reply. */
+export function replyResp2(value: Reply, top = true): Buffer {
+  if (value === null) return Buffer.from('$-1\r\n');
+  if (typeof value === 'string') return Buffer.from(`:${value}\r\n`);
+  if (Buffer.isBuffer(value)) {
+    if (top && isOk(value)) return Buffer.from('+OK\r\n');
+    return Buffer.concat([Buffer.from(`$${value.length}\r\n`), value, Buffer.from('\r\n')]);
+  }
+  if (Array.isArray(value)) {
+    return Buffer.concat([Buffer.from(`*${value.length}\r\n`), ...value.map((v) => replyResp2(v, false))]);
+  }
+  return Buffer.from(`-${value.message.replace(/\r?\n/g, ' ')}\r\n`);
+}

@@ -1,0 +1,53 @@
+// Collects the commands that arrive in one event-loop turn and writes them to a connection as one pipelined write.
+import type { Command, Redis } from 'ioredis';
+
+/** A command rejected before it was written: it never reached Redis, so sending it again is safe. */
+export class NotSentError extends Error {
+  override readonly name = 'NotSentError';
+}
+
+/** Observes each pipelined write (for the batch-size metric). */
+export type BatchObserver = (commands: number) => void;
+
+/**
+ * Per-connection write batching. Commands queued during one turn of the event loop (every HTTP request and
+ * WebSocket frame parsed in the same poll phase) are flushed together in `setImmediate`, corked into one write.
+ * A request's commands are queued contiguously, so they stay in order and a MULTI…EXEC block is never split.
+ */
+export class Batcher {
+  readonly #redis: Redis;
+  readonly #observe: BatchObserver | undefined;
+  #pending: Command[] = [];
+  #scheduled = false;
+
+  constructor(redis: Redis, observe?: BatchObserver) {
+    this.#redis = redis;
+    this.#observe = observe;
+  }
+
+  /** Queues commands for the next flush. Each settles through its own promise. */
+  write(commands: readonly Command[]): void {
+    for (const command of commands) this.#pending.push(command);
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      setImmediate(this.#flush);
+    }
+  }
+
+  readonly #flush = (): void => {
+    this.#scheduled = false;
+    const batch = this.#pending;
+    this.#pending = [];
+    const redis = this.#redis;
+    const stream = redis.stream;
+    if (redis.status !== 'ready' || stream === undefined || !stream.writable) {
+      const error = new NotSentError('the Redis connection went down before the commands were written');
+      for (const command of batch) command.reject(error);
+      return;
+    }
+    stream.cork();
+    for (const command of batch) void redis.sendCommand(command);
+    stream.uncork();
+    this.#observe?.(batch.length);
+  };
+}

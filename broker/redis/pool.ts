@@ -1,0 +1,127 @@
+// The main pool: a fixed set of multiplexed, pipelined Redis connections, each with its own batcher.
+import type { Redis } from 'ioredis';
+import type { Logger } from '../log.js';
+import type { Telemetry } from '../telemetry.js';
+import { Batcher } from './batcher.js';
+import { openConnection } from './connection.js';
+
+/** Options of a pool; the URL comes from SLUICE_REDIS_URL. */
+export interface PoolOptions {
+  readonly url: string;
+  readonly size: number;
+  readonly connectTimeoutMs: number;
+  /** Prefix of the CLIENT SETNAME of each connection, e.g. `sluice-main`. */
+  readonly name: string;
+}
+
+/** One pooled connection. `inflight` counts commands written and not yet answered. */
+export class PooledConnection {
+  readonly redis: Redis;
+  readonly batcher: Batcher;
+  inflight = 0;
+
+  constructor(redis: Redis, batcher: Batcher) {
+    this.redis = redis;
+    this.batcher = batcher;
+  }
+
+  get ready(): boolean {
+    return this.redis.status === 'ready';
+  }
+}
+
+/** A point-in-time view of the pool, for /readyz, metrics and tests. */
+export interface PoolStats {
+  readonly size: number;
+  readonly ready: number;
+  /** Commands written and not yet answered, over all connections. */
+  readonly inflight: number;
+}
+
+export class Pool {
+  readonly #connections: PooledConnection[];
+  readonly #logger: Logger;
+  #wasUp = false;
+  readonly #listeners: ((up: boolean) => void)[] = [];
+
+  constructor(options: PoolOptions, logger: Logger, telemetry: Telemetry) {
+    this.#logger = logger;
+    this.#connections = Array.from({ length: options.size }, (_, i) => {
+      const redis = openConnection({
+        url: options.url,
+        name: `${options.name}-${i}`,
+        connectTimeoutMs: options.connectTimeoutMs,
+      });
+      redis.on('error', () => {}); // Reported through status changes below; ioredis would otherwise print them.
+      redis.on('ready', () => this.#statusChanged());
+      redis.on('close', () => this.#statusChanged());
+      redis.on('reconnecting', () => telemetry.redisReconnect(options.name));
+      return new PooledConnection(redis, new Batcher(redis, (n) => telemetry.batchWritten(n)));
+    });
+  }
+
+  /** Calls `listener` whenever the pool goes from no ready connection to some, or back. */
+  onStatus(listener: (up: boolean) => void): void {
+    this.#listeners.push(listener);
+  }
+
+  /** Opens every connection. Resolves once all have tried; a pool that could not connect keeps retrying by itself. */
+  async start(): Promise<void> {
+    await Promise.allSettled(this.#connections.map((c) => c.redis.connect()));
+    this.#statusChanged();
+  }
+
+  /** The ready connection with the fewest commands in flight, or undefined when Redis is unreachable. */
+  pick(): PooledConnection | undefined {
+    let best: PooledConnection | undefined;
+    for (const connection of this.#connections) {
+      if (connection.ready && (best === undefined || connection.inflight < best.inflight)) best = connection;
+    }
+    return best;
+  }
+
+  /** Any ready connection: runs start-up queries such as COMMAND. */
+  any(): Redis | undefined {
+    return this.pick()?.redis;
+  }
+
+  stats(): PoolStats {
+    let ready = 0;
+    let inflight = 0;
+    for (const connection of this.#connections) {
+      if (connection.ready) ready++;
+      inflight += connection.inflight;
+    }
+    return { size: this.#connections.length, ready, inflight };
+  }
+
+  /** Closes every connection: QUIT lets written commands finish; a connection that does not answer is cut. */
+  async close(timeoutMs = 1000): Promise<void> {
+    await Promise.allSettled(
+      this.#connections.map(async ({ redis }) => {
+        if (redis.status !== 'ready') {
+          redis.disconnect();
+          return;
+        }
+        const timer = setTimeout(() => redis.disconnect(), timeoutMs);
+        try {
+          await redis.quit();
+        } catch {
+          redis.disconnect();
+        } finally {
+          clearTimeout(timer);
+        }
+      }),
+    );
+  }
+
+  #statusChanged(): void {
+    const up = this.#connections.some((c) => c.ready);
+    if (up === this.#wasUp) return;
+    this.#wasUp = up;
+    if (up) this.#logger.info({ event: 'redis_up' }, 'Redis is reachable');
+    else
+      this.#logger.warn({ event: 'redis_down' }, 'Redis is unreachable; requests fail fast until it returns');
+    for (const listener of this.#listeners) listener(up);
+  }
+}

@@ -1,0 +1,45 @@
+// The events the broker reports as they happen. metrics/ implements this; the default does nothing.
+
+/** How one command ended, for the command-outcome metric. */
+export type CommandOutcome = 'ok' | 'redis_error' | 'timeout' | 'connection_lost' | 'unavailable' | 'refused';
+
+/** Why a request or command was refused before reaching Redis. */
+export type RefusalReason =
+  | 'queue_full'
+  | 'queue_timeout'
+  | 'deadline_expired'
+  | 'redis_unavailable'
+  | 'draining'
+  | 'noperm'
+  | 'command_refused'
+  | 'auth'
+  | 'bad_request'
+  | 'too_large'
+  | 'blocking_pool_full'
+  | 'ws_limit'
+  | 'subscriber_overflow';
+
+/** Hooks called on the hot path; implementations must be cheap and must not throw. */
+export interface Telemetry {
+  /** A pipelined write of `commands` commands went to a main-pool connection. */
+  batchWritten(commands: number): void;
+  /** A command settled after `seconds`; `command` is a lower-case name Redis knows, or `other`. */
+  commandDone(command: string, seconds: number, outcome: CommandOutcome): void;
+  /** A request waited `seconds` in the admission queue before it ran. */
+  queueWaited(seconds: number): void;
+  refused(reason: RefusalReason): void;
+  /** An HTTP response was sent; `route` is one of the known routes. */
+  httpResponse(route: string, status: number): void;
+  /** A Redis connection of `pool` started reconnecting. */
+  redisReconnect(pool: string): void;
+}
+
+/** Telemetry that records nothing (metrics disabled, and tests of single modules). */
+export const NO_TELEMETRY: Telemetry = {
+  batchWritten() {},
+  commandDone() {},
+  queueWaited() {},
+  refused() {},
+  httpResponse() {},
+  redisReconnect() {},
+};
