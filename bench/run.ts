@@ -1,7 +1,7 @@
 // Entry point of `npm run bench`: starts a private Redis, runs every scenario of issue 7 and writes the table.
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { readConfig } from './lib/config.js';
@@ -44,7 +44,24 @@ async function quietly(command: string, args: string[], pick: (out: string) => s
   }
 }
 
-async function environment(redisVersion: string): Promise<string[]> {
+/** CPU busy share of the whole machine over `ms`, from /proc/stat: other work skews every figure, so the report shows it. */
+async function busyPercent(ms = 1000): Promise<string> {
+  const read = (): number[] =>
+    readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  try {
+    const a = read();
+    await new Promise((r) => setTimeout(r, ms));
+    const b = read();
+    const delta = b.map((v, i) => v - (a[i] ?? 0));
+    const total = delta.reduce((x, y) => x + y, 0);
+    const idle = (delta[3] ?? 0) + (delta[4] ?? 0);
+    return total > 0 ? `${(((total - idle) / total) * 100).toFixed(0)}%` : 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+async function environment(redisVersion: string, busyBefore: string): Promise<string[]> {
   const commit = await quietly('git', ['-C', ROOT, 'log', '-1', '--format=%h %s'], (o) => o.trim());
   const dirty = await quietly(
     'git',
@@ -59,11 +76,13 @@ async function environment(redisVersion: string): Promise<string[]> {
     `- commit: ${commit} (${dirty})`,
     `- machine: ${cpu.length} × ${cpu[0]?.model.trim() ?? 'cpu'}; load generator, broker and Redis share these cores`,
     `- node ${process.version}, redis-server ${redisVersion}, webdis ${webdis}, wrk ${wrk}`,
+    `- machine CPU busy in the second before the run: ${busyBefore} (other work shares the cores and skews every figure)`,
   ];
 }
 
 async function main(): Promise<void> {
   const config = readConfig();
+  const busyBefore = await busyPercent();
   const chosen = SCENARIOS.filter((s) => config.scenarios.size === 0 || config.scenarios.has(s.id));
   log(`${config.quick ? 'quick run' : 'full run'}: scenarios ${chosen.map((s) => s.id).join(',')}`);
   const redis = await startRedis();
@@ -101,7 +120,7 @@ async function main(): Promise<void> {
   const markdown = [
     `# Sluice benchmarks — ${date}${config.quick ? ' (quick run)' : ''}`,
     '',
-    ...(await environment(redis.version)),
+    ...(await environment(redis.version, busyBefore)),
     `- knobs: ${knobs === '' ? 'defaults' : knobs}; ${config.repeats} interleaved repeat(s) of ${config.durationS} s (+${config.warmupS} s warm-up) per row; medians shown`,
     `- total wall time ${((Date.now() - started) / 1000).toFixed(0)} s`,
     '',

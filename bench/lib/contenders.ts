@@ -102,7 +102,12 @@ export async function wrkMeasure(
   };
 }
 
-/** A load generator's result as a Measurement. */
+/** A JSON number from a child process: NaN travels as null. */
+function num(x: unknown): number {
+  return typeof x === 'number' ? x : Number.NaN;
+}
+
+/** A load generator's result as a Measurement; throws (so the row says n/a) when nothing succeeded. */
 export function fromLoad(result: {
   ops: number;
   seconds: number;
@@ -111,10 +116,13 @@ export function fromLoad(result: {
   errors: number;
   firstError?: string | undefined;
 }): Measurement {
+  if (result.ops === 0 && result.errors > 0) {
+    throw new Error(`every request failed (${result.errors}): ${result.firstError ?? 'no message'}`);
+  }
   return {
     throughput: result.seconds > 0 ? result.ops / result.seconds : Number.NaN,
-    p50Ms: result.p50Ms,
-    p99Ms: result.p99Ms,
+    p50Ms: num(result.p50Ms),
+    p99Ms: num(result.p99Ms),
     errors: result.errors,
     firstError: result.firstError,
   };

@@ -75,7 +75,11 @@ export function standardTable(rows: readonly RowResult[], options: StandardTable
     'notes',
   ];
   const body = rows.map((r) => {
-    const note = [r.na === undefined ? undefined : `n/a: ${r.na}`, options.notes?.get(r.name), r.note]
+    const note = [
+      r.na === undefined ? undefined : `n/a: ${r.na}`,
+      r.na === undefined ? options.notes?.get(r.name) : undefined,
+      r.note,
+    ]
       .filter((x) => x !== undefined && x !== '')
       .join('; ');
     if (r.na !== undefined) return [r.name, '–', '–', '–', '–', '–', '–', '–', note];
