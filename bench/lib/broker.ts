@@ -47,7 +47,9 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
   if (!existsSync(main)) {
     throw new BrokerUnavailableError(`broker not built (${main} missing; merge main and rebuild)`);
   }
-  const args = [main, '--redis-url', options.redisUrl, '--port', '0', '--admin-port', '0'];
+  // e.g. BENCH_BROKER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the broker under each scenario's load
+  const nodeArgs = (process.env['BENCH_BROKER_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
+  const args = [...nodeArgs, main, '--redis-url', options.redisUrl, '--port', '0', '--admin-port', '0'];
   args.push('--token', options.token);
   if (options.workers !== undefined) args.push('--workers', String(options.workers));
   if (options.poolSize !== undefined) args.push('--pool-size', String(options.poolSize));
