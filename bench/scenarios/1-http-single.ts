@@ -98,6 +98,6 @@ function bestVsWebdis(rows: readonly RowResult[], names: readonly string[]) {
     (n) => [n, (rows.find((r) => r.name === n)?.throughput ?? Number.NaN) / webdis] as const,
   );
   const best = Math.max(...ratios.map(([, r]) => (Number.isFinite(r) ? r : -1)));
-  const measured = ratios.map(([n, r]) => `${fmtRatio(r)} (${n.replace(/^Sluice POST \/ /, '')})`).join(', ');
+  const measured = ratios.map(([n, r]) => `${fmtRatio(r)} ${n.replace(/^Sluice POST \/ /, '')}`).join(', ');
   return check('Sluice ≥ 1.0× webdis req/s', best < 0 ? Number.NaN : best, (v) => v >= 1, measured);
 }
