@@ -6,7 +6,7 @@ export interface BenchConfig {
   readonly quick: boolean;
   /** Measured seconds of one throughput run (`BENCH_DURATION_S`). */
   readonly durationS: number;
-  /** Untimed seconds before each measured run (`BENCH_WARMUP_S`). */
+  /** Untimed seconds before each measured run (`BENCH_WARMUP_S`); wrk warms up for 1 s when this is ≥ 0.5. */
   readonly warmupS: number;
   /** Runs per row, interleaved across a scenario's rows; the table shows medians (`BENCH_REPEATS`). */
   readonly repeats: number;
@@ -62,8 +62,8 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): BenchConfig {
   const pool = env['BENCH_POOL_SIZE'];
   return Object.freeze({
     quick,
-    durationS: num(env, 'BENCH_DURATION_S', quick ? 1.5 : 3),
-    warmupS: num(env, 'BENCH_WARMUP_S', quick ? 0.3 : 1),
+    durationS: num(env, 'BENCH_DURATION_S', quick ? 1.5 : 2),
+    warmupS: num(env, 'BENCH_WARMUP_S', quick ? 0.3 : 0.5),
     repeats: Math.round(num(env, 'BENCH_REPEATS', quick ? 1 : 3)),
     connections: Math.round(num(env, 'BENCH_CONNECTIONS', 50)),
     wrkThreads: Math.round(num(env, 'BENCH_WRK_THREADS', 1)),
@@ -74,7 +74,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): BenchConfig {
     stormTotal: Math.round(num(env, 'BENCH_STORM_TOTAL', quick ? 600 : 2000)),
     stormConcurrency: Math.round(num(env, 'BENCH_STORM_CONCURRENCY', 200)),
     idleSockets: Math.round(num(env, 'BENCH_IDLE_SOCKETS', quick ? 2000 : 10000)),
-    latencyS: num(env, 'BENCH_LATENCY_S', quick ? 1 : 3),
+    latencyS: num(env, 'BENCH_LATENCY_S', quick ? 1 : 2),
     poolSize: pool === undefined || pool === '' ? undefined : Math.round(num(env, 'BENCH_POOL_SIZE', 4)),
     multiWorkers: Math.round(num(env, 'BENCH_WORKERS', 2)),
     valueBytes: Math.round(num(env, 'BENCH_VALUE_BYTES', 32)),

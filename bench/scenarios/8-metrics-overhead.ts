@@ -37,7 +37,7 @@ export const scenario: Scenario = {
           'metrics on vs off: < 5% throughput difference',
           Math.abs(cost),
           (v) => v < 0.05,
-          `${(cost * 100).toFixed(1)}% slower with metrics on`,
+          `${Math.abs(cost * 100).toFixed(1)}% ${cost >= 0 ? 'slower' : 'faster'} with metrics on`,
         ),
       ],
     };
