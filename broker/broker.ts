@@ -10,8 +10,10 @@ import { Executor } from './executor.js';
 import { Responder } from './http/respond.js';
 import { RestHandler } from './http/rest.js';
 import { MainServer } from './http/server.js';
+import { SseHandler } from './http/sse.js';
 import type { Logger } from './log.js';
 import { CommandPreparer } from './protocol/prepare.js';
+import { SubscriberHub } from './pubsub/hub.js';
 import { ScriptAliases } from './protocol/scripts.js';
 import { buildCommandTable } from './redis/command-table.js';
 import { Pool } from './redis/pool.js';
@@ -43,6 +45,10 @@ export interface BrokerParts {
   readonly server: MainServer;
   readonly telemetry: Telemetry;
   readonly redisUrl: string;
+  /** The shared pub/sub subscriber (SSE and WebSocket subscriptions). */
+  readonly pubsub: SubscriberHub;
+  /** The SSE routes (subscribe, psubscribe, monitor). */
+  readonly sse: SseHandler;
 }
 
 /** A running broker. */
@@ -100,6 +106,27 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
     maxConnections: config.httpMaxConnections,
   });
 
+  const pubsub = new SubscriberHub(
+    {
+      url: deps.redisUrl,
+      connectTimeoutMs: config.redisConnectTimeoutMs,
+      maxNames: config.subscriberMaxChannels,
+    },
+    logger,
+    telemetry,
+  );
+  const sse = new SseHandler({
+    hub: pubsub,
+    responder,
+    telemetry,
+    logger,
+    redisUrl: deps.redisUrl,
+    connectTimeoutMs: config.redisConnectTimeoutMs,
+    bufferBytes: config.subscriberBufferBytes,
+    keepaliveMs: config.sseKeepaliveMs,
+  });
+  server.setStreamHandler(sse);
+
   // Routing needs Redis's own command list; read it whenever Redis (re)appears until it has been read once.
   const loadCommands = async () => {
     if (preparer.ready) return;
@@ -122,7 +149,8 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
   await loadCommands();
 
   let draining = false;
-  const drainHooks: (() => Promise<void> | void)[] = [];
+  // Streams never finish by themselves: end them first, then release the shared subscriber.
+  const drainHooks: (() => Promise<void> | void)[] = [() => sse.close(), () => pubsub.close()];
   const notReadyReason = () => {
     if (draining) return 'draining';
     if (pool.stats().ready === 0) return 'Redis is unreachable';
@@ -146,6 +174,8 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
     server,
     telemetry,
     redisUrl: deps.redisUrl,
+    pubsub,
+    sse,
   };
   return {
     ...parts,
