@@ -47,3 +47,12 @@ export function meanBatch(before: HistogramTotals | undefined, after: HistogramT
   const count = after.count - (before?.count ?? 0);
   return count > 0 ? sum / count : Number.NaN;
 }
+
+/** The main pool's configured bound (`sluice_pool_max_connections{pool="main"}`, summed over workers), if exported. */
+export function mainPoolMax(text: string): number | undefined {
+  let total: number | undefined;
+  for (const m of text.matchAll(/^sluice_pool_max_connections\{[^}]*pool="main"[^}]*\}\s+(\S+)/gm)) {
+    total = (total ?? 0) + Number(m[1]);
+  }
+  return total;
+}

@@ -1,7 +1,7 @@
 // Runs a scenario's contenders in interleaved repeats and reduces each to one row of medians.
 import type { Broker } from './broker.js';
 import type { BenchConfig } from './config.js';
-import { batchTotals } from './prometheus.js';
+import { batchTotals, mainPoolMax } from './prometheus.js';
 import type { PrivateRedis } from './redis.js';
 import { ClientsSampler } from './redis.js';
 import { maxOf, median } from './stats.js';
@@ -52,6 +52,8 @@ export interface RowResult {
   /** Connections Redis accepted during the run(s), median. */
   readonly connectionsOpened: number;
   readonly batchMean: number;
+  /** The broker's main-pool bound from /metrics (NaN when not exported or not a broker row). */
+  readonly poolMax: number;
   /** Throughput of every repeat, for the spread. */
   readonly samples: readonly number[];
   readonly na?: string | undefined;
@@ -70,6 +72,7 @@ interface Run {
   readonly opened: number;
   readonly batchSum: number;
   readonly batchCount: number;
+  readonly poolMax: number;
 }
 
 function reasonOf(err: unknown): string {
@@ -97,7 +100,8 @@ export async function runContenders(
         await sampler.start();
         const m = await c.measure(running);
         const sample = await sampler.stop();
-        const after = running.broker ? batchTotals((await running.broker.metrics()) ?? '') : undefined;
+        const text = running.broker ? ((await running.broker.metrics()) ?? '') : '';
+        const after = running.broker ? batchTotals(text) : undefined;
         runs.get(c.name)!.push({
           m,
           peak: sample.peak,
@@ -105,6 +109,7 @@ export async function runContenders(
           opened: sample.opened,
           batchSum: (after?.sum ?? Number.NaN) - (before?.sum ?? 0),
           batchCount: (after?.count ?? Number.NaN) - (before?.count ?? 0),
+          poolMax: mainPoolMax(text) ?? Number.NaN,
         });
         if (m.errors > 0) ctx.log(`    ${m.errors} errors, first: ${m.firstError ?? '?'}`);
       } catch (err) {
@@ -133,6 +138,7 @@ export function reduceRuns(name: string, runs: readonly Run[], na?: string): Row
       clientsIdle: Number.NaN,
       connectionsOpened: Number.NaN,
       batchMean: Number.NaN,
+      poolMax: Number.NaN,
       samples: [],
       na: na ?? 'no run completed',
     };
@@ -151,6 +157,7 @@ export function reduceRuns(name: string, runs: readonly Run[], na?: string): Row
     clientsIdle: median(runs.map((r) => r.idle)),
     connectionsOpened: median(runs.map((r) => r.opened)),
     batchMean: batchCount > 0 ? batchSum / batchCount : Number.NaN,
+    poolMax: maxOf(runs.map((r) => r.poolMax)),
     samples: runs.map((r) => r.m.throughput),
     note: [
       errors > 0 && firstError !== undefined ? `first error: ${firstError.slice(0, 100)}` : '',
