@@ -129,7 +129,12 @@ export function parseTokensFile(textContent: string): { entries: TokenEntry[] } 
       problems.push(`${where}: expected an object`);
       return;
     }
-    const { token, name, right, allow, deny } = item as Record<string, unknown>;
+    const { token, name, right, allow, deny, ...unknown } = item as Record<string, unknown>;
+    // A misspelt key (say `alow`) must not silently widen a token's rights: refuse it.
+    for (const key of Object.keys(unknown))
+      problems.push(
+        `${where}: unknown key ${JSON.stringify(key)} (expected token, name, right, allow, deny)`,
+      );
     if (typeof token !== 'string' || token.length < 8)
       problems.push(`${where}.token: expected a string of 8 or more characters`);
     if (typeof token === 'string' && seen.has(token))

@@ -15,10 +15,12 @@ import type { Logger } from './log.js';
 import { CommandPreparer } from './protocol/prepare.js';
 import { SubscriberHub } from './pubsub/hub.js';
 import { ScriptAliases } from './protocol/scripts.js';
+import { BlockingPool } from './redis/blocking-pool.js';
 import { buildCommandTable } from './redis/command-table.js';
 import { Pool } from './redis/pool.js';
 import { createSyncTokens } from './sync-token.js';
-import { NO_TELEMETRY, type Telemetry } from './telemetry.js';
+import { NO_TELEMETRY, type RefusalReason, type Telemetry } from './telemetry.js';
+import { createMetrics, type Metrics } from '../metrics/index.js';
 
 /** Everything a broker process needs beyond its Config. */
 export interface BrokerDeps {
@@ -37,6 +39,7 @@ export interface BrokerParts {
   readonly config: Config;
   readonly logger: Logger;
   readonly pool: Pool;
+  readonly blockingPool: BlockingPool;
   readonly admission: Admission;
   readonly executor: Executor;
   readonly preparer: CommandPreparer;
@@ -49,6 +52,8 @@ export interface BrokerParts {
   readonly pubsub: SubscriberHub;
   /** The SSE routes (subscribe, psubscribe, monitor). */
   readonly sse: SseHandler;
+  /** The metrics registry (undefined when SLUICE_METRICS_ENABLED is false); modules plug their gauges in here. */
+  readonly metrics: Metrics | undefined;
 }
 
 /** A running broker. */
@@ -73,10 +78,18 @@ async function listen(server: Server, port: number, host: string): Promise<strin
   return `http://${shownHost}:${address.port}`;
 }
 
+/** Refusals decided while preparing a command (rights, classification), counted once for every transport. */
+const PREPARE_REFUSALS: Partial<Record<string, RefusalReason>> = {
+  SLUICE_ERR_AUTH_NOPERM: 'noperm',
+  SLUICE_ERR_COMMAND_REFUSED: 'command_refused',
+  SLUICE_ERR_REDIS_UNAVAILABLE: 'redis_unavailable',
+};
+
 /** Builds and starts a broker; resolves once both listeners listen. Redis may still be down (it reconnects). */
 export async function startBroker(deps: BrokerDeps): Promise<Broker> {
   const { config, logger } = deps;
-  const telemetry = deps.telemetry ?? NO_TELEMETRY;
+  const metrics = config.metricsEnabled ? createMetrics({ maxRunning: config.maxInflight }) : undefined;
+  const telemetry = deps.telemetry ?? metrics?.telemetry ?? NO_TELEMETRY;
   const pool = new Pool(
     {
       url: deps.redisUrl,
@@ -89,7 +102,23 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
   );
   const admission = new Admission(config);
   const executor = new Executor(pool, admission, telemetry, config);
-  const preparer = new CommandPreparer(new ScriptAliases());
+  const blockingPool = new BlockingPool(
+    {
+      url: deps.redisUrl,
+      size: config.blockingPoolSize,
+      maxMs: config.blockingMaxMs,
+      idleMs: config.blockingIdleMs,
+      commandTimeoutMs: config.commandTimeoutMs,
+      connectTimeoutMs: config.redisConnectTimeoutMs,
+      control: () => pool.any(),
+    },
+    telemetry,
+  );
+  executor.setBlockingRunner(blockingPool);
+  const preparer = new CommandPreparer(new ScriptAliases(), (error) => {
+    const reason = PREPARE_REFUSALS[error.code];
+    if (reason) telemetry.refused(reason);
+  });
   const auth = new Authenticator(deps.tokens);
   const responder = new Responder(createSyncTokens(), telemetry);
   const rest = new RestHandler({
@@ -157,7 +186,25 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
     if (!preparer.ready) return 'the command list has not been read from Redis yet';
     return undefined;
   };
-  const admin = deps.admin === false ? undefined : createAdminServer({ notReadyReason });
+  metrics?.plug({
+    pools: {
+      main: () => {
+        const { size, ready, inflight } = pool.stats();
+        return { max: size, connections: { ready, down: size - ready }, inflight };
+      },
+      blocking: () => {
+        const { size, busy, open } = blockingPool.stats();
+        return { max: size, connections: { busy, idle: open - busy }, inflight: busy };
+      },
+    },
+    admission,
+    pubsub: () => pubsub.stats(),
+    sse: () => ({ streams: sse.stats().streams + sse.stats().monitors }),
+  });
+  const admin =
+    deps.admin === false
+      ? undefined
+      : createAdminServer({ notReadyReason, ...(metrics ? { metrics: () => metrics.scrape() } : {}) });
   const url = await listen(server.server, config.port, config.host);
   const adminUrl = admin ? await listen(admin, config.adminPort, config.adminHost) : '';
   logger.info({ event: 'listening', url, adminUrl }, 'listening');
@@ -166,6 +213,7 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
     config,
     logger,
     pool,
+    blockingPool,
     admission,
     executor,
     preparer,
@@ -176,6 +224,7 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
     redisUrl: deps.redisUrl,
     pubsub,
     sse,
+    metrics,
   };
   return {
     ...parts,
@@ -188,12 +237,17 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
       draining = true;
       logger.info({ event: 'draining', timeoutMs: config.drainTimeoutMs }, 'draining');
       server.drain();
+      // Blocked callers get Redis's timeout reply (nil) now rather than a cut connection at the drain deadline.
+      blockingPool.unblockAll();
       const deadline = new Promise<void>((resolve) => setTimeout(resolve, config.drainTimeoutMs).unref());
       await Promise.race([
-        Promise.allSettled(drainHooks.map((hook) => hook())).then(() => admission.onIdle()),
+        Promise.allSettled(drainHooks.map((hook) => hook())).then(() =>
+          Promise.all([admission.onIdle(), blockingPool.idle()]),
+        ),
         deadline,
       ]);
       server.server.closeAllConnections();
+      await blockingPool.close();
       await pool.close();
       admin?.close();
       admin?.closeAllConnections();

@@ -140,6 +140,17 @@ export const ERROR_CATALOGUE = {
     meaning:
       'A listener read so slowly that more than SLUICE_SUBSCRIBER_BUFFER_BYTES waited for it; its stream was cut off.',
   },
+  SLUICE_ERR_BLOCKING_POOL_FULL: {
+    status: 503,
+    retryable: true,
+    meaning:
+      'Every blocking-pool connection (SLUICE_BLOCKING_POOL_SIZE) is running a blocking command; refused at once.',
+  },
+  SLUICE_ERR_BLOCKING_BAD_TIMEOUT: {
+    status: 400,
+    retryable: false,
+    meaning: 'A blocking command has a negative or non-numeric timeout; nothing was sent.',
+  },
   SLUICE_ERR_DRAINING: {
     status: 503,
     retryable: true,

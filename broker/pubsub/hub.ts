@@ -32,6 +32,8 @@ export interface HubStats {
   readonly listeners: number;
   /** Messages a transport could not deliver (reported through `noteDropped`). */
   readonly dropped: number;
+  /** Messages received from Redis since start (each counted once, however many listeners). */
+  readonly messages: number;
 }
 
 interface Entry {
@@ -81,6 +83,7 @@ export class SubscriberHub implements PubSubHub {
   #readyWait: Promise<Redis> | undefined;
   #pairs = 0;
   #dropped = 0;
+  #messages = 0;
   #closed = false;
 
   constructor(options: SubscriberHubOptions, logger: Logger, telemetry: Telemetry) {
@@ -178,6 +181,7 @@ export class SubscriberHub implements PubSubHub {
       patterns: this.#patterns.size,
       listeners: this.#pairs,
       dropped: this.#dropped,
+      messages: this.#messages,
     };
   }
 
@@ -308,6 +312,7 @@ export class SubscriberHub implements PubSubHub {
 
   /** One message object for every listener of the name, so transports can encode it once. */
   #fanOut(entry: Entry, message: PubSubMessage): void {
+    this.#messages++;
     for (const listener of entry.listeners) {
       try {
         listener.deliver(message);
