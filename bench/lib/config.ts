@@ -79,7 +79,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): BenchConfig {
     multiWorkers: Math.round(num(env, 'BENCH_WORKERS', 2)),
     valueBytes: Math.round(num(env, 'BENCH_VALUE_BYTES', 32)),
     sampleMs: num(env, 'BENCH_SAMPLE_MS', 25),
-    redisBenchmarkRequests: Math.round(num(env, 'BENCH_RB_REQUESTS', quick ? 50000 : 200000)),
+    redisBenchmarkRequests: Math.round(num(env, 'BENCH_RB_REQUESTS', quick ? 50000 : 100000)),
     scenarios: new Set(
       (env['BENCH_SCENARIOS'] ?? '')
         .split(',')
