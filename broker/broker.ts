@@ -21,6 +21,7 @@ import { Pool } from './redis/pool.js';
 import { createSyncTokens } from './sync-token.js';
 import { NO_TELEMETRY, type RefusalReason, type Telemetry } from './telemetry.js';
 import { createMetrics, type Metrics } from '../metrics/index.js';
+import { WsServer } from './ws/server.js';
 
 /** Everything a broker process needs beyond its Config. */
 export interface BrokerDeps {
@@ -46,6 +47,8 @@ export interface BrokerParts {
   readonly auth: Authenticator;
   readonly responder: Responder;
   readonly server: MainServer;
+  /** The /ws endpoint (attach the shared subscriber with `ws.setHub`). */
+  readonly ws: WsServer;
   readonly telemetry: Telemetry;
   readonly redisUrl: string;
   /** The shared pub/sub subscriber (SSE and WebSocket subscriptions). */
@@ -134,6 +137,18 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
     keepAliveTimeoutMs: config.httpKeepAliveTimeoutMs,
     maxConnections: config.httpMaxConnections,
   });
+  const ws = new WsServer(
+    { preparer, executor, logger, telemetry, syncToken: () => responder.syncToken() },
+    {
+      maxFrameBytes: config.wsMaxFrameBytes,
+      maxInflight: config.wsMaxInflight,
+      maxSockets: config.wsMaxSockets,
+      sendBufferBytes: config.wsSendBufferBytes,
+      heartbeatMs: config.wsHeartbeatMs,
+      maxPipelineCommands: config.maxPipelineCommands,
+    },
+  );
+  server.setUpgradeHandler(ws);
 
   const pubsub = new SubscriberHub(
     {
@@ -155,6 +170,7 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
     keepaliveMs: config.sseKeepaliveMs,
   });
   server.setStreamHandler(sse);
+  ws.setHub(pubsub);
 
   // Routing needs Redis's own command list; read it whenever Redis (re)appears until it has been read once.
   const loadCommands = async () => {
@@ -178,8 +194,13 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
   await loadCommands();
 
   let draining = false;
-  // Streams never finish by themselves: end them first, then release the shared subscriber.
-  const drainHooks: (() => Promise<void> | void)[] = [() => sse.close(), () => pubsub.close()];
+  // WebSockets answer what they have in flight, then close with 1001. Streams never finish by themselves: end them,
+  // then release the shared subscriber.
+  const drainHooks: (() => Promise<void> | void)[] = [
+    () => ws.drain(),
+    () => sse.close(),
+    () => pubsub.close(),
+  ];
   const notReadyReason = () => {
     if (draining) return 'draining';
     if (pool.stats().ready === 0) return 'Redis is unreachable';
@@ -200,6 +221,7 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
     admission,
     pubsub: () => pubsub.stats(),
     sse: () => ({ streams: sse.stats().streams + sse.stats().monitors }),
+    ws: () => ws.stats(),
   });
   const admin =
     deps.admin === false
@@ -220,6 +242,7 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
     auth,
     responder,
     server,
+    ws,
     telemetry,
     redisUrl: deps.redisUrl,
     pubsub,
@@ -247,6 +270,7 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
         deadline,
       ]);
       server.server.closeAllConnections();
+      ws.close();
       await blockingPool.close();
       await pool.close();
       admin?.close();

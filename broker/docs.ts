@@ -1,6 +1,7 @@
 // README tables rendered from the code (options, errors), so a test can keep README and code equal.
 import { envName, flagName, OPTIONS } from './config.js';
 import { ERROR_CATALOGUE, type ErrorSpec } from './errors.js';
+import { metricsTable } from '../metrics/catalogue.js';
 
 /** A generated block of README.md sits between `<!-- name:start -->` and `<!-- name:end -->`. */
 export interface GeneratedBlock {
@@ -35,6 +36,7 @@ export function errorsTable(): string {
 export const GENERATED_BLOCKS: readonly GeneratedBlock[] = [
   { name: 'config-table', render: configTable },
   { name: 'errors-table', render: errorsTable },
+  { name: 'metrics-table', render: () => metricsTable().join('\n') },
 ];
 
 /** README text with every generated block replaced by its current rendering. */

@@ -157,6 +157,66 @@ export const ERROR_CATALOGUE = {
     wsClose: 1001,
     meaning: 'The broker is shutting down and takes no new work.',
   },
+  SLUICE_ERR_WS_BAD_FRAME: {
+    status: 400,
+    retryable: false,
+    wsClose: 1008,
+    meaning: 'A WebSocket frame is not a JSON object with an `id` (number or string); the socket is closed.',
+  },
+  SLUICE_ERR_WS_BINARY_FRAME: {
+    status: 400,
+    retryable: false,
+    wsClose: 1003,
+    meaning:
+      'A binary WebSocket frame arrived; the protocol takes text frames of JSON. The socket is closed.',
+  },
+  SLUICE_ERR_WS_BAD_UTF8: {
+    status: 400,
+    retryable: false,
+    wsClose: 1007,
+    meaning: 'A text WebSocket frame is not valid UTF-8; the socket is closed.',
+  },
+  SLUICE_ERR_WS_FRAME_TOO_LARGE: {
+    status: 413,
+    retryable: false,
+    wsClose: 1009,
+    meaning: 'A WebSocket frame is larger than SLUICE_WS_MAX_FRAME_BYTES; the socket is closed.',
+  },
+  SLUICE_ERR_WS_BAD_REQUEST: {
+    status: 400,
+    retryable: false,
+    meaning:
+      'A WebSocket request has an id but no known operation (`cmd`, `pipeline`, `multi`, `subscribe`, …) or a bad field.',
+  },
+  SLUICE_ERR_WS_MAX_INFLIGHT: {
+    status: 429,
+    retryable: true,
+    meaning: 'The socket already has SLUICE_WS_MAX_INFLIGHT requests unanswered; this one was not run.',
+  },
+  SLUICE_ERR_WS_MAX_SOCKETS: {
+    status: 503,
+    retryable: true,
+    meaning: 'The process already holds SLUICE_WS_MAX_SOCKETS WebSockets; the upgrade is refused.',
+  },
+  SLUICE_ERR_WS_SLOW_READER: {
+    status: 503,
+    retryable: true,
+    wsClose: 1013,
+    meaning:
+      'The socket did not read its replies: more than SLUICE_WS_SEND_BUFFER_BYTES waited to be sent. The socket is closed.',
+  },
+  SLUICE_ERR_WS_HEARTBEAT: {
+    status: 408,
+    retryable: true,
+    wsClose: 1006,
+    meaning:
+      'The socket did not answer a ping within SLUICE_WS_HEARTBEAT_MS; it is dropped without a close frame.',
+  },
+  SLUICE_ERR_WS_PUBSUB_UNAVAILABLE: {
+    status: 503,
+    retryable: true,
+    meaning: 'Subscriptions are not served by this broker (no shared subscriber is running).',
+  },
   SLUICE_ERR_INTERNAL: {
     status: 500,
     retryable: false,

@@ -27,6 +27,14 @@ export interface BlockingRunner {
   run(command: PreparedCommand, timing: RequestTiming): Promise<Outcome>;
 }
 
+/**
+ * Keeps one caller's requests on one pooled connection so they run in the order they were sent (a WebSocket's
+ * commands, DESIGN §4). The executor fills `connection` on first use and re-picks when it is down.
+ */
+export interface Affinity {
+  connection: PooledConnection | undefined;
+}
+
 export interface ExecutorOptions {
   readonly commandTimeoutMs: number;
 }
@@ -86,7 +94,11 @@ export class Executor {
    * Runs a pipeline: the commands in order on one connection, each with its own outcome. Items that are already
    * errors (refused while preparing) are not sent and keep their error.
    */
-  pipeline(items: readonly (PreparedCommand | SluiceError)[], timing: RequestTiming): Promise<Outcome[]> {
+  pipeline(
+    items: readonly (PreparedCommand | SluiceError)[],
+    timing: RequestTiming,
+    affinity?: Affinity,
+  ): Promise<Outcome[]> {
     const blockingIndex = items.findIndex(
       (item) => !(item instanceof SluiceError) && item.route === 'blocking',
     );
@@ -94,7 +106,7 @@ export class Executor {
     const sendable: PreparedCommand[] = [];
     for (const item of items) if (!(item instanceof SluiceError)) sendable.push(item);
     if (sendable.length === 0) return Promise.resolve(items as SluiceError[]);
-    return this.#run(sendable, timing, false).then((outcomes) => {
+    return this.#run(sendable, timing, false, affinity).then((outcomes) => {
       mapReplies(sendable, outcomes, 0);
       if (sendable.length === items.length) return outcomes;
       let next = 0;
@@ -106,8 +118,12 @@ export class Executor {
    * Runs MULTI … EXEC as one contiguous block on a shared connection. Resolves to EXEC's items, or to a single
    * Error when the transaction was discarded (a command failed to queue) or could not run.
    */
-  transaction(items: readonly PreparedCommand[], timing: RequestTiming): Promise<Outcome[] | Error> {
-    return this.#run(items, timing, true).then((outcomes) => {
+  transaction(
+    items: readonly PreparedCommand[],
+    timing: RequestTiming,
+    affinity?: Affinity,
+  ): Promise<Outcome[] | Error> {
+    return this.#run(items, timing, true, affinity).then((outcomes) => {
       // outcomes: MULTI, each command's QUEUED, EXEC.
       const exec = outcomes[outcomes.length - 1]!;
       for (const outcome of outcomes) {
@@ -147,7 +163,12 @@ export class Executor {
     return this.#blocking.run(only, timing).then((outcome) => [outcome]);
   }
 
-  #run(items: readonly PreparedCommand[], timing: RequestTiming, transaction: boolean): Promise<Outcome[]> {
+  #run(
+    items: readonly PreparedCommand[],
+    timing: RequestTiming,
+    transaction: boolean,
+    affinity: Affinity | undefined,
+  ): Promise<Outcome[]> {
     const count = items.length + (transaction ? 2 : 0);
     return new Promise<Outcome[]>((answer) => {
       const fail = (error: unknown) => {
@@ -159,7 +180,7 @@ export class Executor {
       this.#admission
         .run(
           () => {
-            const attempt = this.#write(items, timing, transaction);
+            const attempt = this.#write(items, timing, transaction, affinity);
             if (attempt instanceof SluiceError) {
               fail(attempt);
               return Promise.resolve();
@@ -176,6 +197,7 @@ export class Executor {
     items: readonly PreparedCommand[],
     timing: RequestTiming,
     transaction: boolean,
+    affinity: Affinity | undefined,
   ): Attempt | SluiceError {
     const now = performance.now();
     if (now >= timing.deadline) {
@@ -184,7 +206,12 @@ export class Executor {
         'ERR the request deadline passed before its commands were sent; nothing was sent',
       );
     }
-    const connection = this.#pool.pick();
+    // Admission is FIFO and this write is synchronous, so requests pinned to one connection reach Redis in order.
+    let connection = affinity?.connection;
+    if (!connection?.ready) {
+      connection = this.#pool.pick();
+      if (affinity) affinity.connection = connection;
+    }
     if (!connection) {
       return new SluiceError(
         'SLUICE_ERR_REDIS_UNAVAILABLE',

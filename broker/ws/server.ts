@@ -1,0 +1,220 @@
+// The /ws endpoint: accepts upgrades (ws in noServer mode), enforces the per-process socket limit, runs heartbeats, drains.
+import { STATUS_CODES, type IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { type RawData, type WebSocket, WebSocketServer } from 'ws';
+import type { Principal } from '../auth.js';
+import { SluiceError } from '../errors.js';
+import type { Executor } from '../executor.js';
+import { errorBody } from '../http/respond.js';
+import type { UpgradeHandler } from '../http/server.js';
+import type { Logger } from '../log.js';
+import type { CommandPreparer } from '../protocol/prepare.js';
+import type { PubSubHub } from '../pubsub/types.js';
+import { wantsBase64 } from './frames.js';
+import { Session, type SessionDeps } from './session.js';
+import type { Telemetry } from '../telemetry.js';
+
+/** Options of the WebSocket endpoint (see the SLUICE_WS_* settings). */
+export interface WsServerOptions {
+  /** SLUICE_WS_MAX_FRAME_BYTES: the largest frame accepted; a larger one closes the socket with 1009. */
+  readonly maxFrameBytes: number;
+  /** SLUICE_WS_MAX_INFLIGHT: unanswered requests per socket; past it a request is answered SLUICE_ERR_WS_MAX_INFLIGHT. */
+  readonly maxInflight: number;
+  /** SLUICE_WS_MAX_SOCKETS: sockets per process; past it the upgrade is refused with HTTP 503. */
+  readonly maxSockets: number;
+  /** SLUICE_WS_SEND_BUFFER_BYTES: bytes waiting to be sent on one socket before it is closed with 1013. */
+  readonly sendBufferBytes: number;
+  /** SLUICE_WS_HEARTBEAT_MS: ping interval; a socket that has not answered the previous ping is dropped. */
+  readonly heartbeatMs: number;
+  /** SLUICE_MAX_PIPELINE_COMMANDS. */
+  readonly maxPipelineCommands: number;
+}
+
+/** What the endpoint needs from the broker. */
+export interface WsServerDeps {
+  readonly preparer: CommandPreparer;
+  readonly executor: Executor;
+  readonly logger: Logger;
+  /** A fresh sync token for refused upgrades (every HTTP response carries one). */
+  syncToken(): string;
+  /** The shared subscriber; can also be attached later with `setHub`. */
+  readonly hub?: PubSubHub;
+  /** Counts limit refusals (sockets, in-flight, slow readers). */
+  readonly telemetry?: Telemetry;
+}
+
+/** How long a closing socket may take to answer our close frame before it is destroyed. */
+const CLOSE_GRACE_MS = 5000;
+
+/** The WebSocket endpoint. One per broker process; attach it with `MainServer.setUpgradeHandler`. */
+export class WsServer implements UpgradeHandler {
+  readonly #wss: WebSocketServer;
+  readonly #options: WsServerOptions;
+  readonly #deps: WsServerDeps;
+  readonly #sessionDeps: SessionDeps;
+  readonly #frames = { in: 0, out: 0 };
+  readonly #sessions = new Set<Session>();
+  #hub: PubSubHub | undefined;
+  #heartbeat: NodeJS.Timeout | undefined;
+  #nextConnId = 1;
+  #draining = false;
+  #drained: (() => void) | undefined;
+
+  constructor(deps: WsServerDeps, options: WsServerOptions) {
+    this.#deps = deps;
+    this.#options = options;
+    this.#hub = deps.hub;
+    this.#wss = new WebSocketServer({
+      noServer: true,
+      // ws closes a socket whose frame exceeds this with 1009 itself.
+      maxPayload: options.maxFrameBytes,
+      perMessageDeflate: false,
+      clientTracking: false,
+    });
+    this.#sessionDeps = {
+      preparer: deps.preparer,
+      executor: deps.executor,
+      hub: () => this.#hub,
+      logger: deps.logger,
+      maxPipelineCommands: options.maxPipelineCommands,
+      maxInflight: options.maxInflight,
+      sendBufferBytes: options.sendBufferBytes,
+      closeGraceMs: CLOSE_GRACE_MS,
+      frames: this.#frames,
+      limitHit: () => deps.telemetry?.refused('ws_limit'),
+    };
+  }
+
+  /** Open sockets and cumulative frame counts, for metrics. */
+  stats(): { sockets: number; framesIn: number; framesOut: number } {
+    return { sockets: this.#sessions.size, framesIn: this.#frames.in, framesOut: this.#frames.out };
+  }
+
+  /** Attaches the shared subscriber; until then subscribe requests answer SLUICE_ERR_WS_PUBSUB_UNAVAILABLE. */
+  setHub(hub: PubSubHub): void {
+    this.#hub = hub;
+  }
+
+  /** Open sockets. */
+  get size(): number {
+    return this.#sessions.size;
+  }
+
+  /** UpgradeHandler: the caller is already authenticated. */
+  handleUpgrade(
+    req: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    principal: Principal,
+    query: string,
+  ): void {
+    if (this.#draining)
+      return this.#refuse(socket, new SluiceError('SLUICE_ERR_DRAINING', 'ERR the broker is shutting down'));
+    const max = this.#options.maxSockets;
+    if (this.#sessions.size >= max) {
+      this.#deps.logger.warn(
+        { event: 'ws_max_sockets', limit: max },
+        'refused a WebSocket: too many open (SLUICE_WS_MAX_SOCKETS)',
+      );
+      this.#deps.telemetry?.refused('ws_limit');
+      return this.#refuse(
+        socket,
+        new SluiceError(
+          'SLUICE_ERR_WS_MAX_SOCKETS',
+          `ERR ${this.#sessions.size} WebSockets are open on this process (SLUICE_WS_MAX_SOCKETS=${max})`,
+        ),
+      );
+    }
+    const base64 = wantsBase64(query);
+    // Without verifyClient or compression ws completes the handshake synchronously, so the count above stays exact.
+    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#open(ws, principal, base64));
+  }
+
+  /** Stops taking sockets; each open one answers what it has in flight, then closes with 1001. Resolves when all closed. */
+  drain(): Promise<void> {
+    this.#draining = true;
+    if (this.#sessions.size === 0) {
+      this.#stopHeartbeat();
+      return Promise.resolve();
+    }
+    const done = new Promise<void>((resolve) => {
+      this.#drained = resolve;
+    });
+    for (const session of this.#sessions) session.drain();
+    return done;
+  }
+
+  /** Destroys every socket still open (after the drain deadline) and stops the heartbeat. */
+  close(): void {
+    this.#draining = true;
+    this.#stopHeartbeat();
+    for (const session of this.#sessions) session.terminate();
+  }
+
+  #open(ws: WebSocket, principal: Principal, base64: boolean): void {
+    const connId = this.#nextConnId++;
+    const session = new Session(ws, principal, base64, this.#sessionDeps, connId);
+    this.#sessions.add(session);
+    ws.on('message', (data: RawData, isBinary: boolean) => {
+      this.#frames.in++;
+      session.receive(data as Buffer, isBinary);
+    });
+    ws.on('pong', () => {
+      session.alive = true;
+    });
+    ws.on('error', (error: Error & { code?: string }) => {
+      // ws has already closed the socket with the matching code (1009 too large, 1007 bad UTF-8, 1002 protocol).
+      this.#deps.logger.warn(
+        { event: 'ws_protocol_error', connId, wsCode: error.code },
+        `WebSocket closed on a protocol error: ${error.message}`,
+      );
+    });
+    ws.on('close', () => {
+      session.ended();
+      this.#sessions.delete(session);
+      if (this.#sessions.size === 0) {
+        this.#stopHeartbeat();
+        this.#drained?.();
+      }
+    });
+    if (this.#draining) session.drain();
+    else this.#startHeartbeat();
+  }
+
+  #startHeartbeat(): void {
+    if (this.#heartbeat) return;
+    // One timer for every socket: a socket that has not answered the last ping by the next one is dead.
+    this.#heartbeat = setInterval(() => {
+      for (const session of this.#sessions) {
+        if (session.closing) continue;
+        if (!session.alive) {
+          this.#deps.logger.warn(
+            { event: 'ws_heartbeat_timeout', limitMs: this.#options.heartbeatMs },
+            'dropping a WebSocket that missed a pong (SLUICE_WS_HEARTBEAT_MS)',
+          );
+          session.terminate();
+          continue;
+        }
+        session.alive = false;
+        session.ping();
+      }
+    }, this.#options.heartbeatMs);
+    this.#heartbeat.unref();
+  }
+
+  #stopHeartbeat(): void {
+    clearInterval(this.#heartbeat);
+    this.#heartbeat = undefined;
+  }
+
+  /** Answers an upgrade with an HTTP error (JSON body, sync token), then closes the connection. */
+  #refuse(socket: Duplex, error: SluiceError): void {
+    const body = errorBody(error);
+    const retry = error.retryAfterSeconds === undefined ? '' : `Retry-After: ${error.retryAfterSeconds}\r\n`;
+    socket.end(
+      `HTTP/1.1 ${error.status} ${STATUS_CODES[error.status] ?? 'Error'}\r\nContent-Type: application/json\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nupstash-sync-token: ${this.#deps.syncToken()}\r\n${retry}` +
+        `Connection: close\r\n\r\n${body}`,
+    );
+  }
+}

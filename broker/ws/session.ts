@@ -1,0 +1,372 @@
+// One WebSocket's state: its requests in flight, its pinned pool connection, its subscriptions and its send buffer.
+import type { WebSocket } from 'ws';
+import { type Principal, noPermission } from '../auth.js';
+import { ERROR_CATALOGUE, type ErrorSpec, SluiceError } from '../errors.js';
+import type { Affinity, Executor, Outcome, RequestTiming } from '../executor.js';
+import type { Logger } from '../log.js';
+import type { CommandPreparer, PreparedCommand } from '../protocol/prepare.js';
+import type { PubSubHub, PubSubListener, PubSubMessage } from '../pubsub/types.js';
+import {
+  type CommandRequest,
+  countsFrame,
+  errorFrame,
+  parseFrame,
+  pushFrame,
+  resultFrame,
+  resultsFrame,
+  type SubscriptionRequest,
+} from './frames.js';
+
+/** What a session needs from the broker; shared by every session of a server. */
+export interface SessionDeps {
+  readonly preparer: CommandPreparer;
+  readonly executor: Executor;
+  /** The shared subscriber, when one runs. */
+  hub(): PubSubHub | undefined;
+  readonly logger: Logger;
+  /** SLUICE_MAX_PIPELINE_COMMANDS. */
+  readonly maxPipelineCommands: number;
+  /** SLUICE_WS_MAX_INFLIGHT: requests unanswered per socket. */
+  readonly maxInflight: number;
+  /** SLUICE_WS_SEND_BUFFER_BYTES: bytes waiting to be sent before the socket is cut off. */
+  readonly sendBufferBytes: number;
+  /** How long a closing socket may take to say goodbye before it is destroyed (ms). */
+  readonly closeGraceMs: number;
+  /** Frame totals of the whole server, for metrics. */
+  readonly frames: { in: number; out: number };
+  /** Called when a socket hits a limit (in-flight, send buffer). */
+  limitHit(): void;
+}
+
+/** RFC 6455 §5.5: a control frame's payload is at most 125 bytes, 2 of which hold the close code. */
+const MAX_REASON_BYTES = 123;
+
+/** A close reason starting with the catalogue code, cut to what a close frame can carry. */
+export function closeReason(error: SluiceError): string {
+  let reason = `${error.code} ${error.message.replace(/^ERR /, '')}`;
+  while (Buffer.byteLength(reason) > MAX_REASON_BYTES) reason = reason.slice(0, -1);
+  return reason;
+}
+
+/** The close code an error ends a socket with: its catalogue `wsClose`, else 1011 (internal error). */
+export function closeCodeOf(error: Error): number {
+  if (error instanceof SluiceError) {
+    const spec: ErrorSpec = ERROR_CATALOGUE[error.code];
+    if (spec.wsClose !== undefined && spec.wsClose !== 1006) return spec.wsClose;
+  }
+  return 1011;
+}
+
+/** When every item failed with the same broker-side error (Redis down, queue full, timeout), answer with it. */
+function sharedFailure(outcomes: readonly Outcome[]): SluiceError | undefined {
+  const first = outcomes[0];
+  if (!(first instanceof SluiceError) || first.status < 500) return undefined;
+  return outcomes.every((o) => o === first) ? first : undefined;
+}
+
+/** One open WebSocket. The server feeds it frames; it answers on its own socket only. */
+export class Session implements PubSubListener {
+  /** Cleared by each heartbeat ping, set again by the pong. */
+  alive = true;
+  readonly #ws: WebSocket;
+  readonly #principal: Principal;
+  readonly #base64: boolean;
+  readonly #deps: SessionDeps;
+  readonly #connId: number;
+  /** Every request of this socket goes to one pool connection, so its commands run in the order sent. */
+  readonly #affinity: Affinity = { connection: undefined };
+  #inflight = 0;
+  #closing = false;
+  #draining = false;
+  #graceTimer: NodeJS.Timeout | undefined;
+  readonly #channels = new Set<string>();
+  readonly #patterns = new Set<string>();
+  /** Subscribe requests not yet acknowledged; pushes wait behind them so the ack always comes first. */
+  #acking = 0;
+  #held: string[] = [];
+  #heldBytes = 0;
+
+  constructor(ws: WebSocket, principal: Principal, base64: boolean, deps: SessionDeps, connId: number) {
+    this.#ws = ws;
+    this.#principal = principal;
+    this.#base64 = base64;
+    this.#deps = deps;
+    this.#connId = connId;
+  }
+
+  /** Requests received and not yet answered. */
+  get inflight(): number {
+    return this.#inflight;
+  }
+
+  /** Whether this socket is closing or closed (it takes no more requests and sends nothing more). */
+  get closing(): boolean {
+    return this.#closing;
+  }
+
+  /** Handles one frame. Never throws. */
+  receive(data: Buffer, isBinary: boolean): void {
+    if (this.#closing) return;
+    if (isBinary) {
+      return this.#fail(
+        new SluiceError(
+          'SLUICE_ERR_WS_BINARY_FRAME',
+          'ERR expected text frames holding JSON, got a binary frame',
+        ),
+      );
+    }
+    const frame = parseFrame(data.toString('utf8'), this.#deps.maxPipelineCommands);
+    switch (frame.kind) {
+      case 'fatal':
+        return this.#fail(frame.error);
+      case 'refused':
+        return this.#send(errorFrame(frame.idJson, frame.error));
+    }
+    if (this.#draining) {
+      return this.#send(
+        errorFrame(
+          frame.idJson,
+          new SluiceError(
+            'SLUICE_ERR_DRAINING',
+            'ERR the broker is shutting down; retry on another instance',
+          ),
+        ),
+      );
+    }
+    if (this.#inflight >= this.#deps.maxInflight) {
+      this.#deps.limitHit();
+      return this.#send(
+        errorFrame(
+          frame.idJson,
+          new SluiceError(
+            'SLUICE_ERR_WS_MAX_INFLIGHT',
+            `ERR ${this.#inflight} requests of this socket are unanswered (SLUICE_WS_MAX_INFLIGHT=${this.#deps.maxInflight}); this one was not run`,
+          ),
+        ),
+      );
+    }
+    this.#inflight++;
+    if (frame.kind === 'commands') this.#commands(frame);
+    else this.#subscription(frame);
+  }
+
+  /** Closes the socket with `code` and a reason; destroys it if the peer does not finish the close in time. */
+  close(code: number, reason: string): void {
+    if (this.#closing) return;
+    this.#closing = true;
+    this.#dropHeld();
+    this.#ws.close(code, reason);
+    this.#graceTimer = setTimeout(() => this.#ws.terminate(), this.#deps.closeGraceMs);
+    this.#graceTimer.unref();
+  }
+
+  /** Drops the socket at once, without a close frame (dead peer). */
+  terminate(): void {
+    this.#closing = true;
+    this.#ws.terminate();
+  }
+
+  /** Sends a heartbeat ping; the pong sets `alive` again. */
+  ping(): void {
+    this.#ws.ping();
+  }
+
+  /** The broker drains: answer what is in flight, refuse new requests, then close with 1001. */
+  drain(): void {
+    this.#draining = true;
+    if (this.#inflight === 0) this.#closeDraining();
+  }
+
+  /** The socket closed (either side): release subscriptions and timers. */
+  ended(): void {
+    this.#closing = true;
+    clearTimeout(this.#graceTimer);
+    this.#dropHeld();
+    if (this.#channels.size + this.#patterns.size > 0) {
+      this.#channels.clear();
+      this.#patterns.clear();
+      this.#deps.hub()?.unsubscribeAll(this);
+    }
+  }
+
+  /** PubSubListener: a message on a name this socket subscribed to. */
+  deliver(message: PubSubMessage): void {
+    if (this.#closing) return;
+    const text = pushFrame(message, this.#base64);
+    if (this.#acking === 0) return this.#send(text);
+    this.#held.push(text);
+    this.#heldBytes += text.length;
+    if (this.#heldBytes > this.#deps.sendBufferBytes) this.#slowReader(this.#heldBytes);
+  }
+
+  /** PubSubListener: the shared subscriber dropped this socket. */
+  closed(reason: Error): void {
+    this.#channels.clear();
+    this.#patterns.clear();
+    // The hub drains with the broker: still answer what is in flight, then close with 1001.
+    if (reason instanceof SluiceError && reason.code === 'SLUICE_ERR_DRAINING') return this.drain();
+    const error =
+      reason instanceof SluiceError
+        ? reason
+        : new SluiceError('SLUICE_ERR_INTERNAL', `ERR the subscriptions ended: ${reason.message}`);
+    this.#fail(error);
+  }
+
+  #commands(request: CommandRequest): void {
+    const { preparer, executor } = this.#deps;
+    const { idJson } = request;
+    const timing: RequestTiming = {
+      deadline:
+        request.deadlineMs === undefined ? Number.POSITIVE_INFINITY : performance.now() + request.deadlineMs,
+    };
+    if (request.op === 'multi') {
+      const prepared: PreparedCommand[] = [];
+      for (const argv of request.commands) {
+        const item = preparer.prepare(argv, this.#principal);
+        // A refused command discards the whole transaction, as a queuing error does in Redis (and as on REST).
+        if (item instanceof SluiceError) return this.#answer(errorFrame(idJson, item));
+        prepared.push(item);
+      }
+      void executor.transaction(prepared, timing, this.#affinity).then((outcome) => {
+        this.#answer(
+          outcome instanceof Error
+            ? errorFrame(idJson, outcome)
+            : resultsFrame(idJson, outcome, this.#base64),
+        );
+      });
+      return;
+    }
+    const items = request.commands.map((argv) => preparer.prepare(argv, this.#principal));
+    void executor.pipeline(items, timing, this.#affinity).then((outcomes) => {
+      if (request.op === 'cmd') {
+        const outcome = outcomes[0]!;
+        return this.#answer(
+          outcome instanceof Error ? errorFrame(idJson, outcome) : resultFrame(idJson, outcome, this.#base64),
+        );
+      }
+      const shared = sharedFailure(outcomes);
+      this.#answer(shared ? errorFrame(idJson, shared) : resultsFrame(idJson, outcomes, this.#base64));
+    });
+  }
+
+  #subscription(request: SubscriptionRequest): void {
+    const { idJson, op, subscriptionKind: kind } = request;
+    const hub = this.#deps.hub();
+    if (!hub) {
+      return this.#answer(
+        errorFrame(
+          idJson,
+          new SluiceError(
+            'SLUICE_ERR_WS_PUBSUB_UNAVAILABLE',
+            `ERR ${op} is not available: this broker runs no shared subscriber`,
+          ),
+        ),
+      );
+    }
+    // Every right may listen (read-only tokens included); a token's own allow/deny lists still apply.
+    const { allow, deny } = this.#principal;
+    if (deny?.has(op) || (allow && !allow.has(op))) return this.#answer(errorFrame(idJson, noPermission(op)));
+    const names = kind === 'channel' ? this.#channels : this.#patterns;
+    const counts: number[] = [];
+    if (op === 'unsubscribe' || op === 'punsubscribe') {
+      const leaving = request.names.length > 0 ? request.names : [...names];
+      for (const name of leaving) {
+        if (names.delete(name)) hub.unsubscribe(kind, Buffer.from(name), this);
+        counts.push(this.#channels.size + this.#patterns.size);
+      }
+      if (counts.length === 0) counts.push(this.#channels.size + this.#patterns.size);
+      return this.#answer(countsFrame(idJson, counts));
+    }
+    const added: string[] = [];
+    const confirmations: Promise<void>[] = [];
+    for (const name of request.names) {
+      if (!names.has(name)) {
+        names.add(name);
+        added.push(name);
+        confirmations.push(hub.subscribe(kind, Buffer.from(name), this));
+      }
+      counts.push(this.#channels.size + this.#patterns.size);
+    }
+    this.#acking++;
+    Promise.all(confirmations).then(
+      () => this.#acknowledged(countsFrame(idJson, counts)),
+      (error: unknown) => {
+        for (const name of added) {
+          if (names.delete(name)) hub.unsubscribe(kind, Buffer.from(name), this);
+        }
+        const failure =
+          error instanceof SluiceError
+            ? error
+            : new SluiceError(
+                'SLUICE_ERR_REDIS_UNAVAILABLE',
+                `ERR Redis did not confirm the subscription: ${error instanceof Error ? error.message : String(error)}`,
+                { cause: error },
+              );
+        this.#acknowledged(errorFrame(idJson, failure));
+      },
+    );
+  }
+
+  /** Sends a subscription's answer, then the pushes that waited behind it. */
+  #acknowledged(text: string): void {
+    this.#acking--;
+    this.#answer(text);
+    if (this.#acking > 0 || this.#held.length === 0) return;
+    const held = this.#held;
+    this.#dropHeld();
+    for (const push of held) this.#send(push);
+  }
+
+  #dropHeld(): void {
+    this.#held = [];
+    this.#heldBytes = 0;
+  }
+
+  /** Sends the answer of a request that counted as in flight. */
+  #answer(text: string): void {
+    this.#inflight--;
+    this.#send(text);
+    if (this.#draining && this.#inflight === 0) this.#closeDraining();
+  }
+
+  #closeDraining(): void {
+    this.close(
+      1001,
+      closeReason(
+        new SluiceError('SLUICE_ERR_DRAINING', 'ERR the broker is shutting down; reconnect elsewhere'),
+      ),
+    );
+  }
+
+  #send(text: string): void {
+    if (this.#closing) return;
+    const ws = this.#ws;
+    ws.send(text);
+    this.#deps.frames.out++;
+    // bufferedAmount counts what the kernel has not taken yet: a reader that stops reading makes it grow.
+    if (ws.bufferedAmount > this.#deps.sendBufferBytes) this.#slowReader(ws.bufferedAmount);
+  }
+
+  #slowReader(bytes: number): void {
+    const limit = this.#deps.sendBufferBytes;
+    this.#deps.limitHit();
+    this.#deps.logger.warn(
+      { event: 'ws_slow_reader', connId: this.#connId, bufferedBytes: bytes, limitBytes: limit },
+      'closing a WebSocket that does not read its replies (SLUICE_WS_SEND_BUFFER_BYTES)',
+    );
+    this.#fail(
+      new SluiceError(
+        'SLUICE_ERR_WS_SLOW_READER',
+        `ERR ${bytes} bytes wait to be sent (SLUICE_WS_SEND_BUFFER_BYTES=${limit})`,
+      ),
+    );
+  }
+
+  /** Sends the error without an id (when the socket can still take it), then closes with its close code. */
+  #fail(error: SluiceError): void {
+    if (this.#closing) return;
+    if (error.code !== 'SLUICE_ERR_WS_SLOW_READER') this.#send(errorFrame('null', error));
+    if (this.#closing) return;
+    this.close(closeCodeOf(error), closeReason(error));
+  }
+}
