@@ -121,6 +121,12 @@ export class MainServer {
         headersTimeout: options.headersTimeoutMs,
         requestTimeout: options.requestTimeoutMs,
         keepAliveTimeout: options.keepAliveTimeoutMs,
+        // Node only checks headersTimeout/requestTimeout every connectionsCheckingInterval (30 s by default), so a
+        // slowloris client outlived both limits by up to 30 s; check often enough to cut it off near the limit.
+        connectionsCheckingInterval: Math.max(
+          25,
+          Math.min(1000, Math.floor(Math.min(options.headersTimeoutMs, options.requestTimeoutMs) / 4)),
+        ),
         // Node answers oversized headers with 431 itself.
         maxHeaderSize: 16 * 1024,
       },
