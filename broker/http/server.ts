@@ -136,6 +136,15 @@ export class MainServer {
     this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) =>
       this.#upgrade(req, socket, head),
     );
+    // Without a 'connect' listener Node destroys a CONNECT request's socket without a word; answer it like any
+    // other unsupported method.
+    this.server.on('connect', (req: IncomingMessage, socket: Duplex) =>
+      writeRawError(
+        socket,
+        new SluiceError('SLUICE_ERR_HTTP_METHOD', `ERR method ${req.method} is not allowed; use GET, HEAD, POST or PUT`),
+        this.#responder.syncToken(),
+      ),
+    );
     this.server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
       if (!socket.writable) return socket.destroy();
       const refusal =
