@@ -33,7 +33,8 @@ export function keepAliveAgent(maxSockets = 256): Agent {
 /** Sends one request with the admin token; never rejects. */
 export function call(url: string, path: string, body: unknown, options: CallOptions = {}): Promise<CallResult> {
   const started = performance.now();
-  const payload = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
+  const payload =
+    body === undefined || typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body);
   return new Promise((resolve) => {
     let done = false;
     const finish = (result: Omit<CallResult, 'ms' | 'started'>) => {
