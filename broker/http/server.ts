@@ -104,6 +104,8 @@ export class MainServer {
   #streams: StreamHandler | undefined;
   #upgrades: UpgradeHandler | undefined;
   #draining = false;
+  /** Responses not yet finished, so drain() can tell their clients not to reuse the connection. */
+  readonly #open = new Set<ServerResponse>();
 
   constructor(
     auth: Authenticator,
@@ -176,12 +178,17 @@ export class MainServer {
   /** Stops taking requests: new ones get 503 SLUICE_ERR_DRAINING; idle keep-alive connections are closed. */
   drain(): void {
     this.#draining = true;
+    // In-flight responses go out with `Connection: close`: a client that reused the connection after them would
+    // have its next request cut by the final close (ECONNRESET: did it run?) instead of a clean ECONNREFUSED.
+    for (const res of this.#open) if (!res.headersSent) res.shouldKeepAlive = false;
     this.server.close();
     this.server.closeIdleConnections();
   }
 
   #request(req: IncomingMessage, res: ServerResponse): void {
     const arrived = performance.now();
+    this.#open.add(res);
+    res.once('close', () => this.#open.delete(res));
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const pathname = q === -1 ? url : url.slice(0, q);
