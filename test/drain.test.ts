@@ -92,7 +92,9 @@ t.test('SIGTERM under load: in-flight complete, /readyz 503, new connections ref
   running = false;
   await Promise.all(workers);
 
-  t.comment(`results ${JSON.stringify(tally(results))}; exit ${code} ${signal ?? ''} after ${exitMs.toFixed(0)} ms`);
+  t.comment(
+    `results ${JSON.stringify(tally(results))}; exit ${code} ${signal ?? ''} after ${exitMs.toFixed(0)} ms`,
+  );
   t.equal(code, 0, 'exit code 0');
   t.ok(exitMs < DRAIN_TIMEOUT_MS + 2000, 'exited within the drain deadline');
   const inflight = results.filter((r) => r.started < termAt && r.started + r.ms > termAt);

@@ -78,7 +78,10 @@ t.test('INCR under CLIENT KILL: counted exactly once per acknowledged success', 
     'errors are CONNECTION_LOST (502) or REDIS_UNAVAILABLE (503) only',
   );
   t.ok(final >= acknowledged, 'every acknowledged INCR is counted');
-  t.ok(final <= acknowledged + unknown, 'no INCR ran beyond acknowledged + unknown-outcome (nothing re-sent)');
+  t.ok(
+    final <= acknowledged + unknown,
+    'no INCR ran beyond acknowledged + unknown-outcome (nothing re-sent)',
+  );
   t.ok(final <= sent - notSent, 'commands refused as not sent never ran');
   t.ok(final <= sent, 'never more than sent');
 });

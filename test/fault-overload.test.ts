@@ -59,7 +59,11 @@ t.test('10x capacity while Redis is stalled: excess refused at once, accepted co
       `round ${round}: ${JSON.stringify(tally(results))}; QUEUE_FULL median ${median(full.map((r) => r.ms)).toFixed(1)} ms, ` +
         `accepted median ${median(ok.map((r) => r.ms)).toFixed(0)} ms`,
     );
-    t.equal(ok.length + full.length, REQUESTS, 'every request was either accepted and completed, or refused as full');
+    t.equal(
+      ok.length + full.length,
+      REQUESTS,
+      'every request was either accepted and completed, or refused as full',
+    );
     t.ok(ok.length >= CAPACITY, `at least the ${CAPACITY} that fit completed`);
     t.ok(
       full.every((r) => r.status === 503 && r.headers['retry-after'] !== undefined),

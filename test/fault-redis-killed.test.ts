@@ -1,7 +1,16 @@
 // Redis SIGKILLed under load from 200 keep-alive clients: JSON errors, fast 503s while down, /readyz, recovery.
 import t from 'tap';
 import { startTestBroker } from './helpers/broker.js';
-import { type CallResult, call, codeOf, keepAliveAgent, median, quantile, sleep, tally } from './helpers/load.js';
+import {
+  type CallResult,
+  call,
+  codeOf,
+  keepAliveAgent,
+  median,
+  quantile,
+  sleep,
+  tally,
+} from './helpers/load.js';
 import { startRedis } from './helpers/redis.js';
 
 const COMMAND_TIMEOUT_MS = 2000;
@@ -31,7 +40,7 @@ t.test('SIGKILL redis under load, then restart it on the same port', async (t) =
   };
   // Open all 200 keep-alive connections first, so "in flight" below means in flight at the broker.
   for (let round = 0; round < 2; round++)
-    await Promise.all(Array.from({ length: CLIENTS }, (_, id) => call(broker.url, '/', ['ping'], { agent })));
+    await Promise.all(Array.from({ length: CLIENTS }, () => call(broker.url, '/', ['ping'], { agent })));
   const workers = Array.from({ length: CLIENTS }, (_, id) => worker(id));
 
   await sleep(1000);
@@ -66,14 +75,23 @@ t.test('SIGKILL redis under load, then restart it on the same port', async (t) =
   t.ok(results.length > CLIENTS * 5, `${results.length} requests`);
   const hung = results.filter((r) => r.status === 0);
   t.same(tally(hung), {}, 'every request resolved with an HTTP response (no hang, no dropped connection)');
-  const allowed = new Set(['SLUICE_ERR_REDIS_CONNECTION_LOST', 'SLUICE_ERR_REDIS_UNAVAILABLE', 'SLUICE_ERR_REDIS_TIMEOUT']);
+  const allowed = new Set([
+    'SLUICE_ERR_REDIS_CONNECTION_LOST',
+    'SLUICE_ERR_REDIS_UNAVAILABLE',
+    'SLUICE_ERR_REDIS_TIMEOUT',
+  ]);
   const odd = results.filter((r) => r.status !== 200 && !allowed.has(codeOf(r) ?? ''));
   t.same(tally(odd), {}, 'every failure is a JSON error with a Redis-fault code');
 
   const inflight = results.filter((r) => r.started < killedAt && r.started + r.ms > killedAt);
   const slowest = Math.max(0, ...inflight.map((r) => r.ms));
-  t.comment(`in flight at the kill: ${inflight.length}, slowest ${slowest.toFixed(0)} ms (${JSON.stringify(tally(inflight))})`);
-  t.ok(slowest < COMMAND_TIMEOUT_MS + 1500, 'requests in flight at the kill got an answer within the command timeout');
+  t.comment(
+    `in flight at the kill: ${inflight.length}, slowest ${slowest.toFixed(0)} ms (${JSON.stringify(tally(inflight))})`,
+  );
+  t.ok(
+    slowest < COMMAND_TIMEOUT_MS + 1500,
+    'requests in flight at the kill got an answer within the command timeout',
+  );
 
   const down = results.filter((r) => r.started > killedAt + 200 && r.started + r.ms < restartAt);
   const downMs = down.map((r) => r.ms);
@@ -88,8 +106,14 @@ t.test('SIGKILL redis under load, then restart it on the same port', async (t) =
   );
   t.ok(quantile(downMs, 0.99) < COMMAND_TIMEOUT_MS, 'no request waited for a timeout while Redis was down');
   const probeMs = probe.map((r) => r.ms);
-  t.comment(`probe while down: ${probe.length} requests, median ${median(probeMs).toFixed(1)} ms, max ${Math.max(...probeMs).toFixed(1)} ms`);
-  t.same(tally(probe), { '503 SLUICE_ERR_REDIS_UNAVAILABLE': probe.length }, 'the probe got 503 REDIS_UNAVAILABLE');
+  t.comment(
+    `probe while down: ${probe.length} requests, median ${median(probeMs).toFixed(1)} ms, max ${Math.max(...probeMs).toFixed(1)} ms`,
+  );
+  t.same(
+    tally(probe),
+    { '503 SLUICE_ERR_REDIS_UNAVAILABLE': probe.length },
+    'the probe got 503 REDIS_UNAVAILABLE',
+  );
   t.ok(median(probeMs) < 100, `fail fast: probe median ${median(probeMs).toFixed(1)} ms < 100 ms`);
 
   t.ok(recoveredAt !== undefined, 'requests succeed again');

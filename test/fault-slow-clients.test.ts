@@ -1,7 +1,15 @@
 // Slow clients: slowloris headers and a trickled body are cut off by the HTTP timeouts; other clients are unaffected.
 import t from 'tap';
 import { TOKEN, startTestBroker } from './helpers/broker.js';
-import { type CallResult, call, keepAliveAgent, parseRawResponse, rawConnect, sleep, tally } from './helpers/load.js';
+import {
+  type CallResult,
+  call,
+  keepAliveAgent,
+  parseRawResponse,
+  rawConnect,
+  sleep,
+  tally,
+} from './helpers/load.js';
 import { startRedis } from './helpers/redis.js';
 
 const HEADERS_TIMEOUT_MS = 1000;
@@ -61,7 +69,9 @@ t.test('slowloris headers and a trickled body are cut off; other clients unaffec
   running = false;
   await bystander;
 
-  t.comment(`slowloris cut off after ${loris.ms.toFixed(0)} ms with ${loris.response.status || 'no response'}`);
+  t.comment(
+    `slowloris cut off after ${loris.ms.toFixed(0)} ms with ${loris.response.status || 'no response'}`,
+  );
   t.ok(loris.closedByServer, 'the slowloris connection was closed by the server');
   t.ok(
     loris.ms > 0 && loris.ms < HEADERS_TIMEOUT_MS + 3000,
@@ -72,7 +82,9 @@ t.test('slowloris headers and a trickled body are cut off; other clients unaffec
     t.match(loris.response.body, { code: 'SLUICE_ERR_HTTP_TIMEOUT' }, 'with a JSON error');
   }
 
-  t.comment(`trickled body cut off after ${trickled.ms.toFixed(0)} ms with ${trickled.response.status || 'no response'}`);
+  t.comment(
+    `trickled body cut off after ${trickled.ms.toFixed(0)} ms with ${trickled.response.status || 'no response'}`,
+  );
   t.ok(trickled.closedByServer, 'the trickling connection was closed by the server');
   t.ok(
     trickled.ms > 0 && trickled.ms < REQUEST_TIMEOUT_MS + 3000,
@@ -84,8 +96,13 @@ t.test('slowloris headers and a trickled body are cut off; other clients unaffec
   }
   t.equal(await redis.client().exists('trickled'), 0, 'the trickled command never ran');
 
-  t.comment(`bystanders: ${JSON.stringify(tally(others))}, slowest ${Math.max(...others.map((r) => r.ms)).toFixed(0)} ms`);
+  t.comment(
+    `bystanders: ${JSON.stringify(tally(others))}, slowest ${Math.max(...others.map((r) => r.ms)).toFixed(0)} ms`,
+  );
   t.ok(others.length > 20, 'other clients kept going');
-  t.ok(others.every((r) => r.status === 200), 'every other client succeeded meanwhile');
+  t.ok(
+    others.every((r) => r.status === 200),
+    'every other client succeeded meanwhile',
+  );
   t.ok(Math.max(...others.map((r) => r.ms)) < 1000, 'and none was slowed down to a stall');
 });

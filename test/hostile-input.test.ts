@@ -118,7 +118,8 @@ function corpus(): HttpCase[] {
     cases.push({ name: `method ${method} path`, method, path: '/get/k' });
   }
   for (const method of ['GET', 'PUT'])
-    for (const path of ['/pipeline', '/multi-exec']) cases.push({ name: `${method} ${path}`, method, path, body: '[["get","k"]]' });
+    for (const path of ['/pipeline', '/multi-exec'])
+      cases.push({ name: `${method} ${path}`, method, path, body: '[["get","k"]]' });
   const paths = [
     '/../../etc/passwd',
     '/..',
@@ -165,19 +166,37 @@ function rawCorpus(): [string, string][] {
     ['space in header name', `GET /get/k HTTP/1.1\r\nHost: x\r\n${auth}X A: b\r\n\r\n`],
     ['header without colon', `GET /get/k HTTP/1.1\r\nHost: x\r\n${auth}NoColon\r\n\r\n`],
     ['obs-fold', `GET /get/k HTTP/1.1\r\nHost: x\r\n${auth}X-A: a\r\n\tfolded\r\n\r\n`],
-    ['two content-lengths', `POST / HTTP/1.1\r\nHost: x\r\n${auth}Content-Length: 11\r\nContent-Length: 5\r\n\r\n${body}`],
-    ['content-length and chunked', `POST / HTTP/1.1\r\nHost: x\r\n${auth}Content-Length: 11\r\nTransfer-Encoding: chunked\r\n\r\nb\r\n${body}\r\n0\r\n\r\n`],
+    [
+      'two content-lengths',
+      `POST / HTTP/1.1\r\nHost: x\r\n${auth}Content-Length: 11\r\nContent-Length: 5\r\n\r\n${body}`,
+    ],
+    [
+      'content-length and chunked',
+      `POST / HTTP/1.1\r\nHost: x\r\n${auth}Content-Length: 11\r\nTransfer-Encoding: chunked\r\n\r\nb\r\n${body}\r\n0\r\n\r\n`,
+    ],
     ['negative content-length', `POST / HTTP/1.1\r\nHost: x\r\n${auth}Content-Length: -1\r\n\r\n${body}`],
-    ['bad chunk size', `POST / HTTP/1.1\r\nHost: x\r\n${auth}Transfer-Encoding: chunked\r\n\r\nzz\r\n${body}\r\n0\r\n\r\n`],
+    [
+      'bad chunk size',
+      `POST / HTTP/1.1\r\nHost: x\r\n${auth}Transfer-Encoding: chunked\r\n\r\nzz\r\n${body}\r\n0\r\n\r\n`,
+    ],
     ['gzip transfer-encoding', `POST / HTTP/1.1\r\nHost: x\r\n${auth}Transfer-Encoding: gzip\r\n\r\n${body}`],
     ['space in path', `GET /get/a b HTTP/1.1\r\nHost: x\r\n${auth}\r\n`],
     ['non-ascii path', `GET /get/\u00e9\u00ff HTTP/1.1\r\nHost: x\r\n${auth}\r\n`],
     ['CONNECT', `CONNECT 127.0.0.1:6379 HTTP/1.1\r\nHost: 127.0.0.1:6379\r\n${auth}\r\n`],
     ['oversized header', `GET /get/k HTTP/1.1\r\nHost: x\r\n${auth}X-Big: ${'a'.repeat(20_000)}\r\n\r\n`],
     ['oversized url', `GET /get/${'k'.repeat(20_000)} HTTP/1.1\r\nHost: x\r\n${auth}\r\n`],
-    ['many large headers', `GET /get/k HTTP/1.1\r\nHost: x\r\n${auth}${`X-H: ${'a'.repeat(64)}\r\n`.repeat(400)}\r\n`],
-    ['upgrade to unknown path', `GET /nope HTTP/1.1\r\nHost: x\r\n${auth}Connection: Upgrade\r\nUpgrade: websocket\r\n\r\n`],
-    ['upgrade without token', 'GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n'],
+    [
+      'many large headers',
+      `GET /get/k HTTP/1.1\r\nHost: x\r\n${auth}${`X-H: ${'a'.repeat(64)}\r\n`.repeat(400)}\r\n`,
+    ],
+    [
+      'upgrade to unknown path',
+      `GET /nope HTTP/1.1\r\nHost: x\r\n${auth}Connection: Upgrade\r\nUpgrade: websocket\r\n\r\n`,
+    ],
+    [
+      'upgrade without token',
+      'GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n',
+    ],
     ['upgrade to h2c', `GET / HTTP/1.1\r\nHost: x\r\n${auth}Connection: Upgrade\r\nUpgrade: h2c\r\n\r\n`],
   ];
 }
@@ -206,7 +225,10 @@ t.test('a corpus of malformed requests: each a 4xx JSON {error, code}', async (t
   for (const [name, bytes] of raw) {
     const response = parseRawResponse(await rawExchange(broker.url, bytes, 3000));
     const ok = response.status >= 400 && response.status < 500 && isErrorBody(response.body);
-    if (!ok) failures.push(`raw ${name}: ${response.status} ${JSON.stringify(response.body) ?? response.head.slice(0, 80)}`);
+    if (!ok)
+      failures.push(
+        `raw ${name}: ${response.status} ${JSON.stringify(response.body) ?? response.head.slice(0, 80)}`,
+      );
   }
   t.same(failures, [], 'every malformed request got a 4xx JSON error');
   const after = await call(broker.url, '/', ['set', 'still', 'alive'], { agent });
@@ -234,7 +256,10 @@ t.test('fuzz: arbitrary JSON bodies and paths never produce a 5xx (fixed seed)',
           route: fc.constantFrom('/', '/pipeline', '/multi-exec'),
           body: fc.oneof(
             fc.jsonValue({ maxDepth: 4 }),
-            fc.array(fc.oneof(fc.constantFrom('echo', 'get', 'exists', 'strlen'), fc.jsonValue({ maxDepth: 2 })), { maxLength: 6 }),
+            fc.array(
+              fc.oneof(fc.constantFrom('echo', 'get', 'exists', 'strlen'), fc.jsonValue({ maxDepth: 2 })),
+              { maxLength: 6 },
+            ),
           ),
         }),
         fc.record({
@@ -256,5 +281,9 @@ t.test('fuzz: arbitrary JSON bodies and paths never produce a 5xx (fixed seed)',
     { seed: 42, numRuns: 300 },
   );
   t.same(unexpected, [], 'no 5xx and always a JSON body');
-  t.same((await call(broker.url, '/', ['ping'], { agent })).body, { result: 'PONG' }, 'the broker still answers');
+  t.same(
+    (await call(broker.url, '/', ['ping'], { agent })).body,
+    { result: 'PONG' },
+    'the broker still answers',
+  );
 });

@@ -143,7 +143,10 @@ export class MainServer {
     this.server.on('connect', (req: IncomingMessage, socket: Duplex) =>
       writeRawError(
         socket,
-        new SluiceError('SLUICE_ERR_HTTP_METHOD', `ERR method ${req.method} is not allowed; use GET, HEAD, POST or PUT`),
+        new SluiceError(
+          'SLUICE_ERR_HTTP_METHOD',
+          `ERR method ${req.method} is not allowed; use GET, HEAD, POST or PUT`,
+        ),
         this.#responder.syncToken(),
       ),
     );

@@ -19,6 +19,7 @@ export interface CallResult {
 
 export interface CallOptions {
   readonly method?: string;
+  /** Extra headers; `Authorization: ''` sends no Authorization header at all (the admin token is the default). */
   readonly headers?: Record<string, string>;
   /** A request not settled after this many ms resolves with error `TIMEOUT` (a hang, for the tests). */
   readonly hangMs?: number;
@@ -31,7 +32,12 @@ export function keepAliveAgent(maxSockets = 256): Agent {
 }
 
 /** Sends one request with the admin token; never rejects. */
-export function call(url: string, path: string, body: unknown, options: CallOptions = {}): Promise<CallResult> {
+export function call(
+  url: string,
+  path: string,
+  body: unknown,
+  options: CallOptions = {},
+): Promise<CallResult> {
   const started = performance.now();
   const payload =
     body === undefined || typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body);
@@ -52,7 +58,11 @@ export function call(url: string, path: string, body: unknown, options: CallOpti
       {
         method: options.method ?? 'POST',
         agent: options.agent,
-        headers: { Authorization: `Bearer ${TOKEN}`, ...options.headers },
+        headers: Object.fromEntries(
+          Object.entries({ Authorization: `Bearer ${TOKEN}`, ...options.headers }).filter(
+            ([name, value]) => !(name === 'Authorization' && value === ''),
+          ),
+        ),
       },
       (res) => {
         const chunks: Buffer[] = [];
