@@ -79,6 +79,26 @@ export function permits(principal: Principal, name: string, info: CommandInfo | 
   }
 }
 
+/** The streams a caller can open besides commands: SSE (and WebSocket) subscriptions, and MONITOR. */
+export type StreamCommand = 'subscribe' | 'psubscribe' | 'monitor';
+
+function streamInfo(name: StreamCommand, flags: readonly string[]): CommandInfo {
+  return { name, arity: name === 'monitor' ? 1 : -2, flags: new Set(flags), subcommands: undefined };
+}
+
+// Fixed entries, so the check needs no command table: listening changes no data, so it counts as a read (read-only
+// tokens may subscribe); MONITOR shows every command of every client, so it keeps Redis's own `admin` flag.
+const STREAM_INFO: Readonly<Record<StreamCommand, CommandInfo>> = {
+  subscribe: streamInfo('subscribe', ['pubsub', 'readonly']),
+  psubscribe: streamInfo('psubscribe', ['pubsub', 'readonly']),
+  monitor: streamInfo('monitor', ['admin']),
+};
+
+/** Whether the caller may open a stream: subscribe/psubscribe with any right, monitor with `admin`; allow/deny apply. */
+export function permitsStream(principal: Principal, command: StreamCommand): boolean {
+  return permits(principal, command, STREAM_INFO[command]);
+}
+
 /** The Redis-style refusal for a command the caller may not run. */
 export function noPermission(name: string): SluiceError {
   return new SluiceError(
@@ -109,7 +129,12 @@ export function parseTokensFile(textContent: string): { entries: TokenEntry[] } 
       problems.push(`${where}: expected an object`);
       return;
     }
-    const { token, name, right, allow, deny } = item as Record<string, unknown>;
+    const { token, name, right, allow, deny, ...unknown } = item as Record<string, unknown>;
+    // A misspelt key (say `alow`) must not silently widen a token's rights: refuse it.
+    for (const key of Object.keys(unknown))
+      problems.push(
+        `${where}: unknown key ${JSON.stringify(key)} (expected token, name, right, allow, deny)`,
+      );
     if (typeof token !== 'string' || token.length < 8)
       problems.push(`${where}.token: expected a string of 8 or more characters`);
     if (typeof token === 'string' && seen.has(token))

@@ -10,13 +10,17 @@ import { Executor } from './executor.js';
 import { Responder } from './http/respond.js';
 import { RestHandler } from './http/rest.js';
 import { MainServer } from './http/server.js';
+import { SseHandler } from './http/sse.js';
 import type { Logger } from './log.js';
 import { CommandPreparer } from './protocol/prepare.js';
+import { SubscriberHub } from './pubsub/hub.js';
 import { ScriptAliases } from './protocol/scripts.js';
+import { BlockingPool } from './redis/blocking-pool.js';
 import { buildCommandTable } from './redis/command-table.js';
 import { Pool } from './redis/pool.js';
 import { createSyncTokens } from './sync-token.js';
-import { NO_TELEMETRY, type Telemetry } from './telemetry.js';
+import { NO_TELEMETRY, type RefusalReason, type Telemetry } from './telemetry.js';
+import { createMetrics, type Metrics } from '../metrics/index.js';
 
 /** Everything a broker process needs beyond its Config. */
 export interface BrokerDeps {
@@ -35,6 +39,7 @@ export interface BrokerParts {
   readonly config: Config;
   readonly logger: Logger;
   readonly pool: Pool;
+  readonly blockingPool: BlockingPool;
   readonly admission: Admission;
   readonly executor: Executor;
   readonly preparer: CommandPreparer;
@@ -43,6 +48,12 @@ export interface BrokerParts {
   readonly server: MainServer;
   readonly telemetry: Telemetry;
   readonly redisUrl: string;
+  /** The shared pub/sub subscriber (SSE and WebSocket subscriptions). */
+  readonly pubsub: SubscriberHub;
+  /** The SSE routes (subscribe, psubscribe, monitor). */
+  readonly sse: SseHandler;
+  /** The metrics registry (undefined when SLUICE_METRICS_ENABLED is false); modules plug their gauges in here. */
+  readonly metrics: Metrics | undefined;
 }
 
 /** A running broker. */
@@ -67,10 +78,18 @@ async function listen(server: Server, port: number, host: string): Promise<strin
   return `http://${shownHost}:${address.port}`;
 }
 
+/** Refusals decided while preparing a command (rights, classification), counted once for every transport. */
+const PREPARE_REFUSALS: Partial<Record<string, RefusalReason>> = {
+  SLUICE_ERR_AUTH_NOPERM: 'noperm',
+  SLUICE_ERR_COMMAND_REFUSED: 'command_refused',
+  SLUICE_ERR_REDIS_UNAVAILABLE: 'redis_unavailable',
+};
+
 /** Builds and starts a broker; resolves once both listeners listen. Redis may still be down (it reconnects). */
 export async function startBroker(deps: BrokerDeps): Promise<Broker> {
   const { config, logger } = deps;
-  const telemetry = deps.telemetry ?? NO_TELEMETRY;
+  const metrics = config.metricsEnabled ? createMetrics({ maxRunning: config.maxInflight }) : undefined;
+  const telemetry = deps.telemetry ?? metrics?.telemetry ?? NO_TELEMETRY;
   const pool = new Pool(
     {
       url: deps.redisUrl,
@@ -83,7 +102,23 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
   );
   const admission = new Admission(config);
   const executor = new Executor(pool, admission, telemetry, config);
-  const preparer = new CommandPreparer(new ScriptAliases());
+  const blockingPool = new BlockingPool(
+    {
+      url: deps.redisUrl,
+      size: config.blockingPoolSize,
+      maxMs: config.blockingMaxMs,
+      idleMs: config.blockingIdleMs,
+      commandTimeoutMs: config.commandTimeoutMs,
+      connectTimeoutMs: config.redisConnectTimeoutMs,
+      control: () => pool.any(),
+    },
+    telemetry,
+  );
+  executor.setBlockingRunner(blockingPool);
+  const preparer = new CommandPreparer(new ScriptAliases(), (error) => {
+    const reason = PREPARE_REFUSALS[error.code];
+    if (reason) telemetry.refused(reason);
+  });
   const auth = new Authenticator(deps.tokens);
   const responder = new Responder(createSyncTokens(), telemetry);
   const rest = new RestHandler({
@@ -99,6 +134,27 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
     keepAliveTimeoutMs: config.httpKeepAliveTimeoutMs,
     maxConnections: config.httpMaxConnections,
   });
+
+  const pubsub = new SubscriberHub(
+    {
+      url: deps.redisUrl,
+      connectTimeoutMs: config.redisConnectTimeoutMs,
+      maxNames: config.subscriberMaxChannels,
+    },
+    logger,
+    telemetry,
+  );
+  const sse = new SseHandler({
+    hub: pubsub,
+    responder,
+    telemetry,
+    logger,
+    redisUrl: deps.redisUrl,
+    connectTimeoutMs: config.redisConnectTimeoutMs,
+    bufferBytes: config.subscriberBufferBytes,
+    keepaliveMs: config.sseKeepaliveMs,
+  });
+  server.setStreamHandler(sse);
 
   // Routing needs Redis's own command list; read it whenever Redis (re)appears until it has been read once.
   const loadCommands = async () => {
@@ -122,14 +178,33 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
   await loadCommands();
 
   let draining = false;
-  const drainHooks: (() => Promise<void> | void)[] = [];
+  // Streams never finish by themselves: end them first, then release the shared subscriber.
+  const drainHooks: (() => Promise<void> | void)[] = [() => sse.close(), () => pubsub.close()];
   const notReadyReason = () => {
     if (draining) return 'draining';
     if (pool.stats().ready === 0) return 'Redis is unreachable';
     if (!preparer.ready) return 'the command list has not been read from Redis yet';
     return undefined;
   };
-  const admin = deps.admin === false ? undefined : createAdminServer({ notReadyReason });
+  metrics?.plug({
+    pools: {
+      main: () => {
+        const { size, ready, inflight } = pool.stats();
+        return { max: size, connections: { ready, down: size - ready }, inflight };
+      },
+      blocking: () => {
+        const { size, busy, open } = blockingPool.stats();
+        return { max: size, connections: { busy, idle: open - busy }, inflight: busy };
+      },
+    },
+    admission,
+    pubsub: () => pubsub.stats(),
+    sse: () => ({ streams: sse.stats().streams + sse.stats().monitors }),
+  });
+  const admin =
+    deps.admin === false
+      ? undefined
+      : createAdminServer({ notReadyReason, ...(metrics ? { metrics: () => metrics.scrape() } : {}) });
   const url = await listen(server.server, config.port, config.host);
   const adminUrl = admin ? await listen(admin, config.adminPort, config.adminHost) : '';
   logger.info({ event: 'listening', url, adminUrl }, 'listening');
@@ -138,6 +213,7 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
     config,
     logger,
     pool,
+    blockingPool,
     admission,
     executor,
     preparer,
@@ -146,6 +222,9 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
     server,
     telemetry,
     redisUrl: deps.redisUrl,
+    pubsub,
+    sse,
+    metrics,
   };
   return {
     ...parts,
@@ -158,12 +237,17 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
       draining = true;
       logger.info({ event: 'draining', timeoutMs: config.drainTimeoutMs }, 'draining');
       server.drain();
+      // Blocked callers get Redis's timeout reply (nil) now rather than a cut connection at the drain deadline.
+      blockingPool.unblockAll();
       const deadline = new Promise<void>((resolve) => setTimeout(resolve, config.drainTimeoutMs).unref());
       await Promise.race([
-        Promise.allSettled(drainHooks.map((hook) => hook())).then(() => admission.onIdle()),
+        Promise.allSettled(drainHooks.map((hook) => hook())).then(() =>
+          Promise.all([admission.onIdle(), blockingPool.idle()]),
+        ),
         deadline,
       ]);
       server.server.closeAllConnections();
+      await blockingPool.close();
       await pool.close();
       admin?.close();
       admin?.closeAllConnections();

@@ -29,6 +29,7 @@ export interface Config {
   readonly blockingMaxMs: number;
   readonly blockingIdleMs: number;
   readonly subscriberBufferBytes: number;
+  readonly subscriberMaxChannels: number;
   readonly sseKeepaliveMs: number;
   readonly wsMaxFrameBytes: number;
   readonly wsMaxInflight: number;
@@ -208,6 +209,12 @@ export const OPTIONS: readonly OptionSpec[] = [
     kind: int(1024, 1024 * MiB),
     default: MiB,
     help: 'Per-listener send buffer before a slow listener is cut off.',
+  },
+  {
+    key: 'subscriberMaxChannels',
+    kind: int(1, 10_000_000),
+    default: 100000,
+    help: 'Channels and patterns the shared subscriber holds at once (all listeners together); more are refused.',
   },
   {
     key: 'sseKeepaliveMs',

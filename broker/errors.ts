@@ -122,6 +122,35 @@ export const ERROR_CATALOGUE = {
     meaning:
       'The Redis connection closed after the command was written; it may have run. It is never re-sent.',
   },
+  SLUICE_ERR_PUBSUB_BAD_NAME: {
+    status: 400,
+    retryable: false,
+    meaning:
+      'A channel or pattern name is empty, longer than 1024 bytes or holds a newline; a pattern must be valid UTF-8.',
+  },
+  SLUICE_ERR_PUBSUB_LIMIT: {
+    status: 503,
+    retryable: true,
+    meaning:
+      'The shared subscriber already holds SLUICE_SUBSCRIBER_MAX_CHANNELS channels and patterns; nothing was subscribed.',
+  },
+  SLUICE_ERR_PUBSUB_SLOW_LISTENER: {
+    status: 503,
+    retryable: true,
+    meaning:
+      'A listener read so slowly that more than SLUICE_SUBSCRIBER_BUFFER_BYTES waited for it; its stream was cut off.',
+  },
+  SLUICE_ERR_BLOCKING_POOL_FULL: {
+    status: 503,
+    retryable: true,
+    meaning:
+      'Every blocking-pool connection (SLUICE_BLOCKING_POOL_SIZE) is running a blocking command; refused at once.',
+  },
+  SLUICE_ERR_BLOCKING_BAD_TIMEOUT: {
+    status: 400,
+    retryable: false,
+    meaning: 'A blocking command has a negative or non-numeric timeout; nothing was sent.',
+  },
   SLUICE_ERR_DRAINING: {
     status: 503,
     retryable: true,

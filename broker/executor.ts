@@ -18,6 +18,8 @@ export type Outcome = Reply;
 export interface RequestTiming {
   /** Absolute deadline of the request (from the caller's own deadline); commands are never written after it. */
   readonly deadline: number;
+  /** Aborted when the caller went away before its answer was sent (frees a blocking connection at once). */
+  readonly signal?: AbortSignal;
 }
 
 /** Runs blocking commands; provided by the blocking pool. */
@@ -36,7 +38,8 @@ interface Attempt {
   readonly written: number;
 }
 
-function outcomeOf(error: unknown): { error: Error; outcome: CommandOutcome } {
+/** Turns a failure into the Error a caller sees, and how it ended for the command-outcome metric. */
+export function outcomeOf(error: unknown): { error: Error; outcome: CommandOutcome } {
   if (error instanceof ReplyError) return { error: error as Error, outcome: 'redis_error' };
   if (error instanceof SluiceError) return { error, outcome: 'refused' };
   if (error instanceof NotSentError) {

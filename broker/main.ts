@@ -14,6 +14,7 @@ import {
   startPrivateRedis,
 } from './private-redis.js';
 import { createAdminServer } from './admin.js';
+import { clusterScrape, shareWithPrimary } from '../metrics/index.js';
 
 /** Message a worker sends its primary once it listens. */
 interface ReadyMessage {
@@ -154,6 +155,8 @@ async function runPrimary(
         : ready.size < config.workers
           ? `${ready.size} of ${config.workers} workers ready`
           : undefined,
+    // Each scrape asks every worker for its registry and combines them (sums, or min/max where declared).
+    ...(config.metricsEnabled ? { metrics: clusterScrape() } : {}),
   });
   admin.listen(config.adminPort, config.adminHost);
   const adminUrl = await new Promise<string>((resolve) =>
@@ -203,6 +206,7 @@ async function main(): Promise<void> {
       logger: logger.child({ worker: cluster.worker?.id }),
       admin: false,
     });
+    if (broker.metrics) shareWithPrimary(broker.metrics.registry);
     process.send?.({ sluice: 'ready', url: broker.url } satisfies ReadyMessage);
     onSignals(() => void broker.close().then(() => process.exit(0)));
     return;

@@ -2,7 +2,7 @@
 import type { ServerResponse } from 'node:http';
 import { ReplyError } from 'ioredis';
 import { isSluiceError } from '../errors.js';
-import type { Telemetry } from '../telemetry.js';
+import type { RefusalReason, Telemetry } from '../telemetry.js';
 
 /** The known routes, used as bounded metric labels. */
 export type HttpRoute =
@@ -74,6 +74,26 @@ export class Responder {
     if (isSluiceError(error) && error.retryAfterSeconds !== undefined)
       headers.push('Retry-After', String(error.retryAfterSeconds));
     if (status === 405) headers.push('Allow', 'GET, HEAD, POST, PUT');
+    const reason = isSluiceError(error) ? HTTP_REFUSALS[error.code] : undefined;
+    if (reason) this.#telemetry.refused(reason);
     this.send(res, route, status, errorBody(error), headers);
   }
 }
+
+/**
+ * Refusals decided by the HTTP transport itself. The others are counted where they are decided, once for every
+ * transport: the preparer (rights, classification) and the executor (queue, deadline, Redis down).
+ */
+const HTTP_REFUSALS: Partial<Record<string, RefusalReason>> = {
+  SLUICE_ERR_AUTH_MISSING: 'auth',
+  SLUICE_ERR_AUTH_INVALID: 'auth',
+  SLUICE_ERR_HTTP_METHOD: 'bad_request',
+  SLUICE_ERR_HTTP_BAD_PATH: 'bad_request',
+  SLUICE_ERR_HTTP_BAD_HEADER: 'bad_request',
+  SLUICE_ERR_HTTP_BAD_REQUEST: 'bad_request',
+  SLUICE_ERR_REQUEST_BAD_JSON: 'bad_request',
+  SLUICE_ERR_REQUEST_BAD_COMMAND: 'bad_request',
+  SLUICE_ERR_REQUEST_TOO_MANY_COMMANDS: 'bad_request',
+  SLUICE_ERR_HTTP_BODY_TOO_LARGE: 'too_large',
+  SLUICE_ERR_DRAINING: 'draining',
+};

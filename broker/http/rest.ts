@@ -100,6 +100,23 @@ function sharedFailure(outcomes: readonly Outcome[]): SluiceError | undefined {
   return outcomes.every((o) => o === first) ? first : undefined;
 }
 
+/**
+ * The timing to run `items` with: when one of them blocks, it gains a signal that fires if the caller goes away
+ * before its answer was sent, so its blocking connection is freed at once. Other requests skip the cost.
+ */
+function withCallerSignal(
+  res: ServerResponse,
+  items: readonly (PreparedCommand | SluiceError)[],
+  timing: RequestTiming,
+): RequestTiming {
+  if (!items.some((item) => !(item instanceof SluiceError) && item.route === 'blocking')) return timing;
+  const controller = new AbortController();
+  res.once('close', () => {
+    if (!res.writableFinished) controller.abort();
+  });
+  return { deadline: timing.deadline, signal: controller.signal };
+}
+
 /** Serves the REST routes. One instance per broker. */
 export class RestHandler {
   readonly #deps: RestDeps;
@@ -180,7 +197,7 @@ export class RestHandler {
     const { preparer, executor, responder } = this.#deps;
     const prepared = preparer.prepare(argv, principal);
     if (prepared instanceof SluiceError) return responder.error(res, route, prepared);
-    const [outcome] = await executor.pipeline([prepared], timing);
+    const [outcome] = await executor.pipeline([prepared], withCallerSignal(res, [prepared], timing));
     if (outcome instanceof Error) return responder.error(res, route, outcome);
     if (format.resp2)
       return responder.send(res, route, 200, replyResp2(outcome!), undefined, 'application/octet-stream');
@@ -195,10 +212,8 @@ export class RestHandler {
     timing: RequestTiming,
   ): Promise<void> {
     const { preparer, executor, responder } = this.#deps;
-    const outcomes = await executor.pipeline(
-      commands.map((argv) => preparer.prepare(argv, principal)),
-      timing,
-    );
+    const items = commands.map((argv) => preparer.prepare(argv, principal));
+    const outcomes = await executor.pipeline(items, withCallerSignal(res, items, timing));
     const shared = sharedFailure(outcomes);
     if (shared) return responder.error(res, 'pipeline', shared);
     if (format.resp2) {

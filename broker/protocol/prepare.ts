@@ -30,9 +30,12 @@ function text(arg: Arg | undefined): string | undefined {
 export class CommandPreparer {
   #table: CommandTable = new Map();
   readonly #scripts: ScriptAliases;
+  readonly #onRefused: ((error: SluiceError) => void) | undefined;
 
-  constructor(scripts: ScriptAliases) {
+  /** `onRefused` hears every command this preparer refuses (for the refusals metric). */
+  constructor(scripts: ScriptAliases, onRefused?: (error: SluiceError) => void) {
     this.#scripts = scripts;
+    this.#onRefused = onRefused;
   }
 
   /** Whether the command table has been read from Redis. */
@@ -52,6 +55,12 @@ export class CommandPreparer {
 
   /** Prepares one command (`argv[0]` is the name), or returns the error that refuses it. Never throws. */
   prepare(argv: readonly Arg[], principal: Principal): PreparedCommand | SluiceError {
+    const prepared = this.#prepare(argv, principal);
+    if (this.#onRefused && prepared instanceof SluiceError) this.#onRefused(prepared);
+    return prepared;
+  }
+
+  #prepare(argv: readonly Arg[], principal: Principal): PreparedCommand | SluiceError {
     const first = argv[0];
     const name = (typeof first === 'string' ? first : (first?.toString('latin1') ?? '')).toLowerCase();
     if (name === '')

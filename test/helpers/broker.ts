@@ -11,7 +11,18 @@ export const READONLY_TOKEN = 'test-token-read-only';
 
 /** Config as the CLI would build it from these flags, with ports 0 and the test tokens. */
 export function testConfig(flags: Record<string, string | number | boolean> = {}): Config {
-  const argv = ['--port', '0', '--admin-port', '0', '--token', TOKEN, '--readonly-token', READONLY_TOKEN, '--log-level', 'silent'];
+  const argv = [
+    '--port',
+    '0',
+    '--admin-port',
+    '0',
+    '--token',
+    TOKEN,
+    '--readonly-token',
+    READONLY_TOKEN,
+    '--log-level',
+    'silent',
+  ];
   for (const [key, value] of Object.entries(flags)) argv.push(`--${key}`, String(value));
   const parsed = parseConfig(argv, {});
   if (parsed.help) throw new Error('unexpected --help');
@@ -42,7 +53,13 @@ export async function startTestBroker(redisUrl: string, options: TestBrokerOptio
     { token: READONLY_TOKEN, name: 'SLUICE_READONLY_TOKEN', right: 'readonly' },
     ...(options.tokens ?? []),
   ];
-  return startBroker({ config, redisUrl, tokens, logger, ...(options.telemetry ? { telemetry: options.telemetry } : {}) });
+  return startBroker({
+    config,
+    redisUrl,
+    tokens,
+    logger,
+    ...(options.telemetry ? { telemetry: options.telemetry } : {}),
+  });
 }
 
 /** POSTs JSON (or raw text) to the broker and returns status, headers and parsed body. */

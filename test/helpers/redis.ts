@@ -20,9 +20,14 @@ export interface TestRedis {
 }
 
 async function launch(port: number, extra: readonly string[]): Promise<ChildProcess> {
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...extra], { stdio: 'ignore' });
+  const child = spawn(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...extra],
+    { stdio: 'ignore' },
+  );
   for (let i = 0; i < 200; i++) {
-    if (child.exitCode !== null) throw new Error(`redis-server exited with ${child.exitCode} on port ${port}`);
+    if (child.exitCode !== null)
+      throw new Error(`redis-server exited with ${child.exitCode} on port ${port}`);
     if (await redisAnswers('127.0.0.1', port, 200)) return child;
     await new Promise((r) => setTimeout(r, 25));
   }
@@ -35,7 +40,10 @@ export async function startRedis(extra: readonly string[] = []): Promise<TestRed
   const port = await freePort();
   let child = await launch(port, extra);
   let client: Redis | undefined;
-  const exited = (c: ChildProcess) => (c.exitCode !== null || c.signalCode !== null ? Promise.resolve() : new Promise<void>((r) => c.once('exit', () => r())));
+  const exited = (c: ChildProcess) =>
+    c.exitCode !== null || c.signalCode !== null
+      ? Promise.resolve()
+      : new Promise<void>((r) => c.once('exit', () => r()));
   return {
     port,
     url: `redis://127.0.0.1:${port}`,
@@ -43,7 +51,13 @@ export async function startRedis(extra: readonly string[] = []): Promise<TestRed
       return child;
     },
     client() {
-      client ??= new Redis({ port, host: '127.0.0.1', maxRetriesPerRequest: 1, lazyConnect: false, enableOfflineQueue: true });
+      client ??= new Redis({
+        port,
+        host: '127.0.0.1',
+        maxRetriesPerRequest: 1,
+        lazyConnect: false,
+        enableOfflineQueue: true,
+      });
       client.on('error', () => {});
       return client;
     },

@@ -1,0 +1,211 @@
+// The one list of Sluice's metric families: each metric file builds its family from here; docs/metrics.md renders it.
+
+/** Prometheus metric types Sluice uses. */
+export type MetricType = 'counter' | 'gauge' | 'histogram';
+
+/** How the primary combines one family over workers (SLUICE_WORKERS > 1); prom-client's aggregators. */
+export type MetricAggregator = 'sum' | 'max' | 'min';
+
+/** One metric family: what it is and what it means when it rises. */
+export interface MetricSpec {
+  readonly name: string;
+  readonly type: MetricType;
+  /** Label names; every label takes a bounded set of values. */
+  readonly labels: readonly string[];
+  /** The Prometheus HELP text: what is measured, in which unit. */
+  readonly help: string;
+  /** What it means for an operator when the value rises. */
+  readonly rises: string;
+  /** How workers are combined; default `sum`. */
+  readonly aggregator?: MetricAggregator;
+}
+
+/** Every family Sluice registers, besides prom-client's default process metrics (`sluice_process_*`, `sluice_nodejs_*`). */
+export const METRICS = [
+  {
+    name: 'sluice_pool_connections',
+    type: 'gauge',
+    labels: ['pool', 'state'],
+    help: 'Redis connections of each pool by state (main: ready, down; blocking: idle, busy, down).',
+    rises:
+      'state=busy close to sluice_pool_max_connections: that pool is saturated; state=down: Redis is unreachable from this pool.',
+  },
+  {
+    name: 'sluice_pool_max_connections',
+    type: 'gauge',
+    labels: ['pool'],
+    help: 'The bound of each pool (SLUICE_POOL_SIZE, SLUICE_BLOCKING_POOL_SIZE).',
+    rises: 'Changes only with configuration; the denominator of pool saturation.',
+  },
+  {
+    name: 'sluice_inflight_commands',
+    type: 'gauge',
+    labels: ['pool'],
+    help: 'Commands written to Redis and not yet answered.',
+    rises:
+      'Redis answers more slowly than commands arrive (slow commands, big values, a busy Redis); with a growing queue the pool is the bottleneck.',
+  },
+  {
+    name: 'sluice_requests_running',
+    type: 'gauge',
+    labels: [],
+    help: 'Requests holding an admission slot, at most sluice_requests_running_max (SLUICE_MAX_INFLIGHT).',
+    rises: 'More concurrent work; at the maximum, new requests wait in the queue.',
+  },
+  {
+    name: 'sluice_requests_running_max',
+    type: 'gauge',
+    labels: [],
+    help: 'Admission slots (SLUICE_MAX_INFLIGHT).',
+    rises: 'Changes only with configuration.',
+  },
+  {
+    name: 'sluice_queue_length',
+    type: 'gauge',
+    labels: [],
+    help: 'Requests waiting for an admission slot (at most SLUICE_QUEUE_MAX).',
+    rises:
+      'Demand exceeds what the pool serves: the pool or Redis is the bottleneck; at SLUICE_QUEUE_MAX requests are refused (queue_full).',
+  },
+  {
+    name: 'sluice_queue_oldest_wait_seconds',
+    type: 'gauge',
+    labels: [],
+    help: 'How long the oldest waiting request has waited (PgBouncer maxwait).',
+    rises: 'The saturation signal: at SLUICE_QUEUE_TIMEOUT_MS waiting requests are refused (queue_timeout).',
+    aggregator: 'max',
+  },
+  {
+    name: 'sluice_queue_wait_seconds',
+    type: 'histogram',
+    labels: [],
+    help: 'Time requests that had to queue waited for an admission slot.',
+    rises:
+      'Requests spend their time waiting for the broker rather than Redis: raise SLUICE_MAX_INFLIGHT or the pool size, or add instances.',
+  },
+  {
+    name: 'sluice_batch_commands',
+    type: 'histogram',
+    labels: [],
+    help: 'Commands per pipelined write to a main-pool connection; sum/count is the mean batch size.',
+    rises:
+      'Concurrent commands share writes (batching at work, good); a mean near 1 under load means little batching.',
+  },
+  {
+    name: 'sluice_command_duration_seconds',
+    type: 'histogram',
+    labels: ['command'],
+    help: 'Time from writing a command to its reply, by command (names from Redis COMMAND, else other).',
+    rises: 'Redis is slow for that command (big keys, long scripts) or the connection is congested.',
+  },
+  {
+    name: 'sluice_commands_total',
+    type: 'counter',
+    labels: ['command', 'outcome'],
+    help: 'Commands that settled, by command and outcome (ok, redis_error, timeout, connection_lost, unavailable, refused).',
+    rises: 'outcome=ok: that command is used more; any other outcome: errors of that kind, by command.',
+  },
+  {
+    name: 'sluice_http_requests_total',
+    type: 'counter',
+    labels: ['route', 'status'],
+    help: 'HTTP responses by route (single, pipeline, multi-exec, path, subscribe, psubscribe, monitor, ws) and status code.',
+    rises: 'Traffic; 4xx: callers send bad requests or tokens; 503/504: overload or Redis trouble.',
+  },
+  {
+    name: 'sluice_refusals_total',
+    type: 'counter',
+    labels: ['reason'],
+    help: 'Requests or commands refused before reaching Redis, by reason (the limit or rule hit).',
+    rises:
+      'queue_full/queue_timeout: the pool is the bottleneck; redis_unavailable: Redis is down; noperm/auth: a caller lacks rights; command_refused: a command needs another route; blocking_pool_full, ws_limit, too_large: that limit was hit.',
+  },
+  {
+    name: 'sluice_redis_up',
+    type: 'gauge',
+    labels: [],
+    help: '1 when at least one main-pool connection to Redis is ready, else 0.',
+    rises: 'Drops to 0 when Redis is unreachable: requests fail fast with 503 until it returns.',
+    aggregator: 'min',
+  },
+  {
+    name: 'sluice_redis_reconnects_total',
+    type: 'counter',
+    labels: ['pool'],
+    help: 'Reconnection attempts of Redis connections, by pool.',
+    rises: 'Redis restarts, network trouble, or connections killed (CLIENT KILL, timeouts).',
+  },
+  {
+    name: 'sluice_ws_sockets',
+    type: 'gauge',
+    labels: [],
+    help: 'Open WebSocket connections (at most SLUICE_WS_MAX_SOCKETS per process).',
+    rises: 'More connected functions; near the limit new sockets are refused (ws_limit).',
+  },
+  {
+    name: 'sluice_ws_frames_total',
+    type: 'counter',
+    labels: ['direction'],
+    help: 'WebSocket frames received (in) and sent (out).',
+    rises: 'WebSocket traffic.',
+  },
+  {
+    name: 'sluice_sse_streams',
+    type: 'gauge',
+    labels: [],
+    help: 'Open server-sent-event streams (subscribe, psubscribe, monitor).',
+    rises: 'More SSE listeners.',
+  },
+  {
+    name: 'sluice_pubsub_channels',
+    type: 'gauge',
+    labels: ['kind'],
+    help: 'Channels (kind=channel) and patterns (kind=pattern) the shared subscriber holds in Redis.',
+    rises: 'Listeners spread over more channels.',
+  },
+  {
+    name: 'sluice_pubsub_listeners',
+    type: 'gauge',
+    labels: [],
+    help: 'Listeners (SSE streams and WebSocket sockets) attached to the pub/sub hub.',
+    rises: 'More subscribers; each message is fanned out to every listener of its channel.',
+  },
+  {
+    name: 'sluice_pubsub_messages_total',
+    type: 'counter',
+    labels: [],
+    help: 'Messages the shared subscriber received from Redis.',
+    rises: 'More publishing on subscribed channels.',
+  },
+  {
+    name: 'sluice_pubsub_dropped_messages_total',
+    type: 'counter',
+    labels: [],
+    help: 'Messages not delivered because a listener fell behind (its buffer overflowed and it was cut off).',
+    rises: 'Slow readers: listeners cannot keep up (SLUICE_SUBSCRIBER_BUFFER_BYTES).',
+  },
+] as const satisfies readonly MetricSpec[];
+
+/** The name of a Sluice metric family. */
+export type MetricName = (typeof METRICS)[number]['name'];
+
+/** Prefix of prom-client's default process metrics in Sluice's registry. */
+export const DEFAULT_METRICS_PREFIX = 'sluice_';
+
+/** The spec of one family. */
+export function metricSpec(name: MetricName): MetricSpec {
+  return METRICS.find((m) => m.name === name)!;
+}
+
+/** The metrics table as markdown lines (docs/metrics.md, README). */
+export function metricsTable(): string[] {
+  const cell = (text: string) => text.replaceAll('|', '\\|');
+  return [
+    '| metric | type | labels | meaning | when it rises |',
+    '|---|---|---|---|---|',
+    ...METRICS.map(
+      (m: MetricSpec) =>
+        `| \`${m.name}\` | ${m.type} | ${m.labels.map((l) => `\`${l}\``).join(', ') || '—'} | ${cell(m.help)} | ${cell(m.rises)} |`,
+    ),
+  ];
+}

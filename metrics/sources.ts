@@ -1,0 +1,65 @@
+// What the gauges read at scrape time: snapshots of pools, admission, transports and pub/sub, plugged in as they exist.
+
+/** One pool at one instant. */
+export interface PoolSample {
+  /** The pool's bound (connections it may open). */
+  readonly max: number;
+  /** Connections by state, e.g. `{ ready: 3, down: 1 }` (main) or `{ idle: 1, busy: 2, down: 0 }` (blocking). */
+  readonly connections: Readonly<Record<string, number>>;
+  /** Commands written and not yet answered. */
+  readonly inflight: number;
+}
+
+/** The admission queue; `Admission` satisfies it as is. */
+export interface AdmissionSample {
+  readonly waiting: number;
+  readonly running: number;
+  oldestWaitSeconds(): number;
+}
+
+/** WebSocket transport totals; frame counts are cumulative since start. */
+export interface WsSample {
+  readonly sockets: number;
+  readonly framesIn: number;
+  readonly framesOut: number;
+}
+
+/** SSE transport. */
+export interface SseSample {
+  readonly streams: number;
+}
+
+/** The shared subscriber; message counts are cumulative since start. */
+export interface PubSubSample {
+  readonly channels: number;
+  readonly patterns: number;
+  readonly listeners: number;
+  readonly messages: number;
+  readonly dropped: number;
+}
+
+/** Everything the scrape reads. Each is optional: a missing source reports zero, so modules plug in when they exist. */
+export interface MetricsSources {
+  /** Pools by name (`main`, `blocking`, `subscriber`). */
+  readonly pools?: Readonly<Record<string, () => PoolSample>>;
+  /** Whether Redis is reachable; defaults to "the main pool has a ready connection". */
+  readonly redisUp?: () => boolean;
+  readonly admission?: AdmissionSample;
+  readonly ws?: () => WsSample;
+  readonly sse?: () => SseSample;
+  readonly pubsub?: () => PubSubSample;
+}
+
+/** The sources of one registry; `plug` adds or replaces some of them (pools merge by name). */
+export class SourceSet {
+  #sources: MetricsSources = {};
+
+  get current(): MetricsSources {
+    return this.#sources;
+  }
+
+  plug(sources: MetricsSources): void {
+    const pools = { ...this.#sources.pools, ...sources.pools };
+    this.#sources = { ...this.#sources, ...sources, pools };
+  }
+}

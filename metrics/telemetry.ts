@@ -1,0 +1,53 @@
+// The Telemetry the broker calls on its hot path, feeding the event-driven families of one registry.
+import type { Histogram } from 'prom-client';
+import type { CommandOutcome, RefusalReason, Telemetry } from '../broker/telemetry.js';
+import type { CommandMetrics } from './commands.js';
+import type { RefusalMetrics } from './events.js';
+import type { HttpMetrics } from './http.js';
+
+/** The families telemetry feeds. */
+export interface TelemetryFamilies {
+  readonly batch: Histogram;
+  readonly queueWait: Histogram;
+  readonly commands: CommandMetrics;
+  readonly http: HttpMetrics;
+  readonly refusals: RefusalMetrics;
+  readonly reconnect: (pool: string) => void;
+}
+
+/** Telemetry into prom-client metrics. Each hook is one cached child update; none throws on valid input. */
+export class MetricsTelemetry implements Telemetry {
+  readonly #batch: { observe(value: number): void };
+  readonly #queueWait: { observe(value: number): void };
+  readonly #families: TelemetryFamilies;
+
+  constructor(families: TelemetryFamilies) {
+    this.#families = families;
+    this.#batch = families.batch.labels();
+    this.#queueWait = families.queueWait.labels();
+  }
+
+  batchWritten(commands: number): void {
+    this.#batch.observe(commands);
+  }
+
+  commandDone(command: string, seconds: number, outcome: CommandOutcome): void {
+    this.#families.commands.done(command, seconds, outcome);
+  }
+
+  queueWaited(seconds: number): void {
+    this.#queueWait.observe(seconds);
+  }
+
+  refused(reason: RefusalReason): void {
+    this.#families.refusals.refused(reason);
+  }
+
+  httpResponse(route: string, status: number): void {
+    this.#families.http.response(route, status);
+  }
+
+  redisReconnect(pool: string): void {
+    this.#families.reconnect(pool);
+  }
+}

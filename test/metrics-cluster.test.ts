@@ -1,0 +1,69 @@
+import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+import t from 'tap';
+import { TOKEN } from './helpers/broker.js';
+import { scrape, value } from './helpers/metrics.js';
+import { startRedis } from './helpers/redis.js';
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject()));
+    });
+  });
+}
+
+t.test('with SLUICE_WORKERS=2 the primary /metrics aggregates both workers', async (t) => {
+  const redis = await startRedis();
+  t.teardown(() => redis.stop());
+  const [port, adminPort] = [await freePort(), await freePort()];
+  // The same loader flags tap runs this file with, so the TypeScript entry runs in the primary and its workers.
+  const child = spawn(
+    process.execPath,
+    [
+      ...process.execArgv,
+      new URL('../broker/main.ts', import.meta.url).pathname,
+      ...['--workers', '2', '--port', String(port), '--admin-port', String(adminPort)],
+      ...['--redis-url', redis.url, '--token', TOKEN, '--log-level', 'warn', '--pool-size', '2'],
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  t.teardown(async () => {
+    child.kill('SIGTERM');
+    await exited;
+  });
+  let out = '';
+  await new Promise<void>((resolve, reject) => {
+    child.stdout!.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      if (out.includes('sluice ready')) resolve();
+    });
+    child.once('exit', (code) => reject(new Error(`exited with ${code}: ${out}`)));
+  });
+  for (let i = 0; i < 20; i++) {
+    const response = await fetch(`http://127.0.0.1:${port}/`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${TOKEN}`, Connection: 'close' },
+      body: '["incr","n"]',
+    });
+    t.equal(response.status, 200);
+    await response.text();
+  }
+  const s = await scrape(`http://127.0.0.1:${adminPort}`);
+  t.equal(
+    value(s, 'sluice_commands_total', { command: 'incr', outcome: 'ok' }),
+    20,
+    'counts summed over workers',
+  );
+  t.equal(value(s, 'sluice_http_requests_total', { route: 'single', status: '200' }), 20);
+  t.equal(
+    value(s, 'sluice_pool_connections', { pool: 'main', state: 'ready' }),
+    4,
+    '2 workers × pool size 2',
+  );
+  t.equal(value(s, 'sluice_redis_up'), 1, 'min over workers');
+  t.ok(s.has('sluice_nodejs_eventloop_lag_seconds'));
+});
