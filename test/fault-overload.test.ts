@@ -3,25 +3,15 @@ import t from 'tap';
 import { startTestBroker } from './helpers/broker.js';
 import { type CallResult, call, codeOf, keepAliveAgent, median, sleep, tally } from './helpers/load.js';
 import { startRedis } from './helpers/redis.js';
-import { NO_TELEMETRY, type RefusalReason, type Telemetry } from '../broker/telemetry.js';
 
 const MAX_INFLIGHT = 10;
 const QUEUE_MAX = 20;
 const CAPACITY = MAX_INFLIGHT + QUEUE_MAX;
 const REQUESTS = CAPACITY * 10;
 
-const refusals: Partial<Record<RefusalReason, number>> = {};
-const telemetry: Telemetry = {
-  ...NO_TELEMETRY,
-  refused(reason) {
-    refusals[reason] = (refusals[reason] ?? 0) + 1;
-  },
-};
-
-const redis = await startRedis(['--enable-debug-command', 'yes']);
+const redis = await startRedis();
 t.teardown(() => redis.stop());
 const broker = await startTestBroker(redis.url, {
-  telemetry,
   flags: {
     'max-inflight': MAX_INFLIGHT,
     'queue-max': QUEUE_MAX,
@@ -39,22 +29,32 @@ t.test('10x capacity while Redis is stalled: excess refused at once, accepted co
   const rssBefore = process.memoryUsage().rss;
   const value = 'x'.repeat(10_000);
 
+  let refusedTotal = 0;
   for (let round = 0; round < 3; round++) {
-    // DEBUG SLEEP stalls Redis itself, so written commands wait and the pool backs up.
-    const direct = redis.client().duplicate();
-    direct.on('error', () => {});
-    t.teardown(() => direct.disconnect());
-    const stall = direct.call('DEBUG', 'SLEEP', '1.5');
-    await sleep(50);
+    // SIGSTOP stalls Redis, so written commands wait and the pool backs up; it resumes only once every refusal
+    // has come back, which proves the refusals did not wait for Redis.
+    redis.pause();
+    const settled: CallResult[] = [];
     const burst = Array.from({ length: REQUESTS }, (_, i) =>
-      call(broker.url, '/', ['set', `over:${round}:${i}`, value], { agent, hangMs: 20_000 }),
+      call(broker.url, '/', ['set', `over:${round}:${i}`, value], { agent, hangMs: 20_000 }).then((r) => {
+        settled.push(r);
+        return r;
+      }),
     );
+    const deadline = performance.now() + 10_000;
+    while (settled.length < REQUESTS - CAPACITY && performance.now() < deadline) await sleep(10);
+    const settledWhileStopped = settled.length;
+    redis.resume();
     const results: CallResult[] = await Promise.all(burst);
-    await stall;
-    direct.disconnect();
+    t.equal(
+      settledWhileStopped,
+      REQUESTS - CAPACITY,
+      'the excess was answered while Redis was still stopped',
+    );
 
     const full = results.filter((r) => codeOf(r) === 'SLUICE_ERR_QUEUE_FULL');
     const ok = results.filter((r) => r.status === 200);
+    refusedTotal += full.length;
     t.comment(
       `round ${round}: ${JSON.stringify(tally(results))}; QUEUE_FULL median ${median(full.map((r) => r.ms)).toFixed(1)} ms, ` +
         `accepted median ${median(ok.map((r) => r.ms)).toFixed(0)} ms`,
@@ -64,13 +64,13 @@ t.test('10x capacity while Redis is stalled: excess refused at once, accepted co
       REQUESTS,
       'every request was either accepted and completed, or refused as full',
     );
-    t.ok(ok.length >= CAPACITY, `at least the ${CAPACITY} that fit completed`);
+    t.equal(ok.length, CAPACITY, `exactly the ${CAPACITY} that fit (running + queued) completed`);
     t.ok(
       full.every((r) => r.status === 503 && r.headers['retry-after'] !== undefined),
       'refusals are 503 with Retry-After',
     );
-    // Refused at once: long before Redis wakes from its 1.5 s sleep.
-    t.ok(median(full.map((r) => r.ms)) < 1000, 'refusals come at once, not after the stall');
+    // At once: a generous wall-clock bound, since 300 clients share this (loaded) process with the broker.
+    t.ok(median(full.map((r) => r.ms)) < 3000, 'refusals come at once');
     const okKeys = results.flatMap((r, i) => (r.status === 200 ? [`over:${round}:${i}`] : []));
     const stored = await redis.client().exists(...okKeys);
     t.equal(stored, ok.length, 'every accepted SET is stored');
@@ -78,7 +78,11 @@ t.test('10x capacity while Redis is stalled: excess refused at once, accepted co
 
   t.equal(broker.admission.waiting, 0, 'the queue is empty again');
   const rssGrowthMb = (process.memoryUsage().rss - rssBefore) / 1024 / 1024;
-  t.comment(`RSS growth ${rssGrowthMb.toFixed(1)} MB; refusals counted ${JSON.stringify(refusals)}`);
+  const metrics = await (await fetch(`${broker.adminUrl}/metrics`)).text();
+  const counted = Number(
+    /^sluice_refusals_total\{reason="queue_full"\} (\d+)/m.exec(metrics)?.[1] ?? Number.NaN,
+  );
+  t.comment(`RSS growth ${rssGrowthMb.toFixed(1)} MB; sluice_refusals_total{reason="queue_full"} ${counted}`);
   t.ok(rssGrowthMb < 200, 'RSS stays bounded (+200 MB ceiling)');
-  t.ok((refusals.queue_full ?? 0) > 0, 'refusals are counted in telemetry');
+  t.equal(counted, refusedTotal, 'every refusal is counted in /metrics');
 });
