@@ -2,6 +2,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import t from 'tap';
+import { WebSocket } from 'ws';
 import { TOKEN } from './helpers/broker.js';
 import { type CallResult, call, codeOf, keepAliveAgent, sleep, tally } from './helpers/load.js';
 import { startRedis } from './helpers/redis.js';
@@ -63,6 +64,24 @@ t.test('SIGTERM under load: in-flight complete, /readyz 503, new connections ref
   await sleep(1000);
   t.equal((await fetch(`${adminUrl}/readyz`)).status, 200, 'ready under load');
 
+  // A WebSocket client (when this build has /ws) must be closed with 1001 by the drain.
+  const ws = new WebSocket(`${url.replace(/^http/, 'ws')}/ws`, {
+    headers: { Authorization: `Bearer ${TOKEN}` },
+  });
+  const wsClosed = new Promise<number | undefined>((resolve) => {
+    ws.once('unexpected-response', (req, res) => {
+      res.resume();
+      req.destroy();
+      resolve(undefined);
+    });
+    ws.once('error', () => resolve(undefined));
+    ws.once('close', (code) => resolve(code));
+  });
+  const wsOpen = await Promise.race([
+    new Promise<boolean>((resolve) => ws.once('open', () => resolve(true))),
+    wsClosed.then(() => false),
+  ]);
+
   // Stall Redis so every client has a request in flight at the broker when SIGTERM arrives.
   const direct = redis.client().duplicate();
   direct.on('error', () => {});
@@ -111,6 +130,8 @@ t.test('SIGTERM under load: in-flight complete, /readyz 503, new connections ref
     [],
     'requests after draining began got 503 DRAINING or a refused connection (nothing ran), never a reset or hang',
   );
+  if (wsOpen) t.equal(await wsClosed, 1001, 'the WebSocket was closed with 1001 (going away)');
+  else t.comment('no WebSocket transport on this build');
   const acknowledged = results.filter((r) => r.status === 200);
   const values = await redis.client().mget(...acknowledged.map((r) => r.key));
   const missing = acknowledged.filter((r, i) => values[i] !== `v${r.key.split(':')[2]}`);
