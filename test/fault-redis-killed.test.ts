@@ -124,20 +124,23 @@ t.test('SIGKILL redis under load, then restart it on the same port', async (t) =
   t.ok(after.length > 0 && after.every((r) => r.status === 200), 'after recovery every request succeeds');
 });
 
-t.test('after a long outage (reconnect backoff at its ceiling) requests succeed within ~2 s of Redis returning', async (t) => {
-  await redis.kill();
-  // Long enough for every connection's jittered backoff to reach its ceiling.
-  await sleep(6000);
-  t.equal(await readyz(), 503, 'not ready while down');
-  await redis.restart();
-  const upAt = performance.now();
-  let recoveredMs: number | undefined;
-  while (recoveredMs === undefined && performance.now() - upAt < 10_000) {
-    const r = await call(broker.url, '/', ['ping'], { agent });
-    if (r.status === 200) recoveredMs = performance.now() - upAt;
-    else await sleep(20);
-  }
-  t.comment(`recovered ${recoveredMs?.toFixed(0)} ms after redis-server answered again (long outage)`);
-  t.ok(recoveredMs !== undefined && recoveredMs < 2500, 'recovered within ~2 s');
-  t.equal(await readyz(), 200, 'ready again');
-});
+t.test(
+  'after a long outage (reconnect backoff at its ceiling) requests succeed within ~2 s of Redis returning',
+  async (t) => {
+    await redis.kill();
+    // Long enough for every connection's jittered backoff to reach its ceiling.
+    await sleep(6000);
+    t.equal(await readyz(), 503, 'not ready while down');
+    await redis.restart();
+    const upAt = performance.now();
+    let recoveredMs: number | undefined;
+    while (recoveredMs === undefined && performance.now() - upAt < 10_000) {
+      const r = await call(broker.url, '/', ['ping'], { agent });
+      if (r.status === 200) recoveredMs = performance.now() - upAt;
+      else await sleep(20);
+    }
+    t.comment(`recovered ${recoveredMs?.toFixed(0)} ms after redis-server answered again (long outage)`);
+    t.ok(recoveredMs !== undefined && recoveredMs < 2500, 'recovered within ~2 s');
+    t.equal(await readyz(), 200, 'ready again');
+  },
+);

@@ -92,7 +92,9 @@ if (!probe) {
     'Redis SIGKILLed: every in-flight id answered with a code, sockets stay open, then recover',
     async (t) => {
       const sockets = (await Promise.all(Array.from({ length: 20 }, () => Socket.open()))) as Socket[];
-      t.teardown(() => sockets.forEach((s) => s.close()));
+      t.teardown(() => {
+        for (const s of sockets) s.close();
+      });
       const replies: Frame[] = [];
       let running = true;
       const loops = sockets.map(async (socket, n) => {
@@ -157,7 +159,9 @@ if (!probe) {
   t.test('CLIENT KILL while INCRs run over /ws: counted once per acknowledged success', async (t) => {
     await redis.client().del('ws:counter');
     const sockets = (await Promise.all(Array.from({ length: 10 }, () => Socket.open()))) as Socket[];
-    t.teardown(() => sockets.forEach((s) => s.close()));
+    t.teardown(() => {
+      for (const s of sockets) s.close();
+    });
     let sent = 0;
     let acknowledged = 0;
     let unknown = 0;
