@@ -99,6 +99,7 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
       size: config.poolSize,
       connectTimeoutMs: config.redisConnectTimeoutMs,
       name: 'sluice-main',
+      stallMs: config.redisStallMs,
     },
     logger,
     telemetry,

@@ -232,7 +232,7 @@ export class Executor {
       commands.push(new Command('EXEC', []));
       labels.push('exec');
     }
-    connection.inflight += commands.length;
+    connection.wrote(commands.length);
     connection.batcher.write(commands);
     return { commands, labels, connection, written: now };
   }
@@ -255,7 +255,7 @@ export class Executor {
       }, timeoutMs);
       const done = (index: number, outcome: Outcome, kind: CommandOutcome) => {
         outcomes[index] = outcome;
-        connection.inflight--;
+        connection.settled();
         this.#telemetry.commandDone(
           labels[index]!,
           (performance.now() - written) / 1000,

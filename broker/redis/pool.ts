@@ -12,6 +12,8 @@ export interface PoolOptions {
   readonly connectTimeoutMs: number;
   /** Prefix of the CLIENT SETNAME of each connection, e.g. `sluice-main`. */
   readonly name: string;
+  /** A connection with commands in flight and no reply for this long is cut and reopened (SLUICE_REDIS_STALL_MS). */
+  readonly stallMs: number;
 }
 
 /** One pooled connection. `inflight` counts commands written and not yet answered. */
@@ -19,6 +21,8 @@ export class PooledConnection {
   readonly redis: Redis;
   readonly batcher: Batcher;
   inflight = 0;
+  /** When this connection last made progress: a reply arrived, or it went from idle to busy (performance.now()). */
+  lastProgressAt = 0;
 
   constructor(redis: Redis, batcher: Batcher) {
     this.redis = redis;
@@ -27,6 +31,18 @@ export class PooledConnection {
 
   get ready(): boolean {
     return this.redis.status === 'ready';
+  }
+
+  /** Counts `commands` handed to the batcher. */
+  wrote(commands: number): void {
+    if (this.inflight === 0) this.lastProgressAt = performance.now();
+    this.inflight += commands;
+  }
+
+  /** Counts one command settled (reply, error or connection loss). */
+  settled(): void {
+    this.inflight--;
+    this.lastProgressAt = performance.now();
   }
 }
 
@@ -43,9 +59,17 @@ export class Pool {
   readonly #logger: Logger;
   #wasUp = false;
   readonly #listeners: ((up: boolean) => void)[] = [];
+  readonly #watchdog: NodeJS.Timeout;
 
   constructor(options: PoolOptions, logger: Logger, telemetry: Telemetry) {
     this.#logger = logger;
+    // A Redis that hangs with its socket open (SIGSTOP, a half-open TCP connection) never answers and never closes:
+    // without this, its commands would hold their admission slots and /readyz would stay green.
+    this.#watchdog = setInterval(
+      () => this.#cutStalled(options.stallMs),
+      Math.min(1000, options.stallMs / 4),
+    );
+    this.#watchdog.unref();
     this.#connections = Array.from({ length: options.size }, (_, i) => {
       const redis = openConnection({
         url: options.url,
@@ -97,6 +121,7 @@ export class Pool {
 
   /** Closes every connection: QUIT lets written commands finish; a connection that does not answer is cut. */
   async close(timeoutMs = 1000): Promise<void> {
+    clearInterval(this.#watchdog);
     await Promise.allSettled(
       this.#connections.map(async ({ redis }) => {
         if (redis.status !== 'ready') {
@@ -113,6 +138,20 @@ export class Pool {
         }
       }),
     );
+  }
+
+  #cutStalled(stallMs: number): void {
+    const now = performance.now();
+    for (const connection of this.#connections) {
+      if (!connection.ready || connection.inflight === 0 || now - connection.lastProgressAt < stallMs)
+        continue;
+      this.#logger.warn(
+        { event: 'redis_stalled', inflight: connection.inflight, stallMs },
+        'a Redis connection answered nothing for SLUICE_REDIS_STALL_MS; closing and reopening it',
+      );
+      // destroy, not end: a stopped peer never answers the FIN, so 'close' (and ioredis's reconnect) would never come.
+      connection.redis.stream?.destroy();
+    }
   }
 
   #statusChanged(): void {
