@@ -58,6 +58,7 @@ export class Pool {
   readonly #connections: PooledConnection[];
   readonly #logger: Logger;
   #wasUp = false;
+  #nextStart = 0;
   readonly #listeners: ((up: boolean) => void)[] = [];
   readonly #watchdog: NodeJS.Timeout;
 
@@ -95,10 +96,17 @@ export class Pool {
     this.#statusChanged();
   }
 
-  /** The ready connection with the fewest commands in flight, or undefined when Redis is unreachable. */
+  /**
+   * The ready connection with the fewest commands in flight, or undefined when Redis is unreachable. Ties go round
+   * robin, so idle sockets pinned at their first request spread over the pool instead of piling on the first one.
+   */
   pick(): PooledConnection | undefined {
+    const connections = this.#connections;
+    const start = this.#nextStart;
+    this.#nextStart = (start + 1) % connections.length;
     let best: PooledConnection | undefined;
-    for (const connection of this.#connections) {
+    for (let i = 0; i < connections.length; i++) {
+      const connection = connections[(start + i) % connections.length]!;
       if (connection.ready && (best === undefined || connection.inflight < best.inflight)) best = connection;
     }
     return best;
