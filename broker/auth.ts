@@ -1,5 +1,5 @@
 // Bearer tokens and their rights: who is calling, and whether they may run a command. One code path for every transport.
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { hash, timingSafeEqual } from 'node:crypto';
 import { SluiceError } from './errors.js';
 import type { CommandInfo } from './redis/command-table.js';
 
@@ -31,7 +31,8 @@ export interface TokenEntry {
 const READONLY_EXTRAS = new Set(['ping', 'echo']);
 
 function digest(token: string): Buffer {
-  return createHash('sha256').update(token).digest();
+  // crypto.hash (Node ≥ 20.12) is the one-shot form: no Hash object per request.
+  return hash('sha256', token, 'buffer');
 }
 
 /** Looks tokens up by their SHA-256 and compares digests in constant time. */

@@ -122,6 +122,7 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
       size: cluster ? 0 : config.poolSize,
       connectTimeoutMs: config.redisConnectTimeoutMs,
       name: 'sluice-main',
+      stallMs: config.redisStallMs,
     },
     logger,
     telemetry,

@@ -26,6 +26,7 @@ export interface Config {
   readonly queueMax: number;
   readonly queueTimeoutMs: number;
   readonly commandTimeoutMs: number;
+  readonly redisStallMs: number;
   readonly redisConnectTimeoutMs: number;
   readonly maxBodyBytes: number;
   readonly maxPipelineCommands: number;
@@ -189,6 +190,12 @@ export const OPTIONS: readonly OptionSpec[] = [
     kind: int(1, 3_600_000),
     default: 5000,
     help: "A written command's reply deadline; then 504.",
+  },
+  {
+    key: 'redisStallMs',
+    kind: int(100, 3_600_000),
+    default: 10000,
+    help: 'A pool connection with unanswered commands and no reply for this long is closed and reopened (its commands get 502).',
   },
   {
     key: 'redisConnectTimeoutMs',

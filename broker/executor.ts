@@ -249,7 +249,7 @@ export class Executor implements RequestRunner {
       commands.push(new Command('EXEC', []));
       labels.push('exec');
     }
-    connection.inflight += commands.length;
+    connection.wrote(commands.length);
     connection.batcher.write(commands);
     return { commands, labels, connection, written: now };
   }
@@ -272,7 +272,7 @@ export class Executor implements RequestRunner {
       }, timeoutMs);
       const done = (index: number, outcome: Outcome, kind: CommandOutcome) => {
         outcomes[index] = outcome;
-        connection.inflight--;
+        connection.settled();
         this.#telemetry.commandDone(
           labels[index]!,
           (performance.now() - written) / 1000,

@@ -204,6 +204,8 @@ async function runPrimary(
 async function main(): Promise<void> {
   const config = readConfig();
   const logger = createLogger(config.logLevel);
+  // A stray rejection is a bug to log, not a reason to drop every client's connection (Node 20 would exit).
+  process.on('unhandledRejection', (reason) => logger.error({ err: reason }, 'unhandled promise rejection'));
   if (cluster.isWorker) {
     const { tokens } = readTokens(config);
     const broker = await startBroker({

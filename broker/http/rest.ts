@@ -153,21 +153,12 @@ export class RestHandler {
             timing,
           );
         case 'pipeline':
-          return await this.#pipeline(
-            res,
-            principal,
-            parseCommandList(parseJson(body.toString('utf8')), this.#deps.maxPipelineCommands),
-            format,
-            timing,
-          );
-        case 'multi-exec':
-          return await this.#transaction(
-            res,
-            principal,
-            parseCommandList(parseJson(body.toString('utf8')), this.#deps.maxPipelineCommands),
-            format,
-            timing,
-          );
+        case 'multi-exec': {
+          const commands = parseCommandList(parseJson(body.toString('utf8')), this.#deps.maxPipelineCommands);
+          return route === 'pipeline'
+            ? await this.#pipeline(res, principal, commands, format, timing)
+            : await this.#transaction(res, principal, commands, format, timing);
+        }
         default:
           throw new SluiceError('SLUICE_ERR_HTTP_NOT_FOUND', `ERR no route ${JSON.stringify(pathname)}`);
       }

@@ -104,6 +104,8 @@ export class MainServer {
   #streams: StreamHandler | undefined;
   #upgrades: UpgradeHandler | undefined;
   #draining = false;
+  /** Responses not yet finished, so drain() can tell their clients not to reuse the connection. */
+  readonly #open = new Set<ServerResponse>();
 
   constructor(
     auth: Authenticator,
@@ -121,6 +123,12 @@ export class MainServer {
         headersTimeout: options.headersTimeoutMs,
         requestTimeout: options.requestTimeoutMs,
         keepAliveTimeout: options.keepAliveTimeoutMs,
+        // Node only checks headersTimeout/requestTimeout every connectionsCheckingInterval (30 s by default), so a
+        // slowloris client outlived both limits by up to 30 s; check often enough to cut it off near the limit.
+        connectionsCheckingInterval: Math.max(
+          25,
+          Math.min(1000, Math.floor(Math.min(options.headersTimeoutMs, options.requestTimeoutMs) / 4)),
+        ),
         // Node answers oversized headers with 431 itself.
         maxHeaderSize: 16 * 1024,
       },
@@ -129,6 +137,18 @@ export class MainServer {
     this.server.maxConnections = options.maxConnections;
     this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) =>
       this.#upgrade(req, socket, head),
+    );
+    // Without a 'connect' listener Node destroys a CONNECT request's socket without a word; answer it like any
+    // other unsupported method.
+    this.server.on('connect', (req: IncomingMessage, socket: Duplex) =>
+      writeRawError(
+        socket,
+        new SluiceError(
+          'SLUICE_ERR_HTTP_METHOD',
+          `ERR method ${req.method} is not allowed; use GET, HEAD, POST or PUT`,
+        ),
+        this.#responder.syncToken(),
+      ),
     );
     this.server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
       if (!socket.writable) return socket.destroy();
@@ -161,12 +181,17 @@ export class MainServer {
   /** Stops taking requests: new ones get 503 SLUICE_ERR_DRAINING; idle keep-alive connections are closed. */
   drain(): void {
     this.#draining = true;
+    // In-flight responses go out with `Connection: close`: a client that reused the connection after them would
+    // have its next request cut by the final close (ECONNRESET: did it run?) instead of a clean ECONNREFUSED.
+    for (const res of this.#open) if (!res.headersSent) res.shouldKeepAlive = false;
     this.server.close();
     this.server.closeIdleConnections();
   }
 
   #request(req: IncomingMessage, res: ServerResponse): void {
     const arrived = performance.now();
+    this.#open.add(res);
+    res.once('close', () => this.#open.delete(res));
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const pathname = q === -1 ? url : url.slice(0, q);

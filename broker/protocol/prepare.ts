@@ -3,6 +3,7 @@ import { type Principal, noPermission, permits } from '../auth.js';
 import { SluiceError } from '../errors.js';
 import { type CommandTable, lookupCommand } from '../redis/command-table.js';
 import { classify, type Route } from './classify.js';
+import { emulate } from './emulate.js';
 import type { Reply } from './reply.js';
 import type { Arg } from './request.js';
 import type { ScriptAliases } from './scripts.js';
@@ -81,6 +82,8 @@ export class CommandPreparer {
     const classification = classify(name, given, info);
     if ('refused' in classification)
       return new SluiceError('SLUICE_ERR_COMMAND_REFUSED', classification.refused);
+    const emulated = emulate(name, given);
+    if (emulated) return { name, ...emulated, route: classification.route, label: info ? name : 'other' };
     const { args, mapReply } = this.#rewriteScripts(name, given);
     return {
       name,

@@ -14,6 +14,8 @@ export interface PoolOptions {
   readonly connectTimeoutMs: number;
   /** Prefix of the CLIENT SETNAME of each connection, e.g. `sluice-main`. */
   readonly name: string;
+  /** A connection with commands in flight and no reply for this long is cut and reopened (SLUICE_REDIS_STALL_MS). */
+  readonly stallMs: number;
 }
 
 /** One pooled connection. `inflight` counts commands written and not yet answered. */
@@ -21,6 +23,8 @@ export class PooledConnection {
   readonly redis: Redis;
   readonly batcher: Batcher;
   inflight = 0;
+  /** When this connection last made progress: a reply arrived, or it went from idle to busy (performance.now()). */
+  lastProgressAt = 0;
 
   constructor(redis: Redis, batcher: Batcher) {
     this.redis = redis;
@@ -29,6 +33,18 @@ export class PooledConnection {
 
   get ready(): boolean {
     return this.redis.status === 'ready';
+  }
+
+  /** Counts `commands` handed to the batcher. */
+  wrote(commands: number): void {
+    if (this.inflight === 0) this.lastProgressAt = performance.now();
+    this.inflight += commands;
+  }
+
+  /** Counts one command settled (reply, error or connection loss). */
+  settled(): void {
+    this.inflight--;
+    this.lastProgressAt = performance.now();
   }
 }
 
@@ -44,10 +60,19 @@ export class Pool {
   readonly #connections: PooledConnection[];
   readonly #logger: Logger;
   #wasUp = false;
+  #nextStart = 0;
   readonly #listeners: ((up: boolean) => void)[] = [];
+  readonly #watchdog: NodeJS.Timeout;
 
   constructor(options: PoolOptions, logger: Logger, telemetry: Telemetry) {
     this.#logger = logger;
+    // A Redis that hangs with its socket open (SIGSTOP, a half-open TCP connection) never answers and never closes:
+    // without this, its commands would hold their admission slots and /readyz would stay green.
+    this.#watchdog = setInterval(
+      () => this.#cutStalled(options.stallMs),
+      Math.min(1000, options.stallMs / 4),
+    );
+    this.#watchdog.unref();
     this.#connections = Array.from({ length: options.size }, (_, i) => {
       const redis = openConnection({
         target: options.target,
@@ -73,10 +98,17 @@ export class Pool {
     this.#statusChanged();
   }
 
-  /** The ready connection with the fewest commands in flight, or undefined when Redis is unreachable. */
+  /**
+   * The ready connection with the fewest commands in flight, or undefined when Redis is unreachable. Ties go round
+   * robin, so idle sockets pinned at their first request spread over the pool instead of piling on the first one.
+   */
   pick(): PooledConnection | undefined {
+    const connections = this.#connections;
+    const start = this.#nextStart;
+    this.#nextStart = (start + 1) % connections.length;
     let best: PooledConnection | undefined;
-    for (const connection of this.#connections) {
+    for (let i = 0; i < connections.length; i++) {
+      const connection = connections[(start + i) % connections.length]!;
       if (connection.ready && (best === undefined || connection.inflight < best.inflight)) best = connection;
     }
     return best;
@@ -99,6 +131,7 @@ export class Pool {
 
   /** Closes every connection: QUIT lets written commands finish; a connection that does not answer is cut. */
   async close(timeoutMs = 1000): Promise<void> {
+    clearInterval(this.#watchdog);
     await Promise.allSettled(
       this.#connections.map(async ({ redis }) => {
         if (redis.status !== 'ready') {
@@ -115,6 +148,20 @@ export class Pool {
         }
       }),
     );
+  }
+
+  #cutStalled(stallMs: number): void {
+    const now = performance.now();
+    for (const connection of this.#connections) {
+      if (!connection.ready || connection.inflight === 0 || now - connection.lastProgressAt < stallMs)
+        continue;
+      this.#logger.warn(
+        { event: 'redis_stalled', inflight: connection.inflight, stallMs },
+        'a Redis connection answered nothing for SLUICE_REDIS_STALL_MS; closing and reopening it',
+      );
+      // destroy, not end: a stopped peer never answers the FIN, so 'close' (and ioredis's reconnect) would never come.
+      connection.redis.stream?.destroy();
+    }
   }
 
   #statusChanged(): void {

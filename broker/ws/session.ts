@@ -77,6 +77,7 @@ export class Session implements PubSubListener {
   readonly #affinity: Affinity = { connection: undefined };
   #inflight = 0;
   #closing = false;
+  #corked = false;
   #draining = false;
   #graceTimer: NodeJS.Timeout | undefined;
   readonly #channels = new Set<string>();
@@ -341,10 +342,28 @@ export class Session implements PubSubListener {
   #send(text: string): void {
     if (this.#closing) return;
     const ws = this.#ws;
+    this.#corkUntilTickEnds();
     ws.send(text);
     this.#deps.frames.out++;
     // bufferedAmount counts what the kernel has not taken yet: a reader that stops reading makes it grow.
     if (ws.bufferedAmount > this.#deps.sendBufferBytes) this.#slowReader(ws.bufferedAmount);
+  }
+
+  /**
+   * Replies that become ready together (one Redis read resolves a whole batch) leave in one write instead of one
+   * syscall per frame: the socket is corked until the current tick's microtasks have run. `ws` keeps its socket
+   * in `_socket` (not public API, stable since ws 1.x).
+   */
+  #corkUntilTickEnds(): void {
+    if (this.#corked) return;
+    const socket = (this.#ws as unknown as { _socket?: import('node:net').Socket })._socket;
+    if (!socket || socket.destroyed) return;
+    this.#corked = true;
+    socket.cork();
+    process.nextTick(() => {
+      this.#corked = false;
+      socket.uncork();
+    });
   }
 
   #slowReader(bytes: number): void {

@@ -84,3 +84,15 @@ export async function brokerConnections(redis: Redis, prefix = 'sluice-'): Promi
   const list = (await redis.client('LIST')) as string;
   return list.split('\n').filter((line) => line.includes(` name=${prefix}`)).length;
 }
+
+/** CLIENT KILLs every connection whose name starts with `prefix`; returns how many were killed. */
+export async function killBrokerConnections(redis: Redis, prefix = 'sluice-main-'): Promise<number> {
+  const list = (await redis.client('LIST')) as string;
+  const ids = list
+    .split('\n')
+    .filter((line) => line.includes(` name=${prefix}`))
+    .map((line) => /(?:^|\s)id=(\d+)/.exec(line)?.[1])
+    .filter((id): id is string => id !== undefined);
+  for (const id of ids) await redis.client('KILL', 'ID', id);
+  return ids.length;
+}
