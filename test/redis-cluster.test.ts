@@ -6,6 +6,7 @@ import { Redis } from 'ioredis';
 import t from 'tap';
 import { post, startTestBroker, TOKEN } from './helpers/broker.js';
 import { openStream } from './helpers/sse.js';
+import { Peer } from './helpers/ws.js';
 import { freePort, type ServerProcess, spawnServer, tempDir, waitUntil } from './helpers/topology.js';
 
 const dir = tempDir('sluice-cluster-');
@@ -137,6 +138,54 @@ t.test('multi-exec: one slot runs; across slots is a 400 CROSSSLOT', async (t) =
   t.equal((cross.body as { code: string }).code, 'SLUICE_ERR_REDIS');
   t.match((cross.body as { error: string }).error, /^CROSSSLOT/);
   t.equal(await nodes[await ownerOf('x:1')]!.exists('x:1'), 0, 'nothing ran');
+});
+
+t.test('WebSocket: commands, a cross-slot pipeline and a one-slot multi', async (t) => {
+  const peer = await Peer.open(broker.url);
+  t.teardown(() => peer.close());
+  t.same(await peer.request({ id: 1, cmd: ['SET', 'ws:a', '1'] }), { id: 1, result: 'OK' });
+  t.same(
+    await peer.request({
+      id: 2,
+      pipeline: [
+        ['INCR', 'ws:a'],
+        ['SET', 'ws:b', 'x'],
+        ['INCR', 'ws:b'],
+        ['GET', 'ws:c'],
+        ['INCR', 'ws:a'],
+      ],
+    }),
+    {
+      id: 2,
+      results: [
+        { result: 2 },
+        { result: 'OK' },
+        { error: 'ERR value is not an integer or out of range', code: 'SLUICE_ERR_REDIS' },
+        { result: null },
+        { result: 3 },
+      ],
+    },
+  );
+  t.equal(new Set(await Promise.all(['ws:a', 'ws:b', 'ws:c'].map(ownerOf))).size > 1, true);
+  t.same(
+    await peer.request({
+      id: 3,
+      multi: [
+        ['SET', '{ws}:x', '1'],
+        ['INCR', '{ws}:x'],
+      ],
+    }),
+    { id: 3, results: [{ result: 'OK' }, { result: 2 }] },
+  );
+  const cross = (await peer.request({
+    id: 4,
+    multi: [
+      ['SET', 'ws:a', '1'],
+      ['SET', 'ws:b', '1'],
+    ],
+  })) as { code?: string; error?: string };
+  t.equal(cross.code, 'SLUICE_ERR_REDIS');
+  t.match(cross.error, /^CROSSSLOT/);
 });
 
 t.test('blocking commands are refused in cluster mode', async (t) => {
