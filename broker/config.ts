@@ -391,6 +391,18 @@ export function parseConfig(
   if ((config['redisSentinels'] === undefined) !== (config['redisSentinelName'] === undefined)) {
     problems.push('SLUICE_REDIS_SENTINELS and SLUICE_REDIS_SENTINEL_NAME go together: set both or neither');
   }
+  const tlsFiles = ['redisTlsCaFile', 'redisTlsCertFile', 'redisTlsKeyFile', 'redisTlsServername'] as const;
+  const tlsSet = tlsFiles.filter((key) => config[key] !== undefined);
+  if (tlsSet.length > 0 && !String(config['redisUrl'] ?? '').startsWith('rediss:')) {
+    problems.push(
+      `${tlsSet.map(envName).join(', ')} need a rediss:// SLUICE_REDIS_URL (under Sentinel or Cluster its host is ignored)`,
+    );
+  }
+  if ((config['redisTlsCertFile'] === undefined) !== (config['redisTlsKeyFile'] === undefined)) {
+    problems.push(
+      'SLUICE_REDIS_TLS_CERT_FILE and SLUICE_REDIS_TLS_KEY_FILE go together: set both or neither',
+    );
+  }
   if (config['redisClusterNodes'] !== undefined && config['redisSentinels'] !== undefined) {
     problems.push('SLUICE_REDIS_CLUSTER_NODES and SLUICE_REDIS_SENTINELS exclude each other');
   }

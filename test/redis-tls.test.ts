@@ -70,7 +70,9 @@ t.teardown(() => admin.disconnect());
 
 // The password is percent-encoded in the URL, as any URL user info must be.
 const url = `rediss://alice:${encodeURIComponent('s3cr3t%/pw')}@127.0.0.1:${port}`;
+// The URL is given as the CLI would too: the TLS options are refused without a rediss:// SLUICE_REDIS_URL.
 const tlsFlags = {
+  'redis-url': url,
   'redis-tls-ca-file': certs.ca,
   'redis-tls-cert-file': certs.clientCert,
   'redis-tls-key-file': certs.clientKey,
@@ -112,7 +114,8 @@ t.test('every connection (main, blocking, subscriber, monitor) uses TLS and the 
 });
 
 t.test('a wrong password: not ready, requests get 503 SLUICE_ERR_REDIS_UNAVAILABLE at once', async (t) => {
-  const broker = await startTestBroker(`rediss://alice:wrong@127.0.0.1:${port}`, { flags: tlsFlags });
+  const wrong = `rediss://alice:wrong@127.0.0.1:${port}`;
+  const broker = await startTestBroker(wrong, { flags: { ...tlsFlags, 'redis-url': wrong } });
   t.teardown(() => broker.close());
   t.equal(broker.notReadyReason(), 'Redis is unreachable');
   const started = Date.now();
@@ -124,7 +127,11 @@ t.test('a wrong password: not ready, requests get 503 SLUICE_ERR_REDIS_UNAVAILAB
 
 t.test('without the CA file the server certificate is not trusted: no connection', async (t) => {
   const broker = await startTestBroker(url, {
-    flags: { 'redis-tls-cert-file': certs.clientCert, 'redis-tls-key-file': certs.clientKey },
+    flags: {
+      'redis-url': url,
+      'redis-tls-cert-file': certs.clientCert,
+      'redis-tls-key-file': certs.clientKey,
+    },
   });
   t.teardown(() => broker.close());
   t.equal(broker.notReadyReason(), 'Redis is unreachable');

@@ -50,6 +50,17 @@ t.test('config: sentinel options are validated and go together', async (t) => {
   t.equal(ok.help === false && ok.config.redisSentinels, 'a:1,b:2');
   t.throws(() => parse(['--redis-sentinels', 'a:1']), /set both or neither/);
   t.throws(() => parse(['--redis-sentinels', 'a', '--redis-sentinel-name', 'm']), /host:port/);
+  t.throws(() => parse(['--redis-tls-ca-file', '/ca.pem']), /need a rediss:\/\//);
+  t.throws(
+    () => parse(['--redis-url', 'rediss://h:1', '--redis-tls-cert-file', '/c.pem']),
+    /set both or neither/,
+  );
+  t.throws(
+    () => parse(['--redis-cluster-nodes', 'a:1', '--redis-sentinels', 'b:2', '--redis-sentinel-name', 'm']),
+    /exclude each other/,
+  );
+  const tls = parse(['--redis-url', 'rediss://h:1', '--redis-tls-ca-file', '/ca.pem']);
+  t.equal(tls.help === false && tls.config.redisTlsCaFile, '/ca.pem');
   const env = parseConfig([], { SLUICE_REDIS_SENTINELS: 'x:26379', SLUICE_REDIS_SENTINEL_NAME: 'm' });
   t.equal(env.help === false && env.config.redisSentinelName, 'm');
 });
