@@ -3,7 +3,8 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import t from 'tap';
-import { startTestBroker, TOKEN } from './helpers/broker.js';
+import { post, startTestBroker, TOKEN } from './helpers/broker.js';
+import { openStream } from './helpers/sse.js';
 import {
   baseArgs,
   freePort,
@@ -97,6 +98,10 @@ t.test(
     t.teardown(() => broker.close());
     t.equal(broker.notReadyReason(), undefined);
     t.equal(await mainConnections(primary), 4, 'the pool is on the primary');
+    // A subscription made before the failover: the shared subscriber follows the primary too and resubscribes.
+    const stream = await openStream(broker.url, '/subscribe/events');
+    t.teardown(() => stream.close());
+    await stream.waitFor((line) => line === 'data: subscribe,events,1');
 
     interface Write {
       readonly key: string;
@@ -210,6 +215,17 @@ t.test(
         code === '503 SLUICE_ERR_REDIS_UNAVAILABLE' || code === '502 SLUICE_ERR_REDIS_CONNECTION_LOST',
         `${code} is a fast unavailable/lost error`,
       );
+    // PUBLISH through the broker until the subscriber, resubscribed on the new primary, hears one.
+    await waitUntil('a message after the failover', async () => {
+      await post(broker.url, '/', ['publish', 'events', 'after']);
+      return stream.lines.includes('data: message,events,after') ? true : undefined;
+    });
+    t.pass('the subscription survived the failover');
+    t.match(
+      await replica.client('LIST'),
+      / name=sluice-subscriber /,
+      'the shared subscriber is on the new primary',
+    );
     const slowest = Math.max(...writes.map((w) => w.ms));
     t.ok(slowest < 4000, `no request hung (slowest ${slowest} ms)`);
   },
