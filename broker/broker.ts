@@ -21,7 +21,7 @@ import { ClusterExecutor } from './redis/cluster-executor.js';
 import { buildCommandTable } from './redis/command-table.js';
 import { openCluster } from './redis/connection.js';
 import { Pool } from './redis/pool.js';
-import { createRedisTarget, firstNodeTarget, type RedisTarget } from './redis/target.js';
+import { createRedisTarget, firstNodeTarget, nodeTarget, type RedisTarget } from './redis/target.js';
 import { createSyncTokens } from './sync-token.js';
 import { NO_TELEMETRY, type RefusalReason, type Telemetry } from './telemetry.js';
 import { createMetrics, type Metrics } from '../metrics/index.js';
@@ -115,7 +115,7 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
         connectTimeoutMs: config.redisConnectTimeoutMs,
       })
     : undefined;
-  const nodeTarget = cluster ? firstNodeTarget(redisTarget) : redisTarget;
+  const seedTarget = cluster ? firstNodeTarget(redisTarget) : redisTarget;
   const pool = new Pool(
     {
       target: redisTarget,
@@ -143,7 +143,23 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
   );
   executor.setBlockingRunner(blockingPool);
   const requests: RequestRunner = cluster
-    ? new ClusterExecutor(cluster, admission, telemetry, config)
+    ? new ClusterExecutor(cluster, admission, telemetry, {
+        commandTimeoutMs: config.commandTimeoutMs,
+        // Each primary gets a blocking pool of SLUICE_BLOCKING_POOL_SIZE, opened lazily.
+        blockingPool: (node, control) =>
+          new BlockingPool(
+            {
+              target: nodeTarget(redisTarget, node),
+              size: config.blockingPoolSize,
+              maxMs: config.blockingMaxMs,
+              idleMs: config.blockingIdleMs,
+              commandTimeoutMs: config.commandTimeoutMs,
+              connectTimeoutMs: config.redisConnectTimeoutMs,
+              control,
+            },
+            telemetry,
+          ),
+      })
     : executor;
   const preparer = new CommandPreparer(new ScriptAliases(), (error) => {
     const reason = PREPARE_REFUSALS[error.code];
@@ -179,7 +195,7 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
 
   const pubsub = new SubscriberHub(
     {
-      target: nodeTarget,
+      target: seedTarget,
       connectTimeoutMs: config.redisConnectTimeoutMs,
       maxNames: config.subscriberMaxChannels,
     },
@@ -191,7 +207,7 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
     responder,
     telemetry,
     logger,
-    redisTarget: nodeTarget,
+    redisTarget: seedTarget,
     connectTimeoutMs: config.redisConnectTimeoutMs,
     bufferBytes: config.subscriberBufferBytes,
     keepaliveMs: config.sseKeepaliveMs,
@@ -247,7 +263,8 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
         return { max: size, connections: { ready, down: size - ready }, inflight };
       },
       blocking: () => {
-        const { size, busy, open } = blockingPool.stats();
+        const { size, busy, open } =
+          requests instanceof ClusterExecutor ? requests.blockingStats() : blockingPool.stats();
         return { max: size, connections: { busy, idle: open - busy }, inflight: busy };
       },
     },
@@ -298,16 +315,22 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
       server.drain();
       // Blocked callers get Redis's timeout reply (nil) now rather than a cut connection at the drain deadline.
       blockingPool.unblockAll();
+      if (requests instanceof ClusterExecutor) requests.unblockAll();
       const deadline = new Promise<void>((resolve) => setTimeout(resolve, config.drainTimeoutMs).unref());
       await Promise.race([
         Promise.allSettled(drainHooks.map((hook) => hook())).then(() =>
-          Promise.all([admission.onIdle(), blockingPool.idle()]),
+          Promise.all([
+            admission.onIdle(),
+            blockingPool.idle(),
+            requests instanceof ClusterExecutor ? requests.idle() : undefined,
+          ]),
         ),
         deadline,
       ]);
       server.server.closeAllConnections();
       ws.close();
       await blockingPool.close();
+      if (requests instanceof ClusterExecutor) await requests.close();
       await pool.close();
       await cluster?.quit().catch(() => cluster.disconnect());
       admin?.close();

@@ -121,7 +121,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     key: 'redisClusterNodes',
     kind: { type: 'addresses' },
     default: undefined,
-    help: 'Redis Cluster seed nodes as host:port,host:port: commands are routed by slot. The URL then only gives user, password and rediss:. Blocking commands are refused in cluster mode.',
+    help: 'Redis Cluster seed nodes as host:port,host:port: commands are routed by slot. The URL then only gives user, password and rediss:.',
   },
   {
     key: 'host',

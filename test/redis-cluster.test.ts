@@ -1,5 +1,5 @@
 // Redis Cluster: three primaries made with redis-cli --cluster create; the official client, cross-slot pipelines,
-// CROSSSLOT transactions, pub/sub, refused blocking commands, and a slot migrated during writes.
+// CROSSSLOT transactions, pub/sub, blocking commands per node, and a slot migrated during writes.
 import { execFileSync } from 'node:child_process';
 import { Redis as Upstash } from '@upstash/redis';
 import { Redis } from 'ioredis';
@@ -188,10 +188,39 @@ t.test('WebSocket: commands, a cross-slot pipeline and a one-slot multi', async 
   t.match(cross.error, /^CROSSSLOT/);
 });
 
-t.test('blocking commands are refused in cluster mode', async (t) => {
-  const answer = await post(broker.url, '/', ['blpop', 'q', '1']);
-  t.equal((answer.body as { code: string }).code, 'SLUICE_ERR_COMMAND_REFUSED');
-  t.equal(answer.status, 400);
+t.test("blocking commands run on their slot primary's own blocking pool", async (t) => {
+  // Queues on different primaries, each served while blocked.
+  const queues = ['q:1', 'q:2', 'q:3', 'q:4', 'q:5', 'q:6'];
+  const byNode = new Map<number, string>();
+  for (const queue of queues) byNode.set(await ownerOf(queue), queue);
+  t.ok(byNode.size >= 2, 'queues on at least two primaries');
+  const waits = [...byNode.values()].map((queue) => post(broker.url, '/', ['blpop', queue, '5']));
+  await waitUntil('every BLPOP to block', async () => {
+    const blocked = await Promise.all(
+      nodes.map(async (node) => ((await node.client('LIST')) as string).includes('cmd=blpop')),
+    );
+    return blocked.filter(Boolean).length === byNode.size ? true : undefined;
+  });
+  for (const [node, queue] of byNode) await nodes[node]!.rpush(queue, `item-${queue}`);
+  const answers = await Promise.all(waits);
+  t.same(
+    answers.map((a) => a.body),
+    [...byNode.values()].map((queue) => ({ result: [queue, `item-${queue}`] })),
+  );
+  t.same(
+    (await post(broker.url, '/', ['blpop', 'q:empty', '0.1'])).body,
+    { result: null },
+    'a timeout is nil',
+  );
+  const inPipeline = await post(broker.url, '/pipeline', [
+    ['blpop', 'q:1', '1'],
+    ['get', 'x'],
+  ]);
+  t.equal(
+    (inPipeline.body as { code: string }[])[0]?.code,
+    'SLUICE_ERR_COMMAND_REFUSED',
+    'not inside a pipeline',
+  );
 });
 
 t.test('pub/sub: a message published through any node reaches the subscriber', async (t) => {

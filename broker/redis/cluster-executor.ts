@@ -5,6 +5,8 @@ import { SluiceError } from '../errors.js';
 import { mapReplies, type Outcome, outcomeOf, type RequestRunner, type RequestTiming } from '../executor.js';
 import type { PreparedCommand } from '../protocol/prepare.js';
 import type { CommandOutcome, Telemetry } from '../telemetry.js';
+import type { BlockingPool } from './blocking-pool.js';
+import type { RedisAddress } from './target.js';
 
 /** Redis's own reply when a request's keys span slots (https://redis.io/docs/latest/operate/oss_and_stack/reference/cluster-spec/). */
 const CROSSSLOT = "CROSSSLOT Keys in request don't hash to the same slot";
@@ -12,6 +14,11 @@ const CROSSSLOT = "CROSSSLOT Keys in request don't hash to the same slot";
 /** What the cluster executor needs beyond the Cluster client. */
 export interface ClusterExecutorOptions {
   readonly commandTimeoutMs: number;
+  /**
+   * Builds the blocking pool of one primary (`host:port`), given a way to reach that primary for CLIENT UNBLOCK.
+   * Undefined: blocking commands are refused.
+   */
+  readonly blockingPool?: (node: RedisAddress, control: () => Redis | undefined) => BlockingPool;
 }
 
 /** A point-in-time view of the cluster client, for /readyz and metrics. */
@@ -28,13 +35,16 @@ export interface ClusterStats {
  * spanning slots is split per node and reassembled in order with per-item errors, and MOVED/ASK/TRYAGAIN are
  * followed per command by ioredis (nothing ran, so re-sending is safe). Commands on one node keep their order
  * (one connection per node); across nodes they run concurrently. A transaction must stay in one slot (else
- * CROSSSLOT, as Redis says) and runs as MULTI…EXEC on that slot's primary. Blocking commands are refused.
+ * CROSSSLOT, as Redis says) and runs as MULTI…EXEC on that slot's primary. A blocking command sent alone runs on
+ * its slot primary's own bounded blocking pool.
  */
 export class ClusterExecutor implements RequestRunner {
   readonly #cluster: Cluster;
   readonly #admission: Admission;
   readonly #telemetry: Telemetry;
   readonly #options: ClusterExecutorOptions;
+  /** One bounded blocking pool per primary, opened on the first blocking command for it. */
+  readonly #blocking = new Map<string, BlockingPool>();
 
   constructor(cluster: Cluster, admission: Admission, telemetry: Telemetry, options: ClusterExecutorOptions) {
     this.#cluster = cluster;
@@ -48,7 +58,45 @@ export class ClusterExecutor implements RequestRunner {
     return { primaries: primaries.length, ready: primaries.filter((n) => n.status === 'ready').length };
   }
 
+  /** Ends every running block early (nil replies), for draining. */
+  unblockAll(): void {
+    for (const pool of this.#blocking.values()) pool.unblockAll();
+  }
+
+  /** Resolves when no blocking command runs. */
+  async idle(): Promise<void> {
+    await Promise.all([...this.#blocking.values()].map((pool) => pool.idle()));
+  }
+
+  /** Closes the blocking pools. */
+  async close(): Promise<void> {
+    await Promise.allSettled([...this.#blocking.values()].map((pool) => pool.close()));
+  }
+
+  /** Blocking connections open and busy over all primaries, against the bound of all their pools. */
+  blockingStats(): { size: number; busy: number; open: number } {
+    let size = 0;
+    let busy = 0;
+    let open = 0;
+    for (const pool of this.#blocking.values()) {
+      const stats = pool.stats();
+      size += stats.size;
+      busy += stats.busy;
+      open += stats.open;
+    }
+    return { size, busy, open };
+  }
+
   pipeline(items: readonly (PreparedCommand | SluiceError)[], timing: RequestTiming): Promise<Outcome[]> {
+    const only = items[0];
+    if (
+      items.length === 1 &&
+      only !== undefined &&
+      !(only instanceof SluiceError) &&
+      only.route === 'blocking' &&
+      this.#options.blockingPool
+    )
+      return this.#runBlocking(only, timing).then((outcome) => [outcome]);
     const refusal = blockingRefusal(items);
     if (refusal) {
       this.#telemetry.refused('command_refused');
@@ -120,6 +168,31 @@ export class ClusterExecutor implements RequestRunner {
         return new SluiceError('SLUICE_ERR_INTERNAL', 'ERR EXEC did not return an array');
       return mapReplies(items, exec, 0);
     });
+  }
+
+  /**
+   * A blocking command runs on its slot primary's blocking pool (one command per connection, as standalone). A
+   * redirection means the slot moved and nothing ran: a retryable 503 after refreshing the slot map.
+   */
+  async #runBlocking(item: PreparedCommand, timing: RequestTiming): Promise<Outcome> {
+    const slot = new Command(item.wireName, item.args).getSlot();
+    const key = slot === null || slot === undefined ? undefined : this.#cluster.slots[slot]?.[0];
+    const at = key?.lastIndexOf(':') ?? -1;
+    if (key === undefined || at === -1 || this.#cluster.status !== 'ready')
+      return unavailable('the primary of the blocking command slot is not known yet');
+    let pool = this.#blocking.get(key);
+    if (!pool) {
+      const node = { host: key.slice(0, at), port: Number(key.slice(at + 1)) };
+      pool = this.#options.blockingPool!(node, () => this.#primaryFor(slot ?? undefined));
+      this.#blocking.set(key, pool);
+    }
+    const outcome = await pool.run(item, timing);
+    const redirected = outcome instanceof Error && /^(MOVED|ASK|TRYAGAIN|CLUSTERDOWN) /.exec(outcome.message);
+    if (redirected) {
+      this.#cluster.refreshSlotsCache();
+      return unavailable(`the slot is moving between cluster nodes (${redirected[1]})`);
+    }
+    return outcome;
   }
 
   /** The primary serving `slot` (any primary for key-less transactions), when its connection is usable. */
@@ -228,13 +301,13 @@ function unavailable(why: string): SluiceError {
   );
 }
 
-/** A refusal when any item is a blocking command: cluster mode has no per-node blocking pool. */
+/** A refusal for blocking commands inside pipelines or transactions (or when no blocking pools are configured). */
 function blockingRefusal(items: readonly (PreparedCommand | SluiceError)[]): SluiceError | undefined {
   const blocking = items.find((item) => !(item instanceof SluiceError) && item.route === 'blocking');
   if (!blocking || blocking instanceof SluiceError) return undefined;
   return new SluiceError(
     'SLUICE_ERR_COMMAND_REFUSED',
-    `ERR ${blocking.name.toUpperCase()} blocks a connection and is not served in cluster mode (SLUICE_REDIS_CLUSTER_NODES)`,
+    `ERR ${blocking.name.toUpperCase()} blocks a connection: send it alone, not in a pipeline or transaction (it runs on its node's blocking pool)`,
   );
 }
 

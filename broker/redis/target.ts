@@ -130,10 +130,14 @@ export function targetCredentials(target: RedisTarget): RedisOptions {
  */
 export function firstNodeTarget(target: RedisTarget): RedisTarget {
   const first = target.cluster?.nodes[0];
-  if (!first) return target;
+  return first ? nodeTarget(target, first) : target;
+}
+
+/** A standalone target for one node (`host:port`), with the credentials and TLS of `target`. */
+export function nodeTarget(target: RedisTarget, node: RedisAddress): RedisTarget {
   const url = new URL(target.url);
-  url.hostname = first.host.includes(':') ? `[${first.host}]` : first.host;
-  url.port = String(first.port);
+  url.hostname = node.host.includes(':') ? `[${node.host}]` : node.host;
+  url.port = String(node.port);
   url.pathname = '';
   return { url: url.toString(), ...(target.tls ? { tls: target.tls } : {}) };
 }
