@@ -17,7 +17,7 @@ import { SubscriberHub } from './pubsub/hub.js';
 import { ScriptAliases } from './protocol/scripts.js';
 import { BlockingPool } from './redis/blocking-pool.js';
 import type { Cluster } from 'ioredis';
-import { ClusterExecutor } from './redis/cluster-executor.js';
+import { ClusterExecutor } from './cluster-executor.js';
 import { buildCommandTable } from './redis/command-table.js';
 import { openCluster } from './redis/connection.js';
 import { Pool } from './redis/pool.js';

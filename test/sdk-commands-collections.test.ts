@@ -1,20 +1,7 @@
-// @upstash/redis hash, list and set commands against Sluice, with the values the SDK's own tests expect from Upstash.
-import { Redis } from '@upstash/redis';
 import t from 'tap';
-import { TOKEN, startTestBroker } from './helpers/broker.js';
-import { startRedis } from './helpers/redis.js';
+import { startSdk } from './helpers/sdk.js';
 
-const server = await startRedis();
-t.teardown(() => server.stop());
-const broker = await startTestBroker(server.url);
-t.teardown(() => broker.close());
-const redis = new Redis({ url: broker.url, token: TOKEN, enableTelemetry: false });
-const plain = new Redis({
-  url: broker.url,
-  token: TOKEN,
-  enableTelemetry: false,
-  enableAutoPipelining: false,
-});
+const { redis, plain } = await startSdk((fn) => t.teardown(fn));
 
 t.test('hashes', async (t) => {
   for (const r of [redis, plain]) {

@@ -1,20 +1,8 @@
-// @upstash/redis stream and function commands against Sluice, and the SDK commands Redis 7.0 lacks failing cleanly.
-import { Redis } from '@upstash/redis';
 import t from 'tap';
-import { TOKEN, startTestBroker } from './helpers/broker.js';
-import { startRedis } from './helpers/redis.js';
+import { TOKEN } from './helpers/broker.js';
+import { startSdk } from './helpers/sdk.js';
 
-const server = await startRedis();
-t.teardown(() => server.stop());
-const broker = await startTestBroker(server.url);
-t.teardown(() => broker.close());
-const redis = new Redis({ url: broker.url, token: TOKEN, enableTelemetry: false });
-const plain = new Redis({
-  url: broker.url,
-  token: TOKEN,
-  enableTelemetry: false,
-  enableAutoPipelining: false,
-});
+const { broker, redis, plain } = await startSdk((fn) => t.teardown(fn));
 
 t.test('xadd with trim options, xrange, xrevrange, xlen, xdel, xtrim', async (t) => {
   const first = await redis.xadd('st', '*', { name: 'one', n: 1 });

@@ -1,21 +1,8 @@
-// @upstash/redis command by command against Sluice (strings, bitmaps, keys, scripts, server, pipelines): what the
-// SDK's own tests expect from Upstash. Default client = auto-pipelining + base64; `plain` = no auto-pipelining.
-import { Redis } from '@upstash/redis';
 import t from 'tap';
-import { TOKEN, startTestBroker } from './helpers/broker.js';
-import { startRedis } from './helpers/redis.js';
+import { TOKEN } from './helpers/broker.js';
+import { startSdk } from './helpers/sdk.js';
 
-const server = await startRedis();
-t.teardown(() => server.stop());
-const broker = await startTestBroker(server.url);
-t.teardown(() => broker.close());
-const redis = new Redis({ url: broker.url, token: TOKEN, enableTelemetry: false });
-const plain = new Redis({
-  url: broker.url,
-  token: TOKEN,
-  enableTelemetry: false,
-  enableAutoPipelining: false,
-});
+const { broker, redis, plain } = await startSdk((fn) => t.teardown(fn));
 
 t.test('strings', async (t) => {
   for (const r of [redis, plain]) {

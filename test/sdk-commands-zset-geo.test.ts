@@ -1,20 +1,7 @@
-// @upstash/redis sorted-set, geo and HyperLogLog commands against Sluice, with the values the SDK's tests expect.
-import { Redis } from '@upstash/redis';
 import t from 'tap';
-import { TOKEN, startTestBroker } from './helpers/broker.js';
-import { startRedis } from './helpers/redis.js';
+import { startSdk } from './helpers/sdk.js';
 
-const server = await startRedis();
-t.teardown(() => server.stop());
-const broker = await startTestBroker(server.url);
-t.teardown(() => broker.close());
-const redis = new Redis({ url: broker.url, token: TOKEN, enableTelemetry: false });
-const plain = new Redis({
-  url: broker.url,
-  token: TOKEN,
-  enableTelemetry: false,
-  enableAutoPipelining: false,
-});
+const { redis, plain } = await startSdk((fn) => t.teardown(fn));
 
 t.test('zadd options, scores and ranks', async (t) => {
   for (const r of [redis, plain]) {

@@ -2,7 +2,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Principal } from '../auth.js';
 import { SluiceError } from '../errors.js';
-import type { Outcome, RequestRunner, RequestTiming } from '../executor.js';
+import type { RequestRunner } from '../executor.js';
+import type { Outcome, RequestTiming } from '../outcome.js';
 import type { CommandPreparer, PreparedCommand } from '../protocol/prepare.js';
 import { replyJson, replyResp2 } from '../protocol/reply.js';
 import { type Arg, parseCommand, parseCommandList, parseJson } from '../protocol/request.js';

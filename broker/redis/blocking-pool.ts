@@ -1,7 +1,7 @@
 // The blocking pool: a bounded set of lazily opened Redis connections, each running one blocking command at a time.
 import { Command, type Redis } from 'ioredis';
 import { SluiceError } from '../errors.js';
-import { type BlockingRunner, type Outcome, outcomeOf, type RequestTiming } from '../executor.js';
+import { type BlockingRunner, type Outcome, outcomeOf, type RequestTiming } from '../outcome.js';
 import { type CappedCommand, capBlockingTimeout } from '../protocol/blocking-timeout.js';
 import type { PreparedCommand } from '../protocol/prepare.js';
 import type { Reply } from '../protocol/reply.js';

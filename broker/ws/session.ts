@@ -2,7 +2,8 @@
 import type { WebSocket } from 'ws';
 import { type Principal, noPermission } from '../auth.js';
 import { ERROR_CATALOGUE, type ErrorSpec, SluiceError } from '../errors.js';
-import type { Affinity, Outcome, RequestRunner, RequestTiming } from '../executor.js';
+import type { Affinity, RequestRunner } from '../executor.js';
+import type { Outcome, RequestTiming } from '../outcome.js';
 import type { Logger } from '../log.js';
 import type { CommandPreparer, PreparedCommand } from '../protocol/prepare.js';
 import type { PubSubHub, PubSubListener, PubSubMessage } from '../pubsub/types.js';

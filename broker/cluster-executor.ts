@@ -1,12 +1,13 @@
 // Runs requests on a Redis Cluster through ioredis's Cluster: per-command slot routing, MULTI pinned to one slot's node.
 import { type Cluster, Command, type Redis, ReplyError } from 'ioredis';
-import type { Admission } from '../admission.js';
-import { SluiceError } from '../errors.js';
-import { mapReplies, type Outcome, outcomeOf, type RequestRunner, type RequestTiming } from '../executor.js';
-import type { PreparedCommand } from '../protocol/prepare.js';
-import type { CommandOutcome, Telemetry } from '../telemetry.js';
-import type { BlockingPool } from './blocking-pool.js';
-import type { RedisAddress } from './target.js';
+import type { Admission } from './admission.js';
+import { SluiceError } from './errors.js';
+import { mapReplies, type RequestRunner } from './executor.js';
+import { type Outcome, outcomeOf, type RequestTiming } from './outcome.js';
+import type { PreparedCommand } from './protocol/prepare.js';
+import type { CommandOutcome, Telemetry } from './telemetry.js';
+import type { BlockingPool } from './redis/blocking-pool.js';
+import type { RedisAddress } from './redis/target.js';
 
 /** Redis's own reply when a request's keys span slots (https://redis.io/docs/latest/operate/oss_and_stack/reference/cluster-spec/). */
 const CROSSSLOT = "CROSSSLOT Keys in request don't hash to the same slot";

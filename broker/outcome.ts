@@ -1,0 +1,51 @@
+// What a command comes to (a reply or an Error), a request's timing, and the blocking-pool contract: shared by the
+// executor, the pools and the transports, so that pools never import the executor.
+import { ReplyError } from 'ioredis';
+import { SluiceError } from './errors.js';
+import type { PreparedCommand } from './protocol/prepare.js';
+import type { Reply } from './protocol/reply.js';
+import { NotSentError } from './redis/batcher.js';
+import type { CommandOutcome } from './telemetry.js';
+
+/**
+ * What one command came to: a reply, or an Error at the top level — a SluiceError from the broker or Redis's own
+ * error (passed through verbatim).
+ */
+export type Outcome = Reply;
+
+/** A request's timing: when it must be answered (performance.now() milliseconds). */
+export interface RequestTiming {
+  /** Absolute deadline of the request (from the caller's own deadline); commands are never written after it. */
+  readonly deadline: number;
+  /** Aborted when the caller went away before its answer was sent (frees a blocking connection at once). */
+  readonly signal?: AbortSignal;
+}
+
+/** Runs blocking commands; provided by the blocking pool. */
+export interface BlockingRunner {
+  run(command: PreparedCommand, timing: RequestTiming): Promise<Outcome>;
+}
+
+/** Turns a failure into the Error a caller sees, and how it ended for the command-outcome metric. */
+export function outcomeOf(error: unknown): { error: Error; outcome: CommandOutcome } {
+  if (error instanceof ReplyError) return { error: error as Error, outcome: 'redis_error' };
+  if (error instanceof SluiceError) return { error, outcome: 'refused' };
+  if (error instanceof NotSentError) {
+    return {
+      error: new SluiceError(
+        'SLUICE_ERR_REDIS_UNAVAILABLE',
+        `ERR Redis is unavailable: ${error.message}; nothing was sent`,
+      ),
+      outcome: 'unavailable',
+    };
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return {
+    error: new SluiceError(
+      'SLUICE_ERR_REDIS_CONNECTION_LOST',
+      `ERR the Redis connection closed after the command was written (${message}); it may have run and is not re-sent`,
+      { cause: error },
+    ),
+    outcome: 'connection_lost',
+  };
+}
