@@ -1,5 +1,6 @@
 // Admission families: requests running and waiting, the oldest wait (the saturation signal), queue wait times.
-import type { Histogram, Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
+import type { FastHistogram } from './fast.js';
 import { gauge, histogram } from './family.js';
 import type { SourceSet } from './sources.js';
 
@@ -11,7 +12,7 @@ export function registerAdmissionMetrics(
   registry: Registry,
   sources: SourceSet,
   maxRunning: number,
-): { readonly queueWait: Histogram } {
+): { readonly queueWait: FastHistogram } {
   gauge(registry, 'sluice_requests_running', function () {
     this.set(sources.current.admission?.running ?? 0);
   });

@@ -1,7 +1,8 @@
 // Command families: duration by command and outcomes by command, with label children resolved once per command.
-import type { Counter, Histogram, Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
 import type { CommandOutcome } from '../broker/telemetry.js';
-import { counter, histogram } from './family.js';
+import type { FastCounter, FastHistogram } from './fast.js';
+import { eventCounter, histogram } from './family.js';
 
 /** 0.5 ms … 30 s: from a GET on a local Redis to a blocking command capped by SLUICE_BLOCKING_MAX_MS. */
 const DURATION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
@@ -19,13 +20,13 @@ interface CommandChildren {
 
 /** `sluice_command_duration_seconds` and `sluice_commands_total`. */
 export class CommandMetrics {
-  readonly #duration: Histogram;
-  readonly #total: Counter;
+  readonly #duration: FastHistogram;
+  readonly #total: FastCounter;
   readonly #children = new Map<string, CommandChildren>();
 
   constructor(registry: Registry) {
     this.#duration = histogram(registry, 'sluice_command_duration_seconds', DURATION_BUCKETS);
-    this.#total = counter(registry, 'sluice_commands_total');
+    this.#total = eventCounter(registry, 'sluice_commands_total');
   }
 
   done(command: string, seconds: number, outcome: CommandOutcome): void {

@@ -1,23 +1,24 @@
 // Event-fed families without a per-event label lookup: batch sizes, refusals and reconnects.
-import type { Counter, Histogram, Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
 import type { RefusalReason } from '../broker/telemetry.js';
-import { counter, histogram } from './family.js';
+import type { FastCounter, FastHistogram } from './fast.js';
+import { eventCounter, histogram } from './family.js';
 
 /** Powers of two up to 1024 commands per write. */
 const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024];
 
 /** `sluice_batch_commands`: one observation per pipelined write. */
-export function registerBatchMetrics(registry: Registry): Histogram {
+export function registerBatchMetrics(registry: Registry): FastHistogram {
   return histogram(registry, 'sluice_batch_commands', BATCH_BUCKETS);
 }
 
 /** `sluice_refusals_total` by reason, children cached per reason. */
 export class RefusalMetrics {
-  readonly #refusals: Counter;
+  readonly #refusals: FastCounter;
   readonly #children = new Map<RefusalReason, { inc(): void }>();
 
   constructor(registry: Registry) {
-    this.#refusals = counter(registry, 'sluice_refusals_total');
+    this.#refusals = eventCounter(registry, 'sluice_refusals_total');
   }
 
   refused(reason: RefusalReason): void {
@@ -32,6 +33,6 @@ export class RefusalMetrics {
 
 /** `sluice_redis_reconnects_total` by pool. Rare events: no cache needed. */
 export function registerReconnectMetrics(registry: Registry): (pool: string) => void {
-  const reconnects = counter(registry, 'sluice_redis_reconnects_total');
+  const reconnects = eventCounter(registry, 'sluice_redis_reconnects_total');
   return (pool) => reconnects.labels(pool).inc();
 }

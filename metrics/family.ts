@@ -1,6 +1,7 @@
 // Builds prom-client metrics from the catalogue, registered only in Sluice's own registry.
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from 'prom-client';
 import { type MetricName, metricSpec } from './catalogue.js';
+import { FastCounter, FastHistogram } from './fast.js';
 
 function base(registry: Registry, name: MetricName) {
   const spec = metricSpec(name);
@@ -13,9 +14,14 @@ function base(registry: Registry, name: MetricName) {
   };
 }
 
-/** A counter from its catalogue entry. `collect` runs at scrape time (for totals kept elsewhere). */
-export function counter(registry: Registry, name: MetricName, collect?: (this: Counter) => void): Counter {
-  return new Counter({ ...base(registry, name), ...(collect ? { collect } : {}) });
+/** A counter whose `collect` copies, at scrape time, a total kept elsewhere. */
+export function counter(registry: Registry, name: MetricName, collect: (this: Counter) => void): Counter {
+  return new Counter({ ...base(registry, name), collect });
+}
+
+/** A counter fed as events happen (hot path): see FastCounter. */
+export function eventCounter(registry: Registry, name: MetricName): FastCounter {
+  return new FastCounter(registry, name);
 }
 
 /** A gauge whose `collect` reads state at scrape time. */
@@ -23,9 +29,9 @@ export function gauge(registry: Registry, name: MetricName, collect: (this: Gaug
   return new Gauge({ ...base(registry, name), collect });
 }
 
-/** A histogram with the given bucket upper bounds. */
-export function histogram(registry: Registry, name: MetricName, buckets: readonly number[]): Histogram {
-  return new Histogram({ ...base(registry, name), buckets: [...buckets] });
+/** A histogram with the given bucket upper bounds, fed as events happen: see FastHistogram. */
+export function histogram(registry: Registry, name: MetricName, buckets: readonly number[]): FastHistogram {
+  return new FastHistogram(registry, name, buckets);
 }
 
 /**

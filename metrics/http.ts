@@ -1,14 +1,15 @@
 // `sluice_http_requests_total` by route and status, with label children resolved once per pair.
-import type { Counter, Registry } from 'prom-client';
-import { counter } from './family.js';
+import type { Registry } from 'prom-client';
+import type { FastCounter } from './fast.js';
+import { eventCounter } from './family.js';
 
 /** HTTP responses by route and status. Routes are the broker's known routes; statuses are those it sends. */
 export class HttpMetrics {
-  readonly #requests: Counter;
+  readonly #requests: FastCounter;
   readonly #children = new Map<string, Map<number, { inc(): void }>>();
 
   constructor(registry: Registry) {
-    this.#requests = counter(registry, 'sluice_http_requests_total');
+    this.#requests = eventCounter(registry, 'sluice_http_requests_total');
   }
 
   response(route: string, status: number): void {

@@ -1,5 +1,5 @@
 // The Telemetry the broker calls on its hot path, feeding the event-driven families of one registry.
-import type { Histogram } from 'prom-client';
+import type { FastHistogram } from './fast.js';
 import type { CommandOutcome, RefusalReason, Telemetry } from '../broker/telemetry.js';
 import type { CommandMetrics } from './commands.js';
 import type { RefusalMetrics } from './events.js';
@@ -7,8 +7,8 @@ import type { HttpMetrics } from './http.js';
 
 /** The families telemetry feeds. */
 export interface TelemetryFamilies {
-  readonly batch: Histogram;
-  readonly queueWait: Histogram;
+  readonly batch: FastHistogram;
+  readonly queueWait: FastHistogram;
   readonly commands: CommandMetrics;
   readonly http: HttpMetrics;
   readonly refusals: RefusalMetrics;
