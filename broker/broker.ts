@@ -272,6 +272,7 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
     pubsub: () => pubsub.stats(),
     sse: () => ({ streams: sse.stats().streams + sse.stats().monitors }),
     ws: () => ws.stats(),
+    clusterNodes: () => (requests instanceof ClusterExecutor ? requests.nodeStats() : []),
   });
   const admin =
     deps.admin === false

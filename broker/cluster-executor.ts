@@ -59,6 +59,23 @@ export class ClusterExecutor implements RequestRunner {
     return { primaries: primaries.length, ready: primaries.filter((n) => n.status === 'ready').length };
   }
 
+  /** Connections per primary node, by pool and state, for the per-node metric (bounded by the cluster's size). */
+  nodeStats(): { node: string; pool: string; state: string; count: number }[] {
+    const rows: { node: string; pool: string; state: string; count: number }[] = [];
+    for (const primary of this.#cluster.nodes('master')) {
+      const node = `${primary.options.host}:${primary.options.port}`;
+      rows.push({ node, pool: 'main', state: primary.status === 'ready' ? 'ready' : 'down', count: 1 });
+    }
+    for (const [node, pool] of this.#blocking) {
+      const { busy, open } = pool.stats();
+      rows.push(
+        { node, pool: 'blocking', state: 'busy', count: busy },
+        { node, pool: 'blocking', state: 'idle', count: open - busy },
+      );
+    }
+    return rows;
+  }
+
   /** Ends every running block early (nil replies), for draining. */
   unblockAll(): void {
     for (const pool of this.#blocking.values()) pool.unblockAll();

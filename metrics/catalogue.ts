@@ -136,6 +136,14 @@ export const METRICS = [
     rises: 'Redis restarts, network trouble, or connections killed (CLIENT KILL, timeouts).',
   },
   {
+    name: 'sluice_cluster_node_connections',
+    type: 'gauge',
+    labels: ['node', 'pool', 'state'],
+    help: 'Redis Cluster mode only: connections to each primary (node is host:port) by pool and state (main: ready, down; blocking: idle, busy).',
+    rises:
+      "state=down for a node: that primary is unreachable and its slots fail with 503; state=busy near SLUICE_BLOCKING_POOL_SIZE: that node's blocking pool is saturated.",
+  },
+  {
     name: 'sluice_ws_sockets',
     type: 'gauge',
     labels: [],

@@ -20,6 +20,12 @@ export function registerPoolMetrics(registry: Registry, sources: SourceSet): voi
     this.reset();
     for (const [pool, sample] of samples()) this.labels(pool).set(sample.inflight);
   });
+  gauge(registry, 'sluice_cluster_node_connections', function () {
+    this.reset();
+    for (const { node, pool, state, count } of sources.current.clusterNodes?.() ?? []) {
+      this.labels(node, pool, state).set(count);
+    }
+  });
   gauge(registry, 'sluice_redis_up', function () {
     const { redisUp, pools } = sources.current;
     const main = pools?.['main'];

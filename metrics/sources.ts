@@ -48,6 +48,16 @@ export interface MetricsSources {
   readonly ws?: () => WsSample;
   readonly sse?: () => SseSample;
   readonly pubsub?: () => PubSubSample;
+  /** Redis Cluster mode: connections per primary node, by pool and state. */
+  readonly clusterNodes?: () => readonly ClusterNodeSample[];
+}
+
+/** One (node, pool, state) count in Redis Cluster mode; `node` is the primary's host:port. */
+export interface ClusterNodeSample {
+  readonly node: string;
+  readonly pool: string;
+  readonly state: string;
+  readonly count: number;
 }
 
 /** The sources of one registry; `plug` adds or replaces some of them (pools merge by name). */

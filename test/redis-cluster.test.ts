@@ -223,6 +223,22 @@ t.test("blocking commands run on their slot primary's own blocking pool", async 
   );
 });
 
+t.test('metrics: connections labelled by primary node', async (t) => {
+  const text = await (await fetch(`${broker.adminUrl}/metrics`)).text();
+  for (const port of ports) {
+    t.match(
+      text,
+      `sluice_cluster_node_connections{node="127.0.0.1:${port}",pool="main",state="ready"} 1`,
+      `primary ${port} up`,
+    );
+  }
+  t.match(
+    text,
+    /sluice_cluster_node_connections\{node="127\.0\.0\.1:\d+",pool="blocking",state="idle"\} \d/,
+    'blocking pools by node',
+  );
+});
+
 t.test('pub/sub: a message published through any node reaches the subscriber', async (t) => {
   const stream = await openStream(broker.url, '/subscribe/news');
   t.teardown(() => stream.close());
