@@ -99,7 +99,7 @@ function startLine(
       ? `cluster:${config.redisClusterNodes}`
       : config.redisSentinels !== undefined
         ? `sentinel:${config.redisSentinelName}@${config.redisSentinels}`
-        : redisUrl.replace(/\/\/[^@/]*@/, '//***@');
+        : redisUrl.replace(/\/\/([^:@/]*)(:[^@/]*)?@/, '//$1:***@');
   return (
     `sluice ready http=${url} admin=${adminUrl} redis=${redis} workers=${config.workers}` +
     (generated ? ` token: ${generated}` : '')
