@@ -3,6 +3,7 @@ import { type Cluster, Command, type Redis, ReplyError } from 'ioredis';
 import type { Admission } from './admission.js';
 import { SluiceError } from './errors.js';
 import { mapReplies, type RequestRunner } from './executor.js';
+import { settleCommands } from './settle.js';
 import { type Outcome, outcomeOf, type RequestTiming } from './outcome.js';
 import type { PreparedCommand } from './protocol/prepare.js';
 import type { CommandOutcome, Telemetry } from './telemetry.js';
@@ -274,41 +275,11 @@ export class ClusterExecutor implements RequestRunner {
     timing: RequestTiming,
     answer: (outcomes: Outcome[]) => void,
   ): Promise<void> {
-    const outcomes = new Array<Outcome | undefined>(commands.length);
-    let left = commands.length;
-    let answered = false;
     const timeoutMs = Math.max(0, Math.min(this.#options.commandTimeoutMs, timing.deadline - written));
-    return new Promise<void>((settled) => {
-      const timer = setTimeout(() => {
-        answered = true;
-        const error = new SluiceError(
-          'SLUICE_ERR_REDIS_TIMEOUT',
-          `ERR no reply from Redis within ${Math.round(timeoutMs)} ms (SLUICE_COMMAND_TIMEOUT_MS or the request deadline); the command may have run`,
-        );
-        answer(Array.from(outcomes, (o) => o ?? error));
-      }, timeoutMs);
-      const done = (index: number, outcome: Outcome, kind: CommandOutcome) => {
-        outcomes[index] = outcome;
-        this.#telemetry.commandDone(
-          labels[index] ?? 'other',
-          (performance.now() - written) / 1000,
-          answered ? 'timeout' : kind,
-        );
-        if (--left > 0) return;
-        clearTimeout(timer);
-        if (!answered) answer(outcomes as Outcome[]);
-        settled();
-      };
-      commands.forEach((command, index) => {
-        command.promise.then(
-          (reply: Outcome) => done(index, reply, 'ok'),
-          (error: unknown) => {
-            const { error: e, outcome } = clusterOutcomeOf(error);
-            done(index, e, outcome);
-          },
-        );
-      });
-    });
+    return settleCommands(
+      { commands, labels, written, timeoutMs, telemetry: this.#telemetry, classify: clusterOutcomeOf },
+      answer,
+    );
   }
 }
 

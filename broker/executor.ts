@@ -3,9 +3,9 @@ import { Command } from 'ioredis';
 import type { Admission } from './admission.js';
 import { SluiceError } from './errors.js';
 import type { PreparedCommand } from './protocol/prepare.js';
-import type { Reply } from './protocol/reply.js';
 import type { Pool, PooledConnection } from './redis/pool.js';
-import type { CommandOutcome, Telemetry } from './telemetry.js';
+import { settleCommands } from './settle.js';
+import type { Telemetry } from './telemetry.js';
 import { type BlockingRunner, type Outcome, outcomeOf, type RequestTiming } from './outcome.js';
 
 /**
@@ -214,42 +214,19 @@ export class Executor implements RequestRunner {
   /** Resolves when every command settled (that is when the admission slot is freed); answers earlier on timeout. */
   #settle(attempt: Attempt, timing: RequestTiming, answer: (outcomes: Outcome[]) => void): Promise<void> {
     const { commands, labels, connection, written } = attempt;
-    const outcomes = new Array<Outcome | undefined>(commands.length);
-    let left = commands.length;
-    let answered = false;
     const timeoutMs = Math.max(0, Math.min(this.#options.commandTimeoutMs, timing.deadline - written));
-    return new Promise<void>((settled) => {
-      const timer = setTimeout(() => {
-        answered = true;
-        const error = new SluiceError(
-          'SLUICE_ERR_REDIS_TIMEOUT',
-          `ERR no reply from Redis within ${Math.round(timeoutMs)} ms (SLUICE_COMMAND_TIMEOUT_MS or the request deadline); the command may have run`,
-        );
-        answer(Array.from(outcomes, (o) => o ?? error));
-      }, timeoutMs);
-      const done = (index: number, outcome: Outcome, kind: CommandOutcome) => {
-        outcomes[index] = outcome;
-        connection.settled();
-        this.#telemetry.commandDone(
-          labels[index]!,
-          (performance.now() - written) / 1000,
-          answered ? 'timeout' : kind,
-        );
-        if (--left > 0) return;
-        clearTimeout(timer);
-        if (!answered) answer(outcomes as Outcome[]);
-        settled();
-      };
-      commands.forEach((command, index) => {
-        command.promise.then(
-          (reply: Reply) => done(index, reply, 'ok'),
-          (error: unknown) => {
-            const { error: e, outcome } = outcomeOf(error);
-            done(index, e, outcome);
-          },
-        );
-      });
-    });
+    return settleCommands(
+      {
+        commands,
+        labels,
+        written,
+        timeoutMs,
+        telemetry: this.#telemetry,
+        classify: outcomeOf,
+        onSettled: () => connection.settled(),
+      },
+      answer,
+    );
   }
 }
 
