@@ -2,6 +2,7 @@
 import type { ServerResponse } from 'node:http';
 import { ReplyError } from 'ioredis';
 import { isSluiceError } from '../errors.js';
+import { errorBody } from '../protocol/items.js';
 import type { RefusalReason, Telemetry } from '../telemetry.js';
 
 /** The known routes, used as bounded metric labels. */
@@ -15,12 +16,6 @@ export type HttpRoute =
   | 'monitor'
   | 'ws'
   | 'other';
-
-/** The JSON body of an error, Upstash-shaped (`error`) with the catalogue `code`. */
-export function errorBody(error: Error): string {
-  const code = isSluiceError(error) ? error.code : 'SLUICE_ERR_REDIS';
-  return `{"error":${JSON.stringify(error.message)},"code":"${code}"}`;
-}
 
 /** HTTP status of an error: the catalogue's, or 400 for Redis's own errors (as at Upstash), 500 for the unexpected. */
 export function errorStatus(error: Error): number {

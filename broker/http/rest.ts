@@ -8,7 +8,8 @@ import type { CommandPreparer, PreparedCommand } from '../protocol/prepare.js';
 import { replyJson, replyResp2 } from '../protocol/reply.js';
 import { type Arg, parseCommand, parseCommandList, parseJson } from '../protocol/request.js';
 import { pathCommand } from './path-style.js';
-import { errorBody, type HttpRoute, type Responder } from './respond.js';
+import type { HttpRoute, Responder } from './respond.js';
+import { itemsJson } from '../protocol/items.js';
 
 /** How replies are written for one request. */
 interface Format {
@@ -87,11 +88,6 @@ export function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
     });
     req.on('error', reject);
   });
-}
-
-function itemJson(outcome: Outcome, base64: boolean): string {
-  if (outcome instanceof Error) return errorBody(outcome);
-  return `{"result":${replyJson(outcome, base64)}}`;
 }
 
 /** When every item failed with the same broker-side error (Redis down, queue full, timeout), answer with it. */
@@ -218,10 +214,7 @@ export class RestHandler {
         'application/octet-stream',
       );
     }
-    let body = '[';
-    for (let i = 0; i < outcomes.length; i++)
-      body += (i > 0 ? ',' : '') + itemJson(outcomes[i]!, format.base64);
-    responder.send(res, 'pipeline', 200, body + ']');
+    responder.send(res, 'pipeline', 200, itemsJson(outcomes, format.base64));
   }
 
   async #transaction(
@@ -241,9 +234,6 @@ export class RestHandler {
     }
     const outcome = await executor.transaction(prepared, timing);
     if (outcome instanceof Error) return responder.error(res, 'multi-exec', outcome);
-    let body = '[';
-    for (let i = 0; i < outcome.length; i++)
-      body += (i > 0 ? ',' : '') + itemJson(outcome[i]!, format.base64);
-    responder.send(res, 'multi-exec', 200, body + ']');
+    responder.send(res, 'multi-exec', 200, itemsJson(outcome, format.base64));
   }
 }

@@ -8,7 +8,8 @@ import {
 } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Authenticator, Principal } from '../auth.js';
-import { errorBody, type HttpRoute, type Responder } from './respond.js';
+import type { HttpRoute, Responder } from './respond.js';
+import { errorBody } from '../protocol/items.js';
 import type { RestHandler } from './rest.js';
 import { SluiceError } from '../errors.js';
 import type { Logger } from '../log.js';

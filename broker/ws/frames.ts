@@ -2,7 +2,7 @@
 import type { RequestId } from '../../client/wire.js';
 import { SluiceError } from '../errors.js';
 import type { Outcome } from '../outcome.js';
-import { errorBody } from '../http/respond.js';
+import { errorBody, itemsJson } from '../protocol/items.js';
 import type { SubscriptionKind } from '../pubsub/types.js';
 import { replyJson } from '../protocol/reply.js';
 import { type Arg, parseCommand, parseCommandList } from '../protocol/request.js';
@@ -166,13 +166,7 @@ export function errorFrame(idJson: string, error: Error): string {
 
 /** `{"id":…,"results":[{"result":…},{"error":…,"code":…}]}` for a pipeline or transaction. */
 export function resultsFrame(idJson: string, outcomes: readonly Outcome[], base64: boolean): string {
-  let out = `{"id":${idJson},"results":[`;
-  for (let i = 0; i < outcomes.length; i++) {
-    const outcome = outcomes[i]!;
-    if (i > 0) out += ',';
-    out += outcome instanceof Error ? errorBody(outcome) : `{"result":${replyJson(outcome, base64)}}`;
-  }
-  return `${out}]}`;
+  return `{"id":${idJson},"results":${itemsJson(outcomes, base64)}}`;
 }
 
 /**

@@ -5,7 +5,7 @@ import { type RawData, type WebSocket, WebSocketServer } from 'ws';
 import type { Principal } from '../auth.js';
 import { SluiceError } from '../errors.js';
 import type { RequestRunner } from '../executor.js';
-import { errorBody } from '../http/respond.js';
+import { errorBody } from '../protocol/items.js';
 import type { UpgradeHandler } from '../http/server.js';
 import type { Logger } from '../log.js';
 import type { CommandPreparer } from '../protocol/prepare.js';
