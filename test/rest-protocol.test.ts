@@ -175,6 +175,15 @@ t.test('read-only token: reads pass, writes get NOPERM per item', async (t) => {
   );
   t.equal(mixed.status, 200);
   t.match(mixed.body, [{ result: null }, { code: 'SLUICE_ERR_AUTH_NOPERM' }, { result: 0 }]);
+  const sub = await post(broker.url, '/', ['config', 'set', 'maxmemory', '0'], ro);
+  t.same(
+    sub.body,
+    {
+      error: "NOPERM this user has no permissions to run the 'config|set' command",
+      code: 'SLUICE_ERR_AUTH_NOPERM',
+    },
+    'a subcommand is named as Redis names it',
+  );
 });
 
 t.test('body limit: 413 JSON naming the setting, without resetting the upload', async (t) => {

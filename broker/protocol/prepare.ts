@@ -78,7 +78,7 @@ export class CommandPreparer {
     }
     const given = argv.slice(1);
     const info = lookupCommand(this.#table, name, text(given[0]));
-    if (!permits(principal, name, info)) return noPermission(name);
+    if (!permits(principal, name, info)) return noPermission(info?.name ?? name); // 'config|set' for a subcommand, as Redis names it
     const classification = classify(name, given, info);
     if ('refused' in classification)
       return new SluiceError('SLUICE_ERR_COMMAND_REFUSED', classification.refused);
