@@ -179,6 +179,7 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
     requestTimeoutMs: config.httpRequestTimeoutMs,
     keepAliveTimeoutMs: config.httpKeepAliveTimeoutMs,
     maxConnections: config.httpMaxConnections,
+    basePath: config.basePath,
   });
   const ws = new WsServer(
     { preparer, executor: requests, logger, telemetry, syncToken: () => responder.syncToken() },

@@ -14,6 +14,8 @@ export interface Config {
   /** `host:port,…` seed nodes of a Redis Cluster; commands are routed by slot. */
   readonly redisClusterNodes: string | undefined;
   readonly host: string;
+  /** Path prefix every route sits under (`/redis` serves `/redis`, `/redis/pipeline`, …); '' for none. */
+  readonly basePath: string;
   readonly port: number;
   readonly adminHost: string;
   readonly adminPort: number;
@@ -130,6 +132,12 @@ export const OPTIONS: readonly OptionSpec[] = [
     help: 'Address of the main listener (REST, /ws, SSE).',
   },
   { key: 'port', kind: int(0, 65535), default: 8080, help: 'Port of the main listener; 0 picks a free one.' },
+  {
+    key: 'basePath',
+    kind: { type: 'string' },
+    default: '',
+    help: 'Path prefix of every route, for a proxy that forwards /prefix/… unchanged (e.g. /redis); the client URL then ends in it.',
+  },
   {
     key: 'adminHost',
     kind: { type: 'string' },
@@ -385,6 +393,12 @@ export function parseConfig(
     else problems.push(`${given.source}=${JSON.stringify(given.value)}: expected ${parsed.expected}`);
   }
   config['adminHost'] ??= config['host'];
+  const basePath = config['basePath'] as string;
+  if (basePath !== '' && !/^(\/[A-Za-z0-9._~!$&'()*+,;=:@%-]+)+$/.test(basePath)) {
+    problems.push(
+      `SLUICE_BASE_PATH=${JSON.stringify(basePath)}: expected a path such as /redis (no trailing slash, query or fragment)`,
+    );
+  }
   if (config['token'] !== undefined && config['token'] === config['readonlyToken']) {
     problems.push('SLUICE_TOKEN and SLUICE_READONLY_TOKEN must differ');
   }

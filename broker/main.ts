@@ -101,7 +101,7 @@ function startLine(
         ? `sentinel:${config.redisSentinelName}@${config.redisSentinels}`
         : redisUrl.replace(/\/\/([^:@/]*)(:[^@/]*)?@/, '//$1:***@');
   return (
-    `sluice ready http=${url} admin=${adminUrl} redis=${redis} workers=${config.workers}` +
+    `sluice ready http=${url}${config.basePath} admin=${adminUrl} redis=${redis} workers=${config.workers}` +
     (generated ? ` token: ${generated}` : '')
   );
 }

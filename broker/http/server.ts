@@ -37,6 +37,8 @@ export interface UpgradeHandler {
 }
 
 export interface MainServerOptions {
+  /** SLUICE_BASE_PATH: '' or a prefix such as `/redis` that every route sits under. */
+  readonly basePath: string;
   readonly headersTimeoutMs: number;
   readonly requestTimeoutMs: number;
   readonly keepAliveTimeoutMs: number;
@@ -74,6 +76,22 @@ function writeRawError(socket: Duplex, error: SluiceError, syncToken: string): v
   );
 }
 
+/**
+ * Splits a request target into path and query, with the base path removed (`/redis` and `/redis/` are the base
+ * URL itself). Undefined when the target is not under the base path.
+ */
+export function splitTarget(url: string, basePath: string): { pathname: string; query: string } | undefined {
+  let rest = url;
+  if (basePath !== '') {
+    if (!url.startsWith(basePath)) return undefined;
+    rest = url.slice(basePath.length);
+    if (rest === '' || rest.startsWith('?')) rest = '/' + rest;
+    else if (!rest.startsWith('/')) return undefined;
+  }
+  const q = rest.indexOf('?');
+  return q === -1 ? { pathname: rest, query: '' } : { pathname: rest.slice(0, q), query: rest.slice(q + 1) };
+}
+
 function routeOf(pathname: string): HttpRoute {
   switch (pathname) {
     case '/':
@@ -102,6 +120,7 @@ export class MainServer {
   readonly #rest: RestHandler;
   readonly #responder: Responder;
   readonly #logger: Logger;
+  readonly #basePath: string;
   #streams: StreamHandler | undefined;
   #upgrades: UpgradeHandler | undefined;
   #draining = false;
@@ -119,6 +138,7 @@ export class MainServer {
     this.#rest = rest;
     this.#responder = responder;
     this.#logger = logger;
+    this.#basePath = options.basePath;
     this.server = createServer(
       {
         headersTimeout: options.headersTimeoutMs,
@@ -193,10 +213,18 @@ export class MainServer {
     const arrived = performance.now();
     this.#open.add(res);
     res.once('close', () => this.#open.delete(res));
-    const url = req.url ?? '/';
-    const q = url.indexOf('?');
-    const pathname = q === -1 ? url : url.slice(0, q);
-    const query = q === -1 ? '' : url.slice(q + 1);
+    const target = splitTarget(req.url ?? '/', this.#basePath);
+    if (!target) {
+      return this.#responder.error(
+        res,
+        'other',
+        new SluiceError(
+          'SLUICE_ERR_HTTP_NOT_FOUND',
+          `ERR every route is under ${this.#basePath} (SLUICE_BASE_PATH)`,
+        ),
+      );
+    }
+    const { pathname, query } = target;
     const route = routeOf(pathname);
     if (this.#draining) {
       res.shouldKeepAlive = false;
@@ -245,10 +273,7 @@ export class MainServer {
   }
 
   #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    const url = req.url ?? '/';
-    const q = url.indexOf('?');
-    const pathname = q === -1 ? url : url.slice(0, q);
-    const query = q === -1 ? '' : url.slice(q + 1);
+    const { pathname, query } = splitTarget(req.url ?? '/', this.#basePath) ?? { pathname: '', query: '' };
     const refuse = (error: SluiceError) => writeRawError(socket, error, this.#responder.syncToken());
     if (this.#draining)
       return refuse(new SluiceError('SLUICE_ERR_DRAINING', 'ERR the broker is shutting down'));
