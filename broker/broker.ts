@@ -179,6 +179,7 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
     requestTimeoutMs: config.httpRequestTimeoutMs,
     keepAliveTimeoutMs: config.httpKeepAliveTimeoutMs,
     maxConnections: config.httpMaxConnections,
+    maxBodyBytes: config.maxBodyBytes,
     basePath: config.basePath,
   });
   const ws = new WsServer(
@@ -329,7 +330,7 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
         ),
         deadline,
       ]);
-      server.server.closeAllConnections();
+      server.closeAllConnections();
       ws.close();
       await blockingPool.close();
       if (requests instanceof ClusterExecutor) await requests.close();

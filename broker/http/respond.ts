@@ -1,5 +1,4 @@
 // Writing HTTP responses: JSON bodies, Upstash's error shape, Retry-After, and a fresh sync token on every one.
-import type { ServerResponse } from 'node:http';
 import { ReplyError } from 'ioredis';
 import { isSluiceError } from '../errors.js';
 import { errorBody } from '../protocol/items.js';
@@ -16,6 +15,14 @@ export type HttpRoute =
   | 'monitor'
   | 'ws'
   | 'other';
+
+/** What a response is written to: node:http's ServerResponse, or the fast path's FastResponse. */
+export interface ResponseSink {
+  readonly headersSent: boolean;
+  readonly destroyed: boolean;
+  writeHead(status: number, headers: string[]): unknown;
+  end(body: string | Buffer): unknown;
+}
 
 /** HTTP status of an error: the catalogue's, or 400 for Redis's own errors (as at Upstash), 500 for the unexpected. */
 export function errorStatus(error: Error): number {
@@ -40,7 +47,7 @@ export class Responder {
 
   /** Sends a complete body. `contentType` defaults to JSON. */
   send(
-    res: ServerResponse,
+    res: ResponseSink,
     route: HttpRoute,
     status: number,
     body: string | Buffer,
@@ -63,7 +70,7 @@ export class Responder {
   }
 
   /** Sends an error as `{"error":…,"code":…}`, with Retry-After on retryable 503s. */
-  error(res: ServerResponse, route: HttpRoute, error: Error, extra: readonly string[] = []): void {
+  error(res: ResponseSink, route: HttpRoute, error: Error, extra: readonly string[] = []): void {
     const status = errorStatus(error);
     const headers = [...extra];
     if (isSluiceError(error) && error.retryAfterSeconds !== undefined)

@@ -1,5 +1,5 @@
 // The Upstash REST API: POST / (one command), /pipeline, /multi-exec and path style, with Upstash's encodings.
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { Principal } from '../auth.js';
 import { SluiceError } from '../errors.js';
 import type { RequestRunner } from '../executor.js';
@@ -8,13 +8,24 @@ import type { CommandPreparer, PreparedCommand } from '../protocol/prepare.js';
 import { replyJson, replyResp2 } from '../protocol/reply.js';
 import { type Arg, parseCommand, parseCommandList, parseJson } from '../protocol/request.js';
 import { pathCommand } from './path-style.js';
-import type { HttpRoute, Responder } from './respond.js';
+import type { HttpRoute, Responder, ResponseSink } from './respond.js';
 import { itemsJson } from '../protocol/items.js';
 
 /** How replies are written for one request. */
 interface Format {
   readonly base64: boolean;
   readonly resp2: boolean;
+}
+
+/** One REST request, from node:http or the fast path. */
+export interface RestRequest {
+  readonly method: string;
+  /** Header values by lower-case name. */
+  readonly headers: Readonly<IncomingHttpHeaders>;
+  /** The body, or node:http's request to read it from once the headers were checked. */
+  readonly body: Buffer | IncomingMessage;
+  /** Calls `listener` if the caller goes away before its answer was sent. */
+  onAbandon(listener: () => void): void;
 }
 
 /** What the REST handler needs from the broker. */
@@ -27,11 +38,11 @@ export interface RestDeps {
 }
 
 /** Reads the request headers that choose the reply format and deadline; throws a 400 on bad values. */
-export function readFormat(req: IncomingMessage): Format {
-  const encoding = req.headers['upstash-encoding'];
+export function readFormat(headers: Readonly<IncomingHttpHeaders>): Format {
+  const encoding = headers['upstash-encoding'];
   const base64 = typeof encoding === 'string' && encoding.toLowerCase() === 'base64';
   // Upstash's own curl sample misspells the header; accepting both is harmless.
-  const format = req.headers['upstash-response-format'] ?? req.headers['upstash-reponse-format'];
+  const format = headers['upstash-response-format'] ?? headers['upstash-reponse-format'];
   let resp2 = false;
   if (format !== undefined) {
     const value = String(format).toLowerCase();
@@ -53,8 +64,8 @@ export function readFormat(req: IncomingMessage): Format {
 }
 
 /** The request's deadline: now + `Sluice-Deadline-Ms` when given, else none (the timeouts still apply). */
-export function readTiming(req: IncomingMessage, arrived: number): RequestTiming {
-  const header = req.headers['sluice-deadline-ms'];
+export function readTiming(headers: Readonly<IncomingHttpHeaders>, arrived: number): RequestTiming {
+  const header = headers['sluice-deadline-ms'];
   if (header === undefined) return { deadline: Number.POSITIVE_INFINITY };
   const text = String(header);
   if (!/^\d{1,9}$/.test(text) || Number(text) === 0) {
@@ -102,15 +113,13 @@ function sharedFailure(outcomes: readonly Outcome[]): SluiceError | undefined {
  * before its answer was sent, so its blocking connection is freed at once. Other requests skip the cost.
  */
 function withCallerSignal(
-  res: ServerResponse,
+  req: RestRequest,
   items: readonly (PreparedCommand | SluiceError)[],
   timing: RequestTiming,
 ): RequestTiming {
   if (!items.some((item) => !(item instanceof SluiceError) && item.route === 'blocking')) return timing;
   const controller = new AbortController();
-  res.once('close', () => {
-    if (!res.writableFinished) controller.abort();
-  });
+  req.onAbandon(() => controller.abort());
   return { deadline: timing.deadline, signal: controller.signal };
 }
 
@@ -124,8 +133,8 @@ export class RestHandler {
 
   /** Runs a request whose route, caller and format are known. Never throws; every failure is a JSON response. */
   async handle(
-    req: IncomingMessage,
-    res: ServerResponse,
+    req: RestRequest,
+    res: ResponseSink,
     route: HttpRoute,
     principal: Principal,
     pathname: string,
@@ -134,14 +143,23 @@ export class RestHandler {
   ): Promise<void> {
     const { responder } = this.#deps;
     try {
-      const format = readFormat(req);
-      const timing = readTiming(req, arrived);
-      const body = await readBody(req, this.#deps.maxBodyBytes);
+      const format = readFormat(req.headers);
+      const timing = readTiming(req.headers, arrived);
+      const body = Buffer.isBuffer(req.body) ? req.body : await readBody(req.body, this.#deps.maxBodyBytes);
       switch (route) {
         case 'single':
-          return await this.#single(res, route, principal, this.#singleCommand(req, body), format, timing);
+          return await this.#single(
+            req,
+            res,
+            route,
+            principal,
+            this.#singleCommand(req, body),
+            format,
+            timing,
+          );
         case 'path':
           return await this.#single(
+            req,
             res,
             route,
             principal,
@@ -153,7 +171,7 @@ export class RestHandler {
         case 'multi-exec': {
           const commands = parseCommandList(parseJson(body.toString('utf8')), this.#deps.maxPipelineCommands);
           return route === 'pipeline'
-            ? await this.#pipeline(res, principal, commands, format, timing)
+            ? await this.#pipeline(req, res, principal, commands, format, timing)
             : await this.#transaction(res, principal, commands, format, timing);
         }
         default:
@@ -164,7 +182,7 @@ export class RestHandler {
     }
   }
 
-  #singleCommand(req: IncomingMessage, body: Buffer): Arg[] {
+  #singleCommand(req: RestRequest, body: Buffer): Arg[] {
     if (body.length === 0) {
       throw new SluiceError(
         'SLUICE_ERR_REQUEST_BAD_COMMAND',
@@ -175,7 +193,8 @@ export class RestHandler {
   }
 
   async #single(
-    res: ServerResponse,
+    req: RestRequest,
+    res: ResponseSink,
     route: HttpRoute,
     principal: Principal,
     argv: Arg[],
@@ -185,7 +204,7 @@ export class RestHandler {
     const { preparer, executor, responder } = this.#deps;
     const prepared = preparer.prepare(argv, principal);
     if (prepared instanceof SluiceError) return responder.error(res, route, prepared);
-    const [outcome] = await executor.pipeline([prepared], withCallerSignal(res, [prepared], timing));
+    const [outcome] = await executor.pipeline([prepared], withCallerSignal(req, [prepared], timing));
     if (outcome instanceof Error) return responder.error(res, route, outcome);
     if (format.resp2)
       return responder.send(res, route, 200, replyResp2(outcome!), undefined, 'application/octet-stream');
@@ -193,7 +212,8 @@ export class RestHandler {
   }
 
   async #pipeline(
-    res: ServerResponse,
+    req: RestRequest,
+    res: ResponseSink,
     principal: Principal,
     commands: Arg[][],
     format: Format,
@@ -201,7 +221,7 @@ export class RestHandler {
   ): Promise<void> {
     const { preparer, executor, responder } = this.#deps;
     const items = commands.map((argv) => preparer.prepare(argv, principal));
-    const outcomes = await executor.pipeline(items, withCallerSignal(res, items, timing));
+    const outcomes = await executor.pipeline(items, withCallerSignal(req, items, timing));
     const shared = sharedFailure(outcomes);
     if (shared) return responder.error(res, 'pipeline', shared);
     if (format.resp2) {
@@ -218,7 +238,7 @@ export class RestHandler {
   }
 
   async #transaction(
-    res: ServerResponse,
+    res: ResponseSink,
     principal: Principal,
     commands: Arg[][],
     format: Format,

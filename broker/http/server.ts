@@ -8,9 +8,11 @@ import {
 } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Authenticator, Principal } from '../auth.js';
-import type { HttpRoute, Responder } from './respond.js';
+import type { HttpRoute, Responder, ResponseSink } from './respond.js';
 import { errorBody } from '../protocol/items.js';
-import type { RestHandler } from './rest.js';
+import type { RestHandler, RestRequest } from './rest.js';
+import { FastHttp, type FastHost, type FastResponse } from './fast.js';
+import type { WireRequest } from './wire.js';
 import { SluiceError } from '../errors.js';
 import type { Logger } from '../log.js';
 
@@ -43,13 +45,17 @@ export interface MainServerOptions {
   readonly requestTimeoutMs: number;
   readonly keepAliveTimeoutMs: number;
   readonly maxConnections: number;
+  /** SLUICE_MAX_BODY_BYTES: larger bodies are node:http's to refuse with 413. */
+  readonly maxBodyBytes: number;
 }
+
+/** Node's limit on request headers, answered with 431; the fast path leaves larger heads to it. */
+const MAX_HEADER_BYTES = 16 * 1024;
 
 const ALLOWED_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT']);
 
 /** The bearer token of a request: `Authorization: Bearer …`, else `?_token=`. */
-export function tokenOf(req: IncomingMessage, query: string): string | undefined {
-  const header = req.headers.authorization;
+export function tokenOf(header: string | undefined, query: string): string | undefined {
   if (header !== undefined) {
     const match = /^Bearer\s+(.+)$/i.exec(header);
     return match ? match[1]!.trim() : undefined;
@@ -113,9 +119,22 @@ function routeOf(pathname: string): HttpRoute {
   return 'path';
 }
 
-/** The main listener. `draining` makes it refuse new requests with 503 and close keep-alive connections. */
-export class MainServer {
+/** Routes the REST handler serves, and whether they take POST only. */
+const REST_ROUTES: Partial<Record<HttpRoute, { postOnly: boolean }>> = {
+  single: { postOnly: false },
+  path: { postOnly: false },
+  pipeline: { postOnly: true },
+  'multi-exec': { postOnly: true },
+};
+
+/**
+ * The main listener. Plain REST requests take the fast path (fast.ts); node:http serves every other request, and
+ * every refusal of the prelude (routes, methods, authentication, draining). `drain()` makes it refuse new requests
+ * with 503 and close keep-alive connections.
+ */
+export class MainServer implements FastHost {
   readonly server: Server;
+  readonly #fast: FastHttp;
   readonly #auth: Authenticator;
   readonly #rest: RestHandler;
   readonly #responder: Responder;
@@ -151,11 +170,17 @@ export class MainServer {
           Math.min(1000, Math.floor(Math.min(options.headersTimeoutMs, options.requestTimeoutMs) / 4)),
         ),
         // Node answers oversized headers with 431 itself.
-        maxHeaderSize: 16 * 1024,
+        maxHeaderSize: MAX_HEADER_BYTES,
       },
       (req, res) => this.#request(req, res),
     );
     this.server.maxConnections = options.maxConnections;
+    this.#fast = new FastHttp(this.server, this, {
+      maxHeaderBytes: MAX_HEADER_BYTES,
+      maxBodyBytes: options.maxBodyBytes,
+      headersTimeoutMs: options.headersTimeoutMs,
+      keepAliveTimeoutMs: options.keepAliveTimeoutMs,
+    });
     this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) =>
       this.#upgrade(req, socket, head),
     );
@@ -205,8 +230,54 @@ export class MainServer {
     // In-flight responses go out with `Connection: close`: a client that reused the connection after them would
     // have its next request cut by the final close (ECONNRESET: did it run?) instead of a clean ECONNREFUSED.
     for (const res of this.#open) if (!res.headersSent) res.shouldKeepAlive = false;
+    this.#fast.drain();
     this.server.close();
     this.server.closeIdleConnections();
+  }
+
+  /** Closes every client connection at once (the end of a drain). */
+  closeAllConnections(): void {
+    this.#fast.closeAll();
+    this.server.closeAllConnections();
+  }
+
+  /**
+   * The fast path's request: served when it is a REST route the caller may use; otherwise it is left, with its
+   * connection, to node:http's handler below, which answers every refusal.
+   */
+  serve(request: WireRequest, response: FastResponse): boolean {
+    if (this.#draining) return false;
+    const target = splitTarget(request.target, this.#basePath);
+    if (!target) return false;
+    const { pathname, query } = target;
+    const route = routeOf(pathname);
+    const rest = REST_ROUTES[route];
+    if (!rest || (rest.postOnly && request.method !== 'POST')) return false;
+    const principal = this.#auth.identify(tokenOf(request.headers['authorization'], query));
+    if (principal instanceof SluiceError) return false;
+    const restRequest: RestRequest = {
+      method: request.method,
+      headers: request.headers,
+      body: request.body,
+      onAbandon: (listener) => response.onAbandon(listener),
+    };
+    this.#handleRest(restRequest, response, route, principal, pathname, query, performance.now());
+    return true;
+  }
+
+  #handleRest(
+    req: RestRequest,
+    res: ResponseSink,
+    route: HttpRoute,
+    principal: Principal,
+    pathname: string,
+    query: string,
+    arrived: number,
+  ): void {
+    this.#rest.handle(req, res, route, principal, pathname, query, arrived).catch((error: unknown) => {
+      this.#logger.error({ err: error }, 'unexpected error in the REST handler');
+      this.#responder.error(res, route, new SluiceError('SLUICE_ERR_INTERNAL', 'ERR internal error'));
+    });
   }
 
   #request(req: IncomingMessage, res: ServerResponse): void {
@@ -247,7 +318,7 @@ export class MainServer {
         ),
       );
     }
-    const principal = this.#auth.identify(tokenOf(req, query));
+    const principal = this.#auth.identify(tokenOf(req.headers.authorization, query));
     if (principal instanceof SluiceError) return this.#responder.error(res, route, principal);
     if (route === 'subscribe' || route === 'psubscribe' || route === 'monitor') {
       if (!this.#streams)
@@ -266,10 +337,16 @@ export class MainServer {
         new SluiceError('SLUICE_ERR_HTTP_BAD_HEADER', 'ERR /ws expects a WebSocket upgrade request'),
       );
     }
-    this.#rest.handle(req, res, route, principal, pathname, query, arrived).catch((error: unknown) => {
-      this.#logger.error({ err: error }, 'unexpected error in the REST handler');
-      this.#responder.error(res, route, new SluiceError('SLUICE_ERR_INTERNAL', 'ERR internal error'));
-    });
+    const restRequest: RestRequest = {
+      method,
+      headers: req.headers,
+      body: req,
+      onAbandon: (listener) =>
+        res.once('close', () => {
+          if (!res.writableFinished) listener();
+        }),
+    };
+    this.#handleRest(restRequest, res, route, principal, pathname, query, arrived);
   }
 
   #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
@@ -284,7 +361,7 @@ export class MainServer {
           `ERR no WebSocket endpoint at ${JSON.stringify(pathname)}; use /ws`,
         ),
       );
-    const principal = this.#auth.identify(tokenOf(req, query));
+    const principal = this.#auth.identify(tokenOf(req.headers.authorization, query));
     if (principal instanceof SluiceError) return refuse(principal);
     this.#upgrades.handleUpgrade(req, socket, head, principal, query);
   }
