@@ -83,7 +83,8 @@ export class FastResponse {
 
   /** Calls `listener` if the client goes away before this response was written. */
   onAbandon(listener: () => void): void {
-    (this.#abandoned ??= []).push(listener);
+    if (this.#abandoned) this.#abandoned.push(listener);
+    else this.#abandoned = [listener];
   }
 
   /** Writes the response to `socket`; true when the connection must close after it. */
