@@ -235,51 +235,49 @@ export class ClusterExecutor implements RequestRunner {
   ): Promise<Outcome[]> {
     return new Promise<Outcome[]>((answer) => {
       const fail = (error: unknown) => answer(new Array<Outcome>(count).fill(clusterOutcomeOf(error).error));
-      this.#admission
-        .run(
-          () => {
-            const written = performance.now();
-            if (written >= timing.deadline) {
-              fail(
-                new SluiceError(
-                  'SLUICE_ERR_DEADLINE_EXPIRED',
-                  'ERR the request deadline passed before its commands were sent; nothing was sent',
-                ),
-              );
-              return Promise.resolve();
-            }
-            if (this.#cluster.status !== 'ready') {
-              this.#telemetry.refused('redis_unavailable');
-              fail(unavailable('the cluster client is not ready'));
-              return Promise.resolve();
-            }
-            const commands = write();
-            if (commands instanceof SluiceError) {
-              this.#telemetry.refused('redis_unavailable');
-              fail(commands);
-              return Promise.resolve();
-            }
-            const labels = labelled.map((l) => (typeof l === 'string' ? l : l.label));
-            return this.#settle(commands, labels, written, timing, answer);
-          },
-          (seconds) => this.#telemetry.queueWaited(seconds),
-        )
-        .catch(fail);
+      const admission = this.#admission;
+      const refuse = (error: SluiceError) => {
+        admission.leave();
+        fail(error);
+      };
+      admission.enter(
+        () => {
+          const written = performance.now();
+          if (written >= timing.deadline) {
+            return refuse(
+              new SluiceError(
+                'SLUICE_ERR_DEADLINE_EXPIRED',
+                'ERR the request deadline passed before its commands were sent; nothing was sent',
+              ),
+            );
+          }
+          if (this.#cluster.status !== 'ready') {
+            this.#telemetry.refused('redis_unavailable');
+            return refuse(unavailable('the cluster client is not ready'));
+          }
+          let commands: Command[] | SluiceError;
+          try {
+            commands = write();
+          } catch (error) {
+            admission.leave();
+            return fail(error);
+          }
+          if (commands instanceof SluiceError) {
+            this.#telemetry.refused('redis_unavailable');
+            return refuse(commands);
+          }
+          const labels = labelled.map((l) => (typeof l === 'string' ? l : l.label));
+          const timeoutMs = Math.max(0, Math.min(this.#options.commandTimeoutMs, timing.deadline - written));
+          settleCommands(
+            { commands, labels, written, timeoutMs, telemetry: this.#telemetry, classify: clusterOutcomeOf },
+            answer,
+            () => admission.leave(),
+          );
+        },
+        fail,
+        (seconds) => this.#telemetry.queueWaited(seconds),
+      );
     });
-  }
-
-  #settle(
-    commands: readonly Command[],
-    labels: readonly string[],
-    written: number,
-    timing: RequestTiming,
-    answer: (outcomes: Outcome[]) => void,
-  ): Promise<void> {
-    const timeoutMs = Math.max(0, Math.min(this.#options.commandTimeoutMs, timing.deadline - written));
-    return settleCommands(
-      { commands, labels, written, timeoutMs, telemetry: this.#telemetry, classify: clusterOutcomeOf },
-      answer,
-    );
   }
 }
 

@@ -151,19 +151,25 @@ export class Executor implements RequestRunner {
         if (reason) this.#telemetry.refused(reason);
         answer(new Array<Outcome>(count).fill(e));
       };
-      this.#admission
-        .run(
-          () => {
-            const attempt = this.#write(items, timing, transaction, affinity);
-            if (attempt instanceof SluiceError) {
-              fail(attempt);
-              return Promise.resolve();
-            }
-            return this.#settle(attempt, timing, answer);
-          },
-          (seconds) => this.#telemetry.queueWaited(seconds),
-        )
-        .catch(fail);
+      const admission = this.#admission;
+      admission.enter(
+        () => {
+          let attempt: Attempt | SluiceError;
+          try {
+            attempt = this.#write(items, timing, transaction, affinity);
+          } catch (error) {
+            admission.leave();
+            return fail(error);
+          }
+          if (attempt instanceof SluiceError) {
+            admission.leave();
+            return fail(attempt);
+          }
+          this.#settle(attempt, timing, answer, () => admission.leave());
+        },
+        fail,
+        (seconds) => this.#telemetry.queueWaited(seconds),
+      );
     });
   }
 
@@ -211,11 +217,16 @@ export class Executor implements RequestRunner {
     return { commands, labels, connection, written: now };
   }
 
-  /** Resolves when every command settled (that is when the admission slot is freed); answers earlier on timeout. */
-  #settle(attempt: Attempt, timing: RequestTiming, answer: (outcomes: Outcome[]) => void): Promise<void> {
+  /** Answers when every command settled, or earlier on timeout; `allSettled` follows once every command settled. */
+  #settle(
+    attempt: Attempt,
+    timing: RequestTiming,
+    answer: (outcomes: Outcome[]) => void,
+    allSettled: () => void,
+  ): void {
     const { commands, labels, connection, written } = attempt;
     const timeoutMs = Math.max(0, Math.min(this.#options.commandTimeoutMs, timing.deadline - written));
-    return settleCommands(
+    settleCommands(
       {
         commands,
         labels,
@@ -226,6 +237,7 @@ export class Executor implements RequestRunner {
         onSettled: () => connection.settled(),
       },
       answer,
+      allSettled,
     );
   }
 }

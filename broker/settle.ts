@@ -23,43 +23,46 @@ export interface SettleOptions {
 
 /**
  * Calls `answer` once: with every outcome when all settled, or at the timeout with the late ones as
- * SLUICE_ERR_REDIS_TIMEOUT. The returned promise resolves when every command settled, even after a timeout.
+ * SLUICE_ERR_REDIS_TIMEOUT. Calls `allSettled` when every command settled, even after a timeout (what frees the
+ * admission slot).
  */
-export function settleCommands(options: SettleOptions, answer: (outcomes: Outcome[]) => void): Promise<void> {
+export function settleCommands(
+  options: SettleOptions,
+  answer: (outcomes: Outcome[]) => void,
+  allSettled: () => void,
+): void {
   const { commands, labels, written, timeoutMs, telemetry, classify, onSettled } = options;
   const outcomes = new Array<Outcome | undefined>(commands.length);
   let left = commands.length;
   let answered = false;
-  return new Promise<void>((settled) => {
-    const timer = setTimeout(() => {
-      answered = true;
-      const error = new SluiceError(
-        'SLUICE_ERR_REDIS_TIMEOUT',
-        `ERR no reply from Redis within ${Math.round(timeoutMs)} ms (SLUICE_COMMAND_TIMEOUT_MS or the request deadline); the command may have run`,
-      );
-      answer(Array.from(outcomes, (o) => o ?? error));
-    }, timeoutMs);
-    const done = (index: number, outcome: Outcome, kind: CommandOutcome) => {
-      outcomes[index] = outcome;
-      onSettled?.();
-      telemetry.commandDone(
-        labels[index] ?? 'other',
-        (performance.now() - written) / 1000,
-        answered ? 'timeout' : kind,
-      );
-      if (--left > 0) return;
-      clearTimeout(timer);
-      if (!answered) answer(outcomes as Outcome[]);
-      settled();
-    };
-    commands.forEach((command, index) => {
-      command.promise.then(
-        (reply: Outcome) => done(index, reply, 'ok'),
-        (error: unknown) => {
-          const { error: e, outcome } = classify(error);
-          done(index, e, outcome);
-        },
-      );
-    });
+  const timer = setTimeout(() => {
+    answered = true;
+    const error = new SluiceError(
+      'SLUICE_ERR_REDIS_TIMEOUT',
+      `ERR no reply from Redis within ${Math.round(timeoutMs)} ms (SLUICE_COMMAND_TIMEOUT_MS or the request deadline); the command may have run`,
+    );
+    answer(Array.from(outcomes, (o) => o ?? error));
+  }, timeoutMs);
+  const done = (index: number, outcome: Outcome, kind: CommandOutcome) => {
+    outcomes[index] = outcome;
+    onSettled?.();
+    telemetry.commandDone(
+      labels[index] ?? 'other',
+      (performance.now() - written) / 1000,
+      answered ? 'timeout' : kind,
+    );
+    if (--left > 0) return;
+    clearTimeout(timer);
+    if (!answered) answer(outcomes as Outcome[]);
+    allSettled();
+  };
+  commands.forEach((command, index) => {
+    command.promise.then(
+      (reply: Outcome) => done(index, reply, 'ok'),
+      (error: unknown) => {
+        const { error: e, outcome } = classify(error);
+        done(index, e, outcome);
+      },
+    );
   });
 }
