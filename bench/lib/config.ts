@@ -6,7 +6,11 @@ export interface BenchConfig {
   readonly quick: boolean;
   /** Measured seconds of one throughput run (`BENCH_DURATION_S`). */
   readonly durationS: number;
-  /** Untimed seconds before each measured run (`BENCH_WARMUP_S`); wrk warms up for 1 s when this is ≥ 0.5. */
+  /**
+   * Untimed seconds before each measured run (`BENCH_WARMUP_S`); wrk warms up for at least 1 s when this is
+   * ≥ 0.5. Each run starts a fresh broker, and V8 needs a couple of seconds under load to optimise the hot path:
+   * with 1 s the first measured second still ran partly unoptimised code (up to −40% against a warm broker).
+   */
   readonly warmupS: number;
   /** Runs per row, interleaved across a scenario's rows; the table shows medians (`BENCH_REPEATS`). */
   readonly repeats: number;
@@ -63,7 +67,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): BenchConfig {
   return Object.freeze({
     quick,
     durationS: num(env, 'BENCH_DURATION_S', quick ? 1.5 : 2),
-    warmupS: num(env, 'BENCH_WARMUP_S', quick ? 0.3 : 0.5),
+    warmupS: num(env, 'BENCH_WARMUP_S', quick ? 0.3 : 2),
     repeats: Math.round(num(env, 'BENCH_REPEATS', quick ? 1 : 3)),
     connections: Math.round(num(env, 'BENCH_CONNECTIONS', 50)),
     wrkThreads: Math.round(num(env, 'BENCH_WRK_THREADS', 1)),

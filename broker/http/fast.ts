@@ -3,6 +3,7 @@
 // request it is handed to node:http for good, with the bytes not yet served, once its answers are out.
 import { STATUS_CODES, type Server } from 'node:http';
 import type { Socket } from 'node:net';
+import type { Principal } from '../auth.js';
 import { readWireRequest, type WireLimits, type WireRequest } from './wire.js';
 
 /** Where the fast path sends requests: serves one and returns true, or returns false to leave it to node:http. */
@@ -30,6 +31,14 @@ function httpDate(): string {
   return cachedDate;
 }
 
+/**
+ * What the host may remember about a connection's caller: the token it sent last and who that is, so that a
+ * keep-alive connection is not identified again (a SHA-256 per request) while it sends the same token.
+ */
+export interface FastCaller {
+  caller: { readonly token: string; readonly principal: Principal } | undefined;
+}
+
 /** One response of a fast connection; the fields and methods the Responder uses of a ServerResponse. */
 export class FastResponse {
   headersSent = false;
@@ -43,6 +52,11 @@ export class FastResponse {
     this.#connection = connection;
   }
 
+  /** The connection's remembered caller. */
+  get connection(): FastCaller {
+    return this.#connection;
+  }
+
   /** True once the client went away. */
   get destroyed(): boolean {
     return this.#connection.closed;
@@ -53,7 +67,7 @@ export class FastResponse {
     return this.#body !== undefined;
   }
 
-  /** Builds the status line and headers (`headers` as name, value pairs) with Date and keep-alive headers. */
+  /** Builds the status line and headers (`headers` as name, value pairs) with Date; Connection comes in writeTo. */
   writeHead(status: number, headers: readonly string[]): this {
     let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Unknown'}\r\n`;
     for (let i = 0; i < headers.length; i += 2) {
@@ -64,12 +78,7 @@ export class FastResponse {
       }
       head += `${name}: ${headers[i + 1]}\r\n`;
     }
-    this.#closeAfter ||= !this.#connection.keepAlive;
-    head += `Date: ${httpDate()}\r\n`;
-    head += this.#closeAfter
-      ? 'Connection: close\r\n\r\n'
-      : `Connection: keep-alive\r\nKeep-Alive: timeout=${this.#connection.keepAliveSeconds}\r\n\r\n`;
-    this.#head = head;
+    this.#head = head + `Date: ${httpDate()}\r\n`;
     this.headersSent = true;
     return this;
   }
@@ -87,15 +96,25 @@ export class FastResponse {
     else this.#abandoned = [listener];
   }
 
-  /** Writes the response to `socket`; true when the connection must close after it. */
-  writeTo(socket: Socket): boolean {
+  /**
+   * Writes the response to `socket`; true when the connection must close after it. `last`: no request is pending
+   * after this one. When draining, only the last says `Connection: close`: the requests pipelined after an earlier
+   * one already ran, and a client that saw `close` would drop their answers and retry them.
+   */
+  writeTo(socket: Socket, last: boolean): boolean {
+    const close = this.#closeAfter || (last && !this.#connection.keepAlive);
+    const head =
+      this.#head +
+      (close
+        ? 'Connection: close\r\n\r\n'
+        : `Connection: keep-alive\r\nKeep-Alive: timeout=${this.#connection.keepAliveSeconds}\r\n\r\n`);
     const body = this.#body!;
-    if (typeof body === 'string') socket.write(this.#head + body);
+    if (typeof body === 'string') socket.write(head + body);
     else {
-      socket.write(this.#head);
+      socket.write(head);
       socket.write(body);
     }
-    return this.#closeAfter;
+    return close;
   }
 
   /** The client went away before this response was written. */
@@ -105,13 +124,16 @@ export class FastResponse {
 }
 
 /** One client connection served by the fast path until it is handed to node:http. */
-class FastConnection {
+class FastConnection implements FastCaller {
   closed = false;
+  caller: FastCaller['caller'];
   readonly #socket: Socket;
   readonly #fast: FastHttp;
   /** Responses not yet written, in request order. */
   readonly #pending: FastResponse[] = [];
   #served = 0;
+  /** Whether 'data' is flowing to #onData: false while waiting for the client to read, and once handed off. */
+  #reading = true;
   /** Bytes waiting for node:http once the pending responses are out; undefined while this connection is fast. */
   #handOffBytes: Buffer | undefined;
 
@@ -142,6 +164,12 @@ class FastConnection {
     this.#socket.destroy();
   }
 
+  /** Stops serving and ends the socket once what was written is sent (an answer may still be on its way). */
+  close(): void {
+    this.#stopReading();
+    this.#socket.end();
+  }
+
   readonly #onData = (chunk: Buffer): void => {
     let offset = 0;
     while (offset < chunk.length) {
@@ -169,23 +197,33 @@ class FastConnection {
     const socket = this.#socket;
     if (ready > 1) socket.cork();
     let close = false;
-    for (const response of pending.splice(0, ready)) {
-      close = response.writeTo(socket);
-      if (close) break;
-    }
+    const written = pending.splice(0, ready);
+    for (let i = 0; i < written.length && !close; i++)
+      close = written[i]!.writeTo(socket, i === written.length - 1 && pending.length === 0);
     if (ready > 1) socket.uncork();
     if (close) {
       this.#stopReading();
       socket.end();
-    } else if (pending.length === 0) {
-      if (this.#handOffBytes) this.#completeHandOff();
-      else if (this.#fast.draining) socket.end();
+    } else if (pending.length === 0 && this.#handOffBytes) this.#completeHandOff();
+    else if (this.#reading && socket.writableNeedDrain) {
+      // Backpressure, as node:http applies it: a client that does not read its answers gets no more requests
+      // served until they drain, instead of the broker buffering every answer it sends.
+      this.#reading = false;
+      socket.pause();
+      socket.once('drain', this.#onDrain);
     }
   }
 
+  readonly #onDrain = (): void => {
+    this.#reading = true;
+    this.#socket.resume();
+  };
+
   #stopReading(): void {
+    this.#reading = false;
     this.#socket.pause();
     this.#socket.removeListener('data', this.#onData);
+    this.#socket.removeListener('drain', this.#onDrain);
   }
 
   #handOff(bytes: Buffer): void {
@@ -211,7 +249,8 @@ class FastConnection {
 
   readonly #onTimeout = (): void => {
     if (this.#pending.length > 0) return;
-    // A connection that never sent a request goes to node:http, whose headers timeout answers it with a 408.
+    // A connection that never sent a request goes to node:http, whose headers timeout answers it with a 408: after
+    // up to twice SLUICE_HTTP_HEADERS_TIMEOUT_MS in all, since node:http's clock starts at the hand-off.
     if (this.#served === 0) this.#handOff(Buffer.alloc(0));
     else this.#socket.destroy();
   };
@@ -271,7 +310,7 @@ export class FastHttp {
   /** Stops keeping connections alive: idle ones close now, busy ones after their last response. */
   drain(): void {
     this.draining = true;
-    for (const connection of this.#connections) if (connection.idle) connection.destroy();
+    for (const connection of this.#connections) if (connection.idle) connection.close();
   }
 
   /** Closes every fast connection at once. */

@@ -11,7 +11,7 @@ import type { Authenticator, Principal } from '../auth.js';
 import type { HttpRoute, Responder, ResponseSink } from './respond.js';
 import { errorBody } from '../protocol/items.js';
 import type { RestHandler, RestRequest } from './rest.js';
-import { FastHttp, type FastHost, type FastResponse } from './fast.js';
+import { type FastCaller, FastHttp, type FastHost, type FastResponse } from './fast.js';
 import type { WireRequest } from './wire.js';
 import { SluiceError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -253,7 +253,7 @@ export class MainServer implements FastHost {
     const route = routeOf(pathname);
     const rest = REST_ROUTES[route];
     if (!rest || (rest.postOnly && request.method !== 'POST')) return false;
-    const principal = this.#auth.identify(tokenOf(request.headers['authorization'], query));
+    const principal = this.#identifyOn(response.connection, tokenOf(request.headers['authorization'], query));
     if (principal instanceof SluiceError) return false;
     const restRequest: RestRequest = {
       method: request.method,
@@ -263,6 +263,15 @@ export class MainServer implements FastHost {
     };
     this.#handleRest(restRequest, response, route, principal, pathname, query, performance.now());
     return true;
+  }
+
+  /** Identifies the caller, reusing the answer for the token this connection sent last. */
+  #identifyOn(connection: FastCaller, token: string | undefined): Principal | SluiceError {
+    const known = connection.caller;
+    if (known !== undefined && token === known.token) return known.principal;
+    const principal = this.#auth.identify(token);
+    if (token !== undefined && !(principal instanceof SluiceError)) connection.caller = { token, principal };
+    return principal;
   }
 
   #handleRest(
