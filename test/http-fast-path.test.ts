@@ -565,6 +565,14 @@ t.test('draining: in-flight answers say Connection: close, idle connections clos
     post(['BLPOP', 'fp:drain2', '0.5']) + post(['INCR', 'fp:drained']) + post(['ECHO', 'third']),
     3,
   );
+  // The same through node:http (chunked bodies are not the fast path's).
+  const nodePipelined = await Connection.open(t, draining.url);
+  nodePipelined.send(
+    chunkedPost(['BLPOP', 'fp:drain3', '0.5']) +
+      chunkedPost(['INCR', 'fp:drained-node']) +
+      chunkedPost(['ECHO', 'third']),
+    3,
+  );
   const idle = await Connection.open(t, draining.url);
   idle.send(post(['ECHO', 'idle']));
   await idle.wait(1);
@@ -572,8 +580,12 @@ t.test('draining: in-flight answers say Connection: close, idle connections clos
   const handedOff = await Connection.open(t, draining.url);
   handedOff.send(chunkedPost(['ECHO', 'node']));
   await handedOff.wait(1);
-  t.ok(await until(async () => (await blockedClients()) === 2), 'both BLPOPs block');
+  t.ok(await until(async () => (await blockedClients()) === 3), 'the three BLPOPs block');
   t.ok(await until(async () => (await direct.get('fp:drained')) === '1'), 'the pipelined INCR ran');
+  t.ok(
+    await until(async () => (await direct.get('fp:drained-node')) === '1'),
+    'the INCR pipelined through node:http ran',
+  );
   // A write held by Redis keeps the drain going for 1.5 s, longer than idle connections may stay.
   await direct.call('CLIENT', 'PAUSE', '1500', 'WRITE');
   const slow = await Connection.open(t, draining.url);
@@ -607,6 +619,21 @@ t.test('draining: in-flight answers say Connection: close, idle connections clos
     piped.map((a) => a.headers['connection']),
     ['keep-alive', 'keep-alive', 'close'],
     'only the last answer says Connection: close',
+  );
+
+  t.ok(await nodePipelined.closedWithin(3000), 'the node:http pipelining connection closes after its answers');
+  const nodePiped = nodePipelined.answers();
+  t.same(
+    bodies(nodePiped),
+    [{ result: null }, { result: 1 }, { result: 'third' }],
+    'every request that ran through node:http was answered',
+  );
+  // node:http fixes an answer's headers when the handler ends it, even while it waits behind the BLPOP: here the
+  // last answer was complete before the drain began, so it cannot say close; none before it may.
+  t.same(
+    nodePiped.slice(0, -1).map((a) => a.headers['connection']),
+    ['keep-alive', 'keep-alive'],
+    'no node:http answer before the last says Connection: close',
   );
 
   t.ok(await slow.closedWithin(3000), 'the slow connection closes after its answer');

@@ -227,9 +227,13 @@ export class MainServer implements FastHost {
   /** Stops taking requests: new ones get 503 SLUICE_ERR_DRAINING; idle keep-alive connections are closed. */
   drain(): void {
     this.#draining = true;
-    // In-flight responses go out with `Connection: close`: a client that reused the connection after them would
-    // have its next request cut by the final close (ECONNRESET: did it run?) instead of a clean ECONNREFUSED.
-    for (const res of this.#open) if (!res.headersSent) res.shouldKeepAlive = false;
+    // The last in-flight response of each connection goes out with `Connection: close`: a client that reused the
+    // connection after it would have its next request cut by the final close (ECONNRESET: did it run?) instead of
+    // a clean ECONNREFUSED. Only the last: requests pipelined before it already ran, and a client that saw
+    // `close` on an earlier answer would drop the later ones and retry them.
+    const lastOfConnection = new Map<unknown, ServerResponse>();
+    for (const res of this.#open) lastOfConnection.set(res.req.socket, res);
+    for (const res of lastOfConnection.values()) if (!res.headersSent) res.shouldKeepAlive = false;
     this.#fast.drain();
     this.server.close();
     this.server.closeIdleConnections();

@@ -45,9 +45,42 @@ export class Batcher {
       for (const command of batch) command.reject(error);
       return;
     }
-    stream.cork();
-    for (const command of batch) void redis.sendCommand(command);
-    stream.uncork();
+    // ioredis writes each command to the stream it is given: collected here, the batch goes out as one string
+    // (a chunk per Buffer argument) instead of one writev chunk per command (~12% of the broker's CPU with
+    // /pipeline requests of 10 commands).
+    const collector = new WriteCollector();
+    // Typed as a socket, but ioredis only calls write() on the stream it is given (as with its own Pipeline).
+    const into = collector as unknown as Parameters<Redis['sendCommand']>[1];
+    for (const command of batch) void redis.sendCommand(command, into);
+    const chunks = collector.chunks();
+    if (chunks.length === 1) stream.write(chunks[0]!);
+    else {
+      stream.cork();
+      for (const chunk of chunks) stream.write(chunk);
+      stream.uncork();
+    }
     this.#observe?.(batch.length);
   };
+}
+
+/** The stream ioredis writes a batch's commands to: runs of strings are joined, Buffers kept as they are. */
+class WriteCollector {
+  #text = '';
+  readonly #chunks: (string | Buffer)[] = [];
+
+  write(chunk: string | Buffer): boolean {
+    if (typeof chunk === 'string') this.#text += chunk;
+    else {
+      if (this.#text !== '') this.#chunks.push(this.#text);
+      this.#text = '';
+      this.#chunks.push(chunk);
+    }
+    return true;
+  }
+
+  chunks(): (string | Buffer)[] {
+    if (this.#text !== '') this.#chunks.push(this.#text);
+    this.#text = '';
+    return this.#chunks;
+  }
 }
