@@ -4,7 +4,8 @@ import t from 'tap';
 import { capBlockingTimeout } from '../broker/protocol/blocking-timeout.js';
 import { NO_TELEMETRY } from '../broker/telemetry.js';
 import { post, startTestBroker, TOKEN } from './helpers/broker.js';
-import { brokerConnections, startRedis } from './helpers/redis.js';
+import { until } from './helpers/load.js';
+import { blockedClients, brokerConnections, startRedis } from './helpers/redis.js';
 
 const POOL = 8;
 const redis = await startRedis();
@@ -16,24 +17,6 @@ const broker = await startTestBroker(redis.url, {
 });
 t.teardown(() => broker.close());
 const direct = redis.client();
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Waits until `check` holds, polling; fails the test after `ms`. */
-async function until(check: () => boolean | Promise<boolean>, ms = 5000): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await check()) return true;
-    await sleep(20);
-  }
-  return false;
-}
-
-/** Clients Redis reports as blocked. */
-async function blockedClients(): Promise<number> {
-  const info = (await direct.info('clients')) as string;
-  return Number(/blocked_clients:(\d+)/.exec(info)?.[1] ?? -1);
-}
 
 t.test('timeout capping is pure and table-driven', async (t) => {
   const cases: [string, string[], number, string[] | string, number?][] = [
@@ -82,7 +65,7 @@ t.test('timeout capping is pure and table-driven', async (t) => {
 
 t.test('a BLPOP is woken by a later LPUSH through the broker', async (t) => {
   const popped = post(broker.url, '/', ['BLPOP', 'wake', '5']);
-  t.ok(await until(async () => (await blockedClients()) === 1), 'the BLPOP blocks in Redis');
+  t.ok(await until(async () => (await blockedClients(direct)) === 1), 'the BLPOP blocks in Redis');
   const pushed = await post(broker.url, '/', ['LPUSH', 'wake', 'hello']);
   t.same(pushed.body, { result: 1 });
   const reply = await popped;
@@ -121,7 +104,7 @@ t.test(
     });
     t.teardown(() => longBroker.close());
     const popped = post(longBroker.url, '/', ['BLPOP', 'killed', '0']);
-    t.ok(await until(async () => (await blockedClients()) === 1));
+    t.ok(await until(async () => (await blockedClients(direct)) === 1));
     const list = (await direct.client('LIST')) as string;
     const line = list.split('\n').find((l) => / cmd=blpop/.test(l) && / name=sluice-blocking-/.test(l));
     const id = /^id=(\d+)/.exec(line ?? '')?.[1];
@@ -170,7 +153,7 @@ t.test('pool full: 503 at once with Retry-After and the setting named; main pool
     post(broker.url, '/', ['BLPOP', `full-${i}`, '10'], { 'Sluice-Deadline-Ms': '3000' }),
   );
   t.ok(await until(() => broker.blockingPool.stats().busy === POOL), 'every blocking connection is busy');
-  t.ok(await until(async () => (await blockedClients()) === POOL), 'Redis sees them blocked');
+  t.ok(await until(async () => (await blockedClients(direct)) === POOL), 'Redis sees them blocked');
   const started = performance.now();
   const refused = await post(broker.url, '/', ['BLPOP', 'one-more', '1']);
   t.ok(performance.now() - started < 1000, 'refused at once, not queued');
@@ -211,10 +194,10 @@ t.test('a caller that disconnects mid-block frees its connection', async (t) => 
     return req;
   };
   const first = send('gone-1');
-  t.ok(await until(async () => (await blockedClients()) === 1), 'the BLPOP blocks');
+  t.ok(await until(async () => (await blockedClients(direct)) === 1), 'the BLPOP blocks');
   t.equal(longBroker.blockingPool.stats().busy, 1);
   first.destroy();
-  t.ok(await until(async () => (await blockedClients()) === 0), 'Redis no longer blocks it');
+  t.ok(await until(async () => (await blockedClients(direct)) === 0), 'Redis no longer blocks it');
   t.ok(await until(() => longBroker.blockingPool.stats().busy === 0), 'the connection is free again');
   t.equal(longBroker.blockingPool.stats().open, 1, 'freed by CLIENT UNBLOCK and kept, not closed');
   const list = (await direct.client('LIST')) as string;
@@ -232,9 +215,9 @@ t.test('a caller that disconnects mid-block frees its connection', async (t) => 
   // Repeat a few times: never more connections than the bound, never one left blocked.
   for (let i = 0; i < 3; i++) {
     const req = send(`gone-loop-${i}`);
-    await until(async () => (await blockedClients()) === 1);
+    await until(async () => (await blockedClients(direct)) === 1);
     req.destroy();
-    t.ok(await until(async () => (await blockedClients()) === 0), `round ${i}: unblocked`);
+    t.ok(await until(async () => (await blockedClients(direct)) === 0), `round ${i}: unblocked`);
   }
   t.ok(await until(() => longBroker.blockingPool.stats().busy === 0));
   t.ok((await brokerConnections(direct, 'sluice-blocking-')) <= POOL + 1, 'connections stay bounded');
@@ -285,7 +268,7 @@ t.test('main-pool latency does not grow while the blocking pool is saturated', a
   const blocked = Array.from({ length: POOL }, (_, i) =>
     post(satBroker.url, '/', ['BLPOP', `sat-${i}`, '0']),
   );
-  t.ok(await until(async () => (await blockedClients()) === POOL), `${POOL} BLPOPs block`);
+  t.ok(await until(async () => (await blockedClients(direct)) === POOL), `${POOL} BLPOPs block`);
   const saturated = Math.min(await run(), await run());
   t.same(
     satBroker.blockingPool.stats(),

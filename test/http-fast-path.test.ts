@@ -3,8 +3,8 @@ import { Redis as UpstashRedis } from '@upstash/redis';
 import t, { type Test } from 'tap';
 import type { Broker } from '../broker/broker.js';
 import { READONLY_TOKEN, TOKEN, startTestBroker } from './helpers/broker.js';
-import { rawConnect, type RawClient, sleep } from './helpers/load.js';
-import { startRedis } from './helpers/redis.js';
+import { rawConnect, type RawClient, sleep, until } from './helpers/load.js';
+import { blockedClients, startRedis } from './helpers/redis.js';
 
 const MAX_BODY_BYTES = 64 * 1024;
 
@@ -23,21 +23,6 @@ function nodeRequestCounter(b: Broker): () => number {
   return () => count;
 }
 const nodeRequests = nodeRequestCounter(broker);
-
-/** Waits until `check` holds, polling; false after `ms`. */
-async function until(check: () => boolean | Promise<boolean>, ms = 5000): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await check()) return true;
-    await sleep(20);
-  }
-  return false;
-}
-
-async function blockedClients(): Promise<number> {
-  const info = (await direct.info('clients')) as string;
-  return Number(/blocked_clients:(\d+)/.exec(info)?.[1] ?? -1);
-}
 
 // Requests, as raw text.
 type Headers = Record<string, string>;
@@ -534,16 +519,16 @@ t.test('a client that does not read its answers gets no more requests served unt
 });
 
 t.test('a client that half-closes during a BLPOP is gone: its blocking connection is freed', async (t) => {
-  t.ok(await until(async () => (await blockedClients()) === 0), 'nothing blocked to begin with');
+  t.ok(await until(async () => (await blockedClients(direct)) === 0), 'nothing blocked to begin with');
   const c = await Connection.open(t, broker.url);
   c.send(post(['ECHO', 'fast']));
   await c.wait(1);
   c.send(post(['BLPOP', 'fp:gone', '5']));
-  t.ok(await until(async () => (await blockedClients()) === 1), 'the BLPOP blocks in Redis');
+  t.ok(await until(async () => (await blockedClients(direct)) === 1), 'the BLPOP blocks in Redis');
   t.equal(broker.blockingPool.stats().busy, 1);
   const ended = performance.now();
   c.client.socket.end();
-  t.ok(await until(async () => (await blockedClients()) === 0, 2000), 'Redis no longer blocks it');
+  t.ok(await until(async () => (await blockedClients(direct)) === 0, 2000), 'Redis no longer blocks it');
   t.ok(await until(() => broker.blockingPool.stats().busy === 0, 2000), 'the blocking connection is free');
   t.ok(performance.now() - ended < 2000, 'freed at once, not at the 5 s timeout');
   t.ok(await c.closedWithin(2000), 'the server closed its side too');
@@ -580,7 +565,7 @@ t.test('draining: in-flight answers say Connection: close, idle connections clos
   const handedOff = await Connection.open(t, draining.url);
   handedOff.send(chunkedPost(['ECHO', 'node']));
   await handedOff.wait(1);
-  t.ok(await until(async () => (await blockedClients()) === 3), 'the three BLPOPs block');
+  t.ok(await until(async () => (await blockedClients(direct)) === 3), 'the three BLPOPs block');
   t.ok(await until(async () => (await direct.get('fp:drained')) === '1'), 'the pipelined INCR ran');
   t.ok(
     await until(async () => (await direct.get('fp:drained-node')) === '1'),
@@ -621,7 +606,10 @@ t.test('draining: in-flight answers say Connection: close, idle connections clos
     'only the last answer says Connection: close',
   );
 
-  t.ok(await nodePipelined.closedWithin(3000), 'the node:http pipelining connection closes after its answers');
+  t.ok(
+    await nodePipelined.closedWithin(3000),
+    'the node:http pipelining connection closes after its answers',
+  );
   const nodePiped = nodePipelined.answers();
   t.same(
     bodies(nodePiped),

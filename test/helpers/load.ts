@@ -121,6 +121,16 @@ export function tally(results: readonly CallResult[]): Record<string, number> {
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+/** Waits until `check` holds, polling every 20 ms; false after `ms`. */
+export async function until(check: () => boolean | Promise<boolean>, ms = 5000): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (await check()) return true;
+    await sleep(20);
+  }
+  return false;
+}
+
 /** A raw TCP socket to the broker's main listener, collecting everything it receives. */
 export interface RawClient {
   readonly socket: Socket;

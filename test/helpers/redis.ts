@@ -79,6 +79,12 @@ export async function startRedis(extra: readonly string[] = []): Promise<TestRed
   };
 }
 
+/** Clients Redis reports as blocked (BLPOP and the like). */
+export async function blockedClients(redis: Redis): Promise<number> {
+  const info = (await redis.info('clients')) as string;
+  return Number(/blocked_clients:(\d+)/.exec(info)?.[1] ?? -1);
+}
+
 /** The broker's connections in CLIENT LIST (named sluice-*), as name → count. */
 export async function brokerConnections(redis: Redis, prefix = 'sluice-'): Promise<number> {
   const list = (await redis.client('LIST')) as string;
