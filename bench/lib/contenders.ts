@@ -1,6 +1,7 @@
 // Building blocks shared by scenarios: start Sluice or a peer for one run, check it answers, load it with wrk.
 import { type Broker, startBroker } from './broker.js';
 import { type HttpPeer, startConstantHttp, startWebdis } from './peers.js';
+import { cpuSeconds } from './proc.js';
 import type { BenchContext, Measurement, Running } from './rows.js';
 import { runWrk, type WrkOptions } from './wrk.js';
 
@@ -89,16 +90,20 @@ export async function wrkMeasure(
   ctx: BenchContext,
   options: Omit<WrkOptions, 'connections' | 'threads' | 'durationS'>,
   opsPerRequest = 1,
+  brokerPid?: number,
 ): Promise<Measurement> {
   const base = { ...options, connections: ctx.config.connections, threads: ctx.config.wrkThreads };
   if (ctx.config.warmupS >= 0.5) await runWrk({ ...base, durationS: ctx.config.warmupS });
+  const cpuBefore = brokerPid === undefined ? Number.NaN : cpuSeconds(brokerPid);
   const result = await runWrk({ ...base, durationS: ctx.config.durationS });
+  const cpu = brokerPid === undefined ? Number.NaN : cpuSeconds(brokerPid) - cpuBefore;
   return {
     throughput: result.requestsPerS * opsPerRequest,
     p50Ms: result.p50Ms,
     p99Ms: result.p99Ms,
     errors: result.errors,
     firstError: result.errors > 0 ? 'wrk counted socket errors or non-2xx responses' : undefined,
+    cpuMicrosPerOp: (cpu * 1e6) / (result.requests * opsPerRequest),
   };
 }
 

@@ -210,3 +210,22 @@ export function runCommand(command: string, args: readonly string[], timeoutMs =
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
+
+/** Clock ticks per second of /proc's utime and stime (USER_HZ, 100 on Linux). */
+const CLOCK_TICKS = 100;
+
+/** CPU seconds (user + system) used so far by `pid` and its descendants (node:cluster workers), from /proc. */
+export function cpuSeconds(pid: number): number {
+  let ticks = 0;
+  for (const each of [pid, ...descendants(pid)]) {
+    try {
+      const stat = readFileSync(`/proc/${each}/stat`, 'utf8');
+      // after the command name: state, ppid, … utime and stime are the 12th and 13th fields
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      // the process exited while we looked
+    }
+  }
+  return ticks / CLOCK_TICKS;
+}

@@ -25,6 +25,8 @@ export interface Measurement {
   readonly p99Ms: number;
   readonly errors: number;
   readonly firstError?: string | undefined;
+  /** Broker CPU (user + system, all its processes) per operation of the measured run, in µs, when measured. */
+  readonly cpuMicrosPerOp?: number;
 }
 
 /** Processes a contender keeps up for one run; `broker` enables the /metrics columns. */
@@ -54,6 +56,8 @@ export interface RowResult {
   readonly batchMean: number;
   /** The broker's main-pool bound from /metrics (NaN when not exported or not a broker row). */
   readonly poolMax: number;
+  /** Broker CPU per operation in µs, median (NaN when not measured). */
+  readonly cpuMicrosPerOp: number;
   /** Throughput of every repeat, for the spread. */
   readonly samples: readonly number[];
   readonly na?: string | undefined;
@@ -139,6 +143,7 @@ export function reduceRuns(name: string, runs: readonly Run[], na?: string): Row
       connectionsOpened: Number.NaN,
       batchMean: Number.NaN,
       poolMax: Number.NaN,
+      cpuMicrosPerOp: Number.NaN,
       samples: [],
       na: na ?? 'no run completed',
     };
@@ -147,6 +152,7 @@ export function reduceRuns(name: string, runs: readonly Run[], na?: string): Row
   const batchCount = runs.reduce((a, r) => a + r.batchCount, 0);
   const firstError = runs.find((r) => r.m.firstError !== undefined)?.m.firstError;
   const errors = runs.reduce((a, r) => a + r.m.errors, 0);
+  const cpuMicrosPerOp = median(runs.map((r) => r.m.cpuMicrosPerOp ?? Number.NaN));
   return {
     name,
     throughput: median(runs.map((r) => r.m.throughput)),
@@ -158,8 +164,10 @@ export function reduceRuns(name: string, runs: readonly Run[], na?: string): Row
     connectionsOpened: median(runs.map((r) => r.opened)),
     batchMean: batchCount > 0 ? batchSum / batchCount : Number.NaN,
     poolMax: maxOf(runs.map((r) => r.poolMax)),
+    cpuMicrosPerOp,
     samples: runs.map((r) => r.m.throughput),
     note: [
+      Number.isFinite(cpuMicrosPerOp) ? `broker CPU ${cpuMicrosPerOp.toFixed(1)} µs/op` : '',
       errors > 0 && firstError !== undefined ? `first error: ${firstError.slice(0, 100)}` : '',
       na === undefined ? '' : `a later run failed: ${na}`,
     ]

@@ -31,7 +31,7 @@ export function sluiceSingle(ctx: BenchContext, name: string, workers?: number, 
         { method: 'POST', body, headers },
         (b) => (b as { result?: unknown })?.result === ctx.value,
       );
-      return wrkMeasure(ctx, { url, method: 'POST', body, headers });
+      return wrkMeasure(ctx, { url, method: 'POST', body, headers }, 1, broker.pid);
     },
   });
 }
