@@ -96,28 +96,6 @@ export class Admission {
     next.start();
   }
 
-  /**
-   * The promise form of enter/leave: runs `task` in a slot held until its promise settles; rejects with the
-   * refusal when it never ran.
-   */
-  run<T>(task: () => Promise<T>, waited?: (seconds: number) => void): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      this.enter(
-        () => {
-          let running: Promise<T>;
-          try {
-            running = task();
-          } catch (error) {
-            running = Promise.reject(error);
-          }
-          running.then(resolve, reject).finally(() => this.leave());
-        },
-        reject,
-        waited,
-      );
-    });
-  }
-
   /** Resolves when nothing runs or waits. */
   onIdle(): Promise<void> {
     if (this.#running === 0 && this.#waiters.length === 0) return Promise.resolve();

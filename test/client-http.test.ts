@@ -3,6 +3,7 @@
 import t from 'tap';
 import { type Client, SluiceError, createClient } from '../client/index.js';
 import { READONLY_TOKEN, TOKEN, startTestBroker } from './helpers/broker.js';
+import { rejects } from './helpers/client.js';
 import { startRedis } from './helpers/redis.js';
 
 const redis = await startRedis();
@@ -14,16 +15,6 @@ function client(t: { teardown(fn: () => unknown): void }, token = TOKEN): Client
   const c = createClient({ url: broker.url, token });
   t.teardown(() => c.close());
   return c;
-}
-
-async function rejects(p: Promise<unknown>): Promise<SluiceError> {
-  try {
-    await p;
-  } catch (error) {
-    if (error instanceof SluiceError) return error;
-    throw error;
-  }
-  throw new Error('expected a rejection');
 }
 
 t.test('commands by method and by call, values decoded from base64', async (t) => {

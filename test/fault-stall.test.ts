@@ -2,7 +2,7 @@
 // connections are cut, their commands answered 502, slots freed, /readyz goes 503, and SIGCONT recovers.
 import t from 'tap';
 import { startTestBroker } from './helpers/broker.js';
-import { call, codeOf, keepAliveAgent, sleep } from './helpers/load.js';
+import { call, codeOf, keepAliveAgent, until } from './helpers/load.js';
 import { startRedis } from './helpers/redis.js';
 
 const redis = await startRedis();
@@ -16,15 +16,6 @@ t.teardown(() => agent.destroy());
 
 async function readyz(): Promise<number> {
   return (await fetch(`${broker.adminUrl}/readyz`)).status;
-}
-
-async function eventually(check: () => Promise<boolean>, ms: number): Promise<boolean> {
-  const until = performance.now() + ms;
-  while (performance.now() < until) {
-    if (await check()) return true;
-    await sleep(50);
-  }
-  return false;
 }
 
 t.test('stalled connections are cut and replaced; nothing stays held', async (t) => {
@@ -41,16 +32,16 @@ t.test('stalled connections are cut and replaced; nothing stays held', async (t)
   t.ok(broker.admission.running > 0, 'their slots are still held while Redis may still answer');
 
   t.ok(
-    await eventually(async () => broker.admission.running === 0, 5000),
+    await until(async () => broker.admission.running === 0, 5000),
     'the watchdog cut the stalled connections: slots freed',
   );
-  t.ok(await eventually(async () => (await readyz()) === 503, 5000), '/readyz reports not ready');
+  t.ok(await until(async () => (await readyz()) === 503, 5000), '/readyz reports not ready');
   const refused = await call(broker.url, '/', ['get', 'k'], { agent });
   t.same([refused.status, codeOf(refused)], [503, 'SLUICE_ERR_REDIS_UNAVAILABLE'], 'new requests fail fast');
 
   redis.resume();
   t.ok(
-    await eventually(async () => (await call(broker.url, '/', ['get', 'k'], { agent })).status === 200, 8000),
+    await until(async () => (await call(broker.url, '/', ['get', 'k'], { agent })).status === 200, 8000),
     'recovers after SIGCONT',
   );
   t.equal(await readyz(), 200);

@@ -1,19 +1,9 @@
 import { spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import t from 'tap';
 import { TOKEN } from './helpers/broker.js';
 import { scrape, value } from './helpers/metrics.js';
 import { startRedis } from './helpers/redis.js';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject()));
-    });
-  });
-}
+import { freePort } from './helpers/topology.js';
 
 t.test('with SLUICE_WORKERS=2 the primary /metrics aggregates both workers', async (t) => {
   const redis = await startRedis();

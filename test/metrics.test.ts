@@ -1,7 +1,6 @@
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
@@ -9,6 +8,7 @@ import t from 'tap';
 import { post, READONLY_TOKEN, startTestBroker, TOKEN } from './helpers/broker.js';
 import { scrape, total, value } from './helpers/metrics.js';
 import { startRedis } from './helpers/redis.js';
+import { freePort } from './helpers/topology.js';
 
 const redis = await startRedis();
 t.teardown(() => redis.stop());
@@ -231,16 +231,6 @@ t.test("the registry is Sluice's own, never prom-client's global one", async (t)
   const { register } = await import('prom-client');
   t.same(await register.getMetricsAsJSON(), []);
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject()));
-    });
-  });
-}
 
 function prometheusPath(): string | undefined {
   try {

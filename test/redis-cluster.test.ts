@@ -7,7 +7,14 @@ import t from 'tap';
 import { post, startTestBroker, TOKEN } from './helpers/broker.js';
 import { openStream } from './helpers/sse.js';
 import { Peer } from './helpers/ws.js';
-import { freePort, type ServerProcess, spawnServer, tempDir, waitUntil } from './helpers/topology.js';
+import {
+  baseArgs,
+  freePort,
+  type ServerProcess,
+  spawnServer,
+  tempDir,
+  waitUntil,
+} from './helpers/topology.js';
 
 const dir = tempDir('sluice-cluster-');
 t.teardown(() => dir.remove());
@@ -18,14 +25,7 @@ for (const port of ports) {
   servers.push(
     await spawnServer(
       [
-        '--port',
-        String(port),
-        '--bind',
-        '127.0.0.1',
-        '--save',
-        '',
-        '--appendonly',
-        'no',
+        ...baseArgs(port),
         '--dir',
         dir.path,
         '--cluster-enabled',

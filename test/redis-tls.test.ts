@@ -5,7 +5,7 @@ import { Redis } from 'ioredis';
 import t from 'tap';
 import { post, startTestBroker, TOKEN } from './helpers/broker.js';
 import { openStream } from './helpers/sse.js';
-import { freePort, makeCertificates, pings, spawnServer, tempDir } from './helpers/topology.js';
+import { baseArgs, freePort, makeCertificates, pings, spawnServer, tempDir } from './helpers/topology.js';
 
 const dir = tempDir('sluice-tls-');
 t.teardown(() => dir.remove());
@@ -15,16 +15,10 @@ const tlsOptions = { ca: certs.ca, cert: certs.clientCert, key: certs.clientKey 
 // The default user is off: every connection must log in as alice, so a connection that ignored the URL's user fails.
 const server = await spawnServer(
   [
-    '--port',
-    '0',
+    // port 0: no plain TCP, TLS only
+    ...baseArgs(0),
     '--tls-port',
     String(port),
-    '--bind',
-    '127.0.0.1',
-    '--save',
-    '',
-    '--appendonly',
-    'no',
     '--tls-cert-file',
     certs.serverCert,
     '--tls-key-file',

@@ -103,11 +103,7 @@ export class FastResponse {
    */
   writeTo(socket: Socket, last: boolean): boolean {
     const close = this.#closeAfter || (last && !this.#connection.keepAlive);
-    const head =
-      this.#head +
-      (close
-        ? 'Connection: close\r\n\r\n'
-        : `Connection: keep-alive\r\nKeep-Alive: timeout=${this.#connection.keepAliveSeconds}\r\n\r\n`);
+    const head = this.#head + (close ? 'Connection: close\r\n\r\n' : this.#connection.keepAliveHead);
     const body = this.#body!;
     if (typeof body === 'string') socket.write(head + body);
     else {
@@ -152,8 +148,9 @@ class FastConnection implements FastCaller {
     return !this.#fast.draining;
   }
 
-  get keepAliveSeconds(): number {
-    return Math.floor(this.#fast.options.keepAliveTimeoutMs / 1000);
+  /** The end of a response head that keeps the connection open. */
+  get keepAliveHead(): string {
+    return this.#fast.keepAliveHead;
   }
 
   get idle(): boolean {
@@ -283,6 +280,8 @@ class FastConnection implements FastCaller {
 export class FastHttp {
   readonly host: FastHost;
   readonly options: FastOptions;
+  /** `Connection: keep-alive` and `Keep-Alive: timeout=…` (whole seconds, as node:http says it), ending a head. */
+  readonly keepAliveHead: string;
   draining = false;
   readonly #server: Server;
   readonly #nodeListener: NodeConnectionListener;
@@ -291,6 +290,7 @@ export class FastHttp {
   constructor(server: Server, host: FastHost, options: FastOptions) {
     this.host = host;
     this.options = options;
+    this.keepAliveHead = `Connection: keep-alive\r\nKeep-Alive: timeout=${Math.floor(options.keepAliveTimeoutMs / 1000)}\r\n\r\n`;
     this.#server = server;
     const [nodeListener] = server.listeners('connection') as NodeConnectionListener[];
     if (!nodeListener) throw new Error('node:http registered no connection listener');

@@ -17,9 +17,15 @@ interface Format {
   readonly resp2: boolean;
 }
 
-/** One REST request, from node:http or the fast path. */
+/** One REST request whose route and caller are known, from node:http or the fast path. */
 export interface RestRequest {
+  readonly route: HttpRoute;
+  readonly principal: Principal;
   readonly method: string;
+  readonly pathname: string;
+  readonly query: string;
+  /** When it arrived (performance.now()): the origin of Sluice-Deadline-Ms. */
+  readonly arrived: number;
   /** Header values by lower-case name. */
   readonly headers: Readonly<IncomingHttpHeaders>;
   /** The body, or node:http's request to read it from once the headers were checked. */
@@ -131,38 +137,20 @@ export class RestHandler {
     this.#deps = deps;
   }
 
-  /** Runs a request whose route, caller and format are known. Never throws; every failure is a JSON response. */
-  async handle(
-    req: RestRequest,
-    res: ResponseSink,
-    route: HttpRoute,
-    principal: Principal,
-    pathname: string,
-    query: string,
-    arrived: number,
-  ): Promise<void> {
-    const { responder } = this.#deps;
+  /** Runs a request. Never throws; every failure is a JSON response. */
+  async handle(req: RestRequest, res: ResponseSink): Promise<void> {
+    const { route, pathname, query } = req;
     try {
       const format = readFormat(req.headers);
-      const timing = readTiming(req.headers, arrived);
+      const timing = readTiming(req.headers, req.arrived);
       const body = Buffer.isBuffer(req.body) ? req.body : await readBody(req.body, this.#deps.maxBodyBytes);
       switch (route) {
         case 'single':
-          return await this.#single(
-            req,
-            res,
-            route,
-            principal,
-            this.#singleCommand(req, body),
-            format,
-            timing,
-          );
+          return await this.#single(req, res, this.#singleCommand(req, body), format, timing);
         case 'path':
           return await this.#single(
             req,
             res,
-            route,
-            principal,
             pathCommand(pathname, query, req.method === 'POST' || req.method === 'PUT' ? body : undefined),
             format,
             timing,
@@ -171,14 +159,14 @@ export class RestHandler {
         case 'multi-exec': {
           const commands = parseCommandList(parseJson(body.toString('utf8')), this.#deps.maxPipelineCommands);
           return route === 'pipeline'
-            ? await this.#pipeline(req, res, principal, commands, format, timing)
-            : await this.#transaction(res, principal, commands, format, timing);
+            ? await this.#pipeline(req, res, commands, format, timing)
+            : await this.#transaction(req, res, commands, format, timing);
         }
         default:
           throw new SluiceError('SLUICE_ERR_HTTP_NOT_FOUND', `ERR no route ${JSON.stringify(pathname)}`);
       }
     } catch (error) {
-      responder.error(res, route, error instanceof Error ? error : new Error(String(error)));
+      this.#deps.responder.error(res, route, error instanceof Error ? error : new Error(String(error)));
     }
   }
 
@@ -195,14 +183,13 @@ export class RestHandler {
   async #single(
     req: RestRequest,
     res: ResponseSink,
-    route: HttpRoute,
-    principal: Principal,
     argv: Arg[],
     format: Format,
     timing: RequestTiming,
   ): Promise<void> {
     const { preparer, executor, responder } = this.#deps;
-    const prepared = preparer.prepare(argv, principal);
+    const { route } = req;
+    const prepared = preparer.prepare(argv, req.principal);
     if (prepared instanceof SluiceError) return responder.error(res, route, prepared);
     const [outcome] = await executor.pipeline([prepared], withCallerSignal(req, [prepared], timing));
     if (outcome instanceof Error) return responder.error(res, route, outcome);
@@ -214,13 +201,12 @@ export class RestHandler {
   async #pipeline(
     req: RestRequest,
     res: ResponseSink,
-    principal: Principal,
     commands: Arg[][],
     format: Format,
     timing: RequestTiming,
   ): Promise<void> {
     const { preparer, executor, responder } = this.#deps;
-    const items = commands.map((argv) => preparer.prepare(argv, principal));
+    const items = commands.map((argv) => preparer.prepare(argv, req.principal));
     const outcomes = await executor.pipeline(items, withCallerSignal(req, items, timing));
     const shared = sharedFailure(outcomes);
     if (shared) return responder.error(res, 'pipeline', shared);
@@ -238,8 +224,8 @@ export class RestHandler {
   }
 
   async #transaction(
+    req: RestRequest,
     res: ResponseSink,
-    principal: Principal,
     commands: Arg[][],
     format: Format,
     timing: RequestTiming,
@@ -247,7 +233,7 @@ export class RestHandler {
     const { preparer, executor, responder } = this.#deps;
     const prepared: PreparedCommand[] = [];
     for (const argv of commands) {
-      const item = preparer.prepare(argv, principal);
+      const item = preparer.prepare(argv, req.principal);
       // A refused command discards the whole transaction, as a queuing error does in Redis.
       if (item instanceof SluiceError) return responder.error(res, 'multi-exec', item);
       prepared.push(item);

@@ -259,13 +259,20 @@ export class MainServer implements FastHost {
     if (!rest || (rest.postOnly && request.method !== 'POST')) return false;
     const principal = this.#identifyOn(response.connection, tokenOf(request.headers['authorization'], query));
     if (principal instanceof SluiceError) return false;
-    const restRequest: RestRequest = {
-      method: request.method,
-      headers: request.headers,
-      body: request.body,
-      onAbandon: (listener) => response.onAbandon(listener),
-    };
-    this.#handleRest(restRequest, response, route, principal, pathname, query, performance.now());
+    this.#handleRest(
+      {
+        route,
+        principal,
+        method: request.method,
+        pathname,
+        query,
+        arrived: performance.now(),
+        headers: request.headers,
+        body: request.body,
+        onAbandon: (listener) => response.onAbandon(listener),
+      },
+      response,
+    );
     return true;
   }
 
@@ -278,18 +285,10 @@ export class MainServer implements FastHost {
     return principal;
   }
 
-  #handleRest(
-    req: RestRequest,
-    res: ResponseSink,
-    route: HttpRoute,
-    principal: Principal,
-    pathname: string,
-    query: string,
-    arrived: number,
-  ): void {
-    this.#rest.handle(req, res, route, principal, pathname, query, arrived).catch((error: unknown) => {
+  #handleRest(req: RestRequest, res: ResponseSink): void {
+    this.#rest.handle(req, res).catch((error: unknown) => {
       this.#logger.error({ err: error }, 'unexpected error in the REST handler');
-      this.#responder.error(res, route, new SluiceError('SLUICE_ERR_INTERNAL', 'ERR internal error'));
+      this.#responder.error(res, req.route, new SluiceError('SLUICE_ERR_INTERNAL', 'ERR internal error'));
     });
   }
 
@@ -350,16 +349,23 @@ export class MainServer implements FastHost {
         new SluiceError('SLUICE_ERR_HTTP_BAD_HEADER', 'ERR /ws expects a WebSocket upgrade request'),
       );
     }
-    const restRequest: RestRequest = {
-      method,
-      headers: req.headers,
-      body: req,
-      onAbandon: (listener) =>
-        res.once('close', () => {
-          if (!res.writableFinished) listener();
-        }),
-    };
-    this.#handleRest(restRequest, res, route, principal, pathname, query, arrived);
+    this.#handleRest(
+      {
+        route,
+        principal,
+        method,
+        pathname,
+        query,
+        arrived,
+        headers: req.headers,
+        body: req,
+        onAbandon: (listener) =>
+          res.once('close', () => {
+            if (!res.writableFinished) listener();
+          }),
+      },
+      res,
+    );
   }
 
   #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
