@@ -30,4 +30,4 @@ HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.SLUICE_ADMIN_PORT || 9190) + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 # Exec form, no npm or shell in between: SIGTERM from `docker stop` reaches node, which drains (SLUICE_DRAIN_TIMEOUT_MS,
 # default 10 s) before exiting; give `docker stop -t` / stop_grace_period / terminationGracePeriodSeconds more than that.
-CMD ["node", "dist/broker/main.js"]
+CMD ["node", "--max-semi-space-size=64", "dist/broker/main.js"]

@@ -14,6 +14,7 @@ import {
   startPrivateRedis,
 } from './private-redis.js';
 import { createAdminServer } from './admin.js';
+import { missingNodeFlags } from './node-flags.js';
 import { clusterScrape, shareWithPrimary } from '../metrics/index.js';
 
 /** Message a worker sends its primary once it listens. */
@@ -172,6 +173,8 @@ async function runPrimary(
       resolve(typeof address === 'object' && address ? `http://${address.address}:${address.port}` : '');
     }),
   );
+  // Workers run with the V8 settings the broker is tuned for, even when the primary was started without them.
+  cluster.setupPrimary({ execArgv: [...process.execArgv, ...missingNodeFlags()] });
   for (let i = 0; i < config.workers; i++) cluster.fork(env);
   cluster.on('message', (worker, message: ReadyMessage) => {
     if (message?.sluice !== 'ready') return;
@@ -222,6 +225,13 @@ async function main(): Promise<void> {
   }
   const { tokens, generated } = readTokens(config);
   const { url: redisUrl, child } = await resolveRedis(config, logger);
+  const missing = missingNodeFlags();
+  if (config.workers === 1 && missing.length > 0) {
+    logger.warn(
+      { event: 'node_flags_missing', missing },
+      `started without ${missing.join(' ')}: under load, garbage collection can take a large share of the CPU (README, "Running")`,
+    );
+  }
   if (config.workers > 1) return runPrimary(config, logger, redisUrl, generated, child);
   return runSingle(config, logger, redisUrl, tokens, generated, child);
 }

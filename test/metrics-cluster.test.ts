@@ -1,6 +1,5 @@
-import { spawn } from 'node:child_process';
 import t from 'tap';
-import { TOKEN } from './helpers/broker.js';
+import { spawnBrokerProcess, TOKEN } from './helpers/broker.js';
 import { scrape, value } from './helpers/metrics.js';
 import { startRedis } from './helpers/redis.js';
 import { freePort } from './helpers/topology.js';
@@ -9,30 +8,11 @@ t.test('with SLUICE_WORKERS=2 the primary /metrics aggregates both workers', asy
   const redis = await startRedis();
   t.teardown(() => redis.stop());
   const [port, adminPort] = [await freePort(), await freePort()];
-  // The same loader flags tap runs this file with, so the TypeScript entry runs in the primary and its workers.
-  const child = spawn(
-    process.execPath,
-    [
-      ...process.execArgv,
-      new URL('../broker/main.ts', import.meta.url).pathname,
-      ...['--workers', '2', '--port', String(port), '--admin-port', String(adminPort)],
-      ...['--redis-url', redis.url, '--token', TOKEN, '--log-level', 'warn', '--pool-size', '2'],
-    ],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
-  );
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  t.teardown(async () => {
-    child.kill('SIGTERM');
-    await exited;
-  });
-  let out = '';
-  await new Promise<void>((resolve, reject) => {
-    child.stdout!.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-      if (out.includes('sluice ready')) resolve();
-    });
-    child.once('exit', (code) => reject(new Error(`exited with ${code}: ${out}`)));
-  });
+  const broker = await spawnBrokerProcess([
+    ...['--workers', '2', '--port', String(port), '--admin-port', String(adminPort)],
+    ...['--redis-url', redis.url, '--token', TOKEN, '--log-level', 'warn', '--pool-size', '2'],
+  ]);
+  t.teardown(() => broker.stop());
   for (let i = 0; i < 20; i++) {
     const response = await fetch(`http://127.0.0.1:${port}/`, {
       method: 'POST',

@@ -44,6 +44,11 @@ t.test(
       cwd: dir,
       stdio: 'ignore',
     });
+    // What `npm start` runs after its build (node, its flags, dist/broker/main.js): the process to stop.
+    const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as {
+      scripts: Record<string, string>;
+    };
+    const entry = pkg.scripts['start']!.split('&&').at(-1)!.trim();
 
     // Inside the namespace: start, wait for the start line, run the examples with the printed token, then SIGTERM.
     const curls = examples.map((e) => `${e.command.replace('<token>', '$TOKEN')} ; echo`).join('\n');
@@ -57,7 +62,7 @@ t.test(
     echo "LINE $line"
     TOKEN=$(sed -nE 's/.* token: ([^ ]+)$/\\1/p' <<<"$line")
     ${curls}
-    pkill -TERM -f '^node dist/broker/main.js'
+    pkill -TERM -f '^${entry}'
     wait $pid
     echo "EXIT $?"
     port=$(grep -oE 'redis=redis://127.0.0.1:[0-9]+' <<<"$line" | grep -oE '[0-9]+$')

@@ -2,6 +2,8 @@
 import { loadMain, Recorder } from '../lib/load-child.js';
 import type { LoadResult } from '../lib/loadgen.js';
 import { openSocket } from '../lib/ws-client.js';
+import type { Socket } from 'node:net';
+import type WebSocket from 'ws';
 
 /** Arguments from the harness. */
 export interface WsThroughputArgs {
@@ -24,6 +26,26 @@ interface Reply {
   error?: string;
 }
 
+/**
+ * Frames sent in one tick (the replies of one read answered at once) leave in one write, as ioredis's
+ * auto-pipelining does for the baseline: without it the load process spends ~70% of its CPU in one writev per
+ * frame and becomes the bottleneck it is meant to measure. `ws` keeps its socket in `_socket`.
+ */
+function corker(ws: WebSocket): () => void {
+  let corked = false;
+  const socket = (ws as unknown as { _socket: Socket })._socket;
+  const uncork = (): void => {
+    corked = false;
+    socket.uncork();
+  };
+  return () => {
+    if (corked) return;
+    corked = true;
+    socket.cork();
+    process.nextTick(uncork);
+  };
+}
+
 async function main(args: WsThroughputArgs): Promise<LoadResult> {
   const rec = new Recorder();
   const settled = await Promise.allSettled(Array.from({ length: args.sockets }, () => openSocket(args.url)));
@@ -39,9 +61,11 @@ async function main(args: WsThroughputArgs): Promise<LoadResult> {
   for (const ws of sockets) {
     const starts = new Array<bigint>(args.window).fill(0n);
     let nextId = 0;
+    const corkTick = corker(ws);
     const send = (): void => {
       const id = nextId++;
       starts[id % args.window] = process.hrtime.bigint();
+      corkTick();
       ws.send(`{"id":${id}${body}`);
     };
     ws.on('message', (data) => {

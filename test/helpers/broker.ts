@@ -1,4 +1,6 @@
-// Starting a broker in-process for a test: port 0 on both listeners, a known token, a quiet logger.
+// Starting a broker for a test: in-process (port 0 on both listeners, a known token, a quiet logger), or from its
+// entry point as a child process.
+import { type ChildProcess, spawn } from 'node:child_process';
 import { Writable } from 'node:stream';
 import type { TokenEntry } from '../../broker/auth.js';
 import { type Broker, startBroker } from '../../broker/broker.js';
@@ -82,4 +84,44 @@ export async function post(
     parsed = undefined;
   }
   return { status: response.status, headers: response.headers, body: parsed, text };
+}
+
+/** A broker started from its entry point (`broker/main.ts`) as a child process. */
+export interface BrokerProcess {
+  readonly child: ChildProcess;
+  /** What it wrote to stderr (its log) so far. */
+  stderr(): string;
+  /** SIGTERM and wait for the exit. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Runs `node <tap's loader flags> <nodeFlags> broker/main.ts <args>` and resolves at its `sluice ready` line. The
+ * loader flags are the ones tap runs this test file with, so the TypeScript entry runs in the primary and workers.
+ */
+export async function spawnBrokerProcess(
+  args: readonly string[],
+  options: { nodeFlags?: readonly string[]; env?: NodeJS.ProcessEnv } = {},
+): Promise<BrokerProcess> {
+  const main = new URL('../../broker/main.ts', import.meta.url).pathname;
+  const child = spawn(process.execPath, [...process.execArgv, ...(options.nodeFlags ?? []), main, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...options.env },
+  });
+  let out = '';
+  let err = '';
+  child.stderr!.on('data', (chunk: Buffer) => (err += chunk.toString()));
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    await exited;
+  };
+  await new Promise<void>((resolve, reject) => {
+    child.stdout!.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      if (out.includes('sluice ready')) resolve();
+    });
+    child.once('exit', (code) => reject(new Error(`exited with ${code}: ${out}${err}`)));
+  });
+  return { child, stderr: () => err, stop };
 }
