@@ -269,7 +269,8 @@ export class ClusterExecutor implements RequestRunner {
           const labels = labelled.map((l) => (typeof l === 'string' ? l : l.label));
           const timeoutMs = Math.max(0, Math.min(this.#options.commandTimeoutMs, timing.deadline - written));
           settleCommands(
-            { commands, labels, written, timeoutMs, telemetry: this.#telemetry, classify: clusterOutcomeOf },
+            commands,
+            { labels, written, timeoutMs, telemetry: this.#telemetry, classify: clusterOutcomeOf },
             answer,
             () => admission.leave(),
           );

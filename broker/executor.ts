@@ -1,10 +1,10 @@
 // Runs prepared requests on the pools: admission, deadline, one connection per request, replies matched in order.
-import { Command } from 'ioredis';
 import type { Admission } from './admission.js';
 import { SluiceError } from './errors.js';
 import type { PreparedCommand } from './protocol/prepare.js';
 import type { Pool, PooledConnection } from './redis/pool.js';
-import { settleCommands } from './settle.js';
+import { ReplyCommand } from './redis/reply-command.js';
+import { PendingReplies } from './settle.js';
 import type { Telemetry } from './telemetry.js';
 import { type BlockingRunner, type Outcome, outcomeOf, type RequestTiming } from './outcome.js';
 
@@ -18,13 +18,6 @@ export interface Affinity {
 
 export interface ExecutorOptions {
   readonly commandTimeoutMs: number;
-}
-
-interface Attempt {
-  readonly commands: Command[];
-  readonly labels: string[];
-  readonly connection: PooledConnection;
-  readonly written: number;
 }
 
 /**
@@ -73,19 +66,25 @@ export class Executor implements RequestRunner {
     timing: RequestTiming,
     affinity?: Affinity,
   ): Promise<Outcome[]> {
-    const blockingIndex = items.findIndex(
-      (item) => !(item instanceof SluiceError) && item.route === 'blocking',
+    let sendable = 0;
+    for (const item of items) {
+      if (item instanceof SluiceError) continue;
+      if (item.route === 'blocking') return this.#withBlocking(items, timing);
+      sendable++;
+    }
+    if (sendable === 0) return Promise.resolve(items as SluiceError[]);
+    const commands =
+      sendable === items.length
+        ? (items as PreparedCommand[])
+        : items.filter((i): i is PreparedCommand => !(i instanceof SluiceError));
+    return new Promise((resolve) =>
+      this.#run(commands, timing, false, affinity, (outcomes) => {
+        mapReplies(commands, outcomes, 0);
+        if (commands.length === items.length) return resolve(outcomes);
+        let next = 0;
+        resolve(items.map((item) => (item instanceof SluiceError ? item : outcomes[next++]!)));
+      }),
     );
-    if (blockingIndex !== -1) return this.#withBlocking(items, timing);
-    const sendable: PreparedCommand[] = [];
-    for (const item of items) if (!(item instanceof SluiceError)) sendable.push(item);
-    if (sendable.length === 0) return Promise.resolve(items as SluiceError[]);
-    return this.#run(sendable, timing, false, affinity).then((outcomes) => {
-      mapReplies(sendable, outcomes, 0);
-      if (sendable.length === items.length) return outcomes;
-      let next = 0;
-      return items.map((item) => (item instanceof SluiceError ? item : outcomes[next++]!));
-    });
   }
 
   /**
@@ -97,20 +96,9 @@ export class Executor implements RequestRunner {
     timing: RequestTiming,
     affinity?: Affinity,
   ): Promise<Outcome[] | Error> {
-    return this.#run(items, timing, true, affinity).then((outcomes) => {
-      // outcomes: MULTI, each command's QUEUED, EXEC.
-      const exec = outcomes[outcomes.length - 1]!;
-      for (const outcome of outcomes) {
-        if (outcome instanceof SluiceError) return outcome;
-      }
-      for (let i = 1; i < outcomes.length - 1; i++) {
-        if (outcomes[i] instanceof Error) return outcomes[i] as Error;
-      }
-      if (exec instanceof Error) return exec;
-      if (!Array.isArray(exec))
-        return new SluiceError('SLUICE_ERR_INTERNAL', 'ERR EXEC did not return an array');
-      return mapReplies(items, exec, 0);
-    });
+    return new Promise((resolve) =>
+      this.#run(items, timing, true, affinity, (outcomes) => resolve(execResult(items, outcomes))),
+    );
   }
 
   /** Blocking commands run one per request: alone, or the request is refused. */
@@ -137,50 +125,55 @@ export class Executor implements RequestRunner {
     return this.#blocking.run(only, timing).then((outcome) => [outcome]);
   }
 
+  /** Admits the request, writes its commands and calls `answer` once with one outcome per command written. */
   #run(
     items: readonly PreparedCommand[],
     timing: RequestTiming,
     transaction: boolean,
     affinity: Affinity | undefined,
-  ): Promise<Outcome[]> {
+    answer: (outcomes: Outcome[]) => void,
+  ): void {
     const count = items.length + (transaction ? 2 : 0);
-    return new Promise<Outcome[]>((answer) => {
-      const fail = (error: unknown) => {
-        const { error: e } = outcomeOf(error);
-        const reason = e instanceof SluiceError ? REFUSAL_REASONS[e.code] : undefined;
-        if (reason) this.#telemetry.refused(reason);
-        answer(new Array<Outcome>(count).fill(e));
-      };
-      const admission = this.#admission;
-      admission.enter(
-        () => {
-          let attempt: Attempt | SluiceError;
-          try {
-            attempt = this.#write(items, timing, transaction, affinity);
-          } catch (error) {
-            admission.leave();
-            return fail(error);
-          }
-          if (attempt instanceof SluiceError) {
-            admission.leave();
-            return fail(attempt);
-          }
-          this.#settle(attempt, timing, answer, () => admission.leave());
-        },
-        fail,
-        (seconds) => this.#telemetry.queueWaited(seconds),
-      );
-    });
+    const fail = (error: unknown) => {
+      const { error: e } = outcomeOf(error);
+      const reason = e instanceof SluiceError ? REFUSAL_REASONS[e.code] : undefined;
+      if (reason) this.#telemetry.refused(reason);
+      answer(new Array<Outcome>(count).fill(e));
+    };
+    const admission = this.#admission;
+    admission.enter(
+      () => {
+        let refused: SluiceError | undefined;
+        try {
+          refused = this.#write(items, timing, transaction, affinity, answer, () => admission.leave());
+        } catch (error) {
+          admission.leave();
+          return fail(error);
+        }
+        if (refused) {
+          admission.leave();
+          fail(refused);
+        }
+      },
+      fail,
+      (seconds) => this.#telemetry.queueWaited(seconds),
+    );
   }
 
+  /**
+   * Writes the commands to a connection and arranges for `answer` (and then `allSettled`) to be called as in
+   * PendingReplies; returns the refusal instead when nothing was written.
+   */
   #write(
     items: readonly PreparedCommand[],
     timing: RequestTiming,
     transaction: boolean,
     affinity: Affinity | undefined,
-  ): Attempt | SluiceError {
-    const now = performance.now();
-    if (now >= timing.deadline) {
+    answer: (outcomes: Outcome[]) => void,
+    allSettled: () => void,
+  ): SluiceError | undefined {
+    const written = performance.now();
+    if (written >= timing.deadline) {
       return new SluiceError(
         'SLUICE_ERR_DEADLINE_EXPIRED',
         'ERR the request deadline passed before its commands were sent; nothing was sent',
@@ -198,48 +191,52 @@ export class Executor implements RequestRunner {
         'ERR Redis is unavailable (no pool connection is up); nothing was sent',
       );
     }
-    const commands: Command[] = [];
+    const count = items.length + (transaction ? 2 : 0);
     const labels: string[] = [];
-    if (transaction) {
-      commands.push(new Command('MULTI', []));
-      labels.push('multi');
-    }
-    for (const item of items) {
-      commands.push(new Command(item.wireName, item.args));
-      labels.push(item.label);
-    }
-    if (transaction) {
-      commands.push(new Command('EXEC', []));
-      labels.push('exec');
-    }
-    connection.wrote(commands.length);
-    connection.batcher.write(commands);
-    return { commands, labels, connection, written: now };
-  }
-
-  /** Answers when every command settled, or earlier on timeout; `allSettled` follows once every command settled. */
-  #settle(
-    attempt: Attempt,
-    timing: RequestTiming,
-    answer: (outcomes: Outcome[]) => void,
-    allSettled: () => void,
-  ): void {
-    const { commands, labels, connection, written } = attempt;
-    const timeoutMs = Math.max(0, Math.min(this.#options.commandTimeoutMs, timing.deadline - written));
-    settleCommands(
+    const pending = new PendingReplies(
       {
-        commands,
+        count,
         labels,
         written,
-        timeoutMs,
+        timeoutMs: Math.max(0, Math.min(this.#options.commandTimeoutMs, timing.deadline - written)),
         telemetry: this.#telemetry,
         classify: outcomeOf,
-        onSettled: () => connection.settled(),
+        onSettled: connection.settled,
       },
       answer,
       allSettled,
     );
+    const commands: ReplyCommand[] = [];
+    if (transaction) {
+      commands.push(new ReplyCommand('MULTI', [], pending, 0));
+      labels.push('multi');
+    }
+    for (const item of items) {
+      commands.push(new ReplyCommand(item.wireName, item.args, pending, commands.length));
+      labels.push(item.label);
+    }
+    if (transaction) {
+      commands.push(new ReplyCommand('EXEC', [], pending, commands.length));
+      labels.push('exec');
+    }
+    connection.wrote(count);
+    connection.batcher.write(commands);
+    return undefined;
   }
+}
+
+/** A transaction's answer from its outcomes (MULTI, each command's QUEUED, EXEC): EXEC's items, or one Error. */
+function execResult(items: readonly PreparedCommand[], outcomes: Outcome[]): Outcome[] | Error {
+  const exec = outcomes[outcomes.length - 1]!;
+  for (const outcome of outcomes) {
+    if (outcome instanceof SluiceError) return outcome;
+  }
+  for (let i = 1; i < outcomes.length - 1; i++) {
+    if (outcomes[i] instanceof Error) return outcomes[i] as Error;
+  }
+  if (exec instanceof Error) return exec;
+  if (!Array.isArray(exec)) return new SluiceError('SLUICE_ERR_INTERNAL', 'ERR EXEC did not return an array');
+  return mapReplies(items, exec, 0);
 }
 
 /** Applies each command's reply rewrite (see PreparedCommand.mapReply) to its successful outcome, in place. */

@@ -41,11 +41,11 @@ export class PooledConnection {
     this.inflight += commands;
   }
 
-  /** Counts one command settled (reply, error or connection loss). */
-  settled(): void {
+  /** Counts one command settled (reply, error or connection loss). Bound: requests keep it as a callback. */
+  readonly settled = (): void => {
     this.inflight--;
     this.lastProgressAt = performance.now();
-  }
+  };
 }
 
 /** A point-in-time view of the pool, for /readyz, metrics and tests. */

@@ -1,0 +1,80 @@
+// A Command whose reply goes straight to its request, without the promise ioredis makes for every command.
+import { Command } from 'ioredis';
+import type { Outcome } from '../outcome.js';
+import type { Arg } from '../protocol/request.js';
+import type { ReplySink } from '../settle.js';
+
+/** The parts of ioredis's Command this class relies on that its typings keep private. */
+interface CommandInternals {
+  name: string;
+  args: unknown[];
+  transformed: boolean;
+  isResolved: boolean;
+  stringifyArguments(): void;
+  transformReply(reply: unknown): unknown;
+  _clearTimers(): void;
+}
+
+/** A ReplyCommand as its prototype methods see it. */
+type Settling = CommandInternals & { readonly sink: ReplySink; readonly index: number; settled: boolean };
+
+const commandStatics = Command as unknown as {
+  _transformer: { argument: Record<string, ((args: unknown[]) => unknown[]) | undefined> };
+};
+
+/**
+ * One command of a request on the main pool. ioredis settles a command by calling its `resolve(reply)` or
+ * `reject(error)` (DataHandler, connection loss, the offline checks of sendCommand); here those report to the
+ * request's ReplySink by index. ioredis's constructor would also make a promise with two closures per command
+ * (about 8% of the broker's CPU with one-command WebSocket frames); `initPromise` below skips that and does the rest
+ * of its work. `promise` stays undefined: nothing on the main pool's path reads it (sendCommand only returns it).
+ */
+export class ReplyCommand extends Command {
+  readonly sink: ReplySink;
+  readonly index: number;
+  /** Set by the first resolve or reject; a promise would ignore any later one, and so does this. */
+  settled = false;
+
+  constructor(name: string, args: readonly Arg[], sink: ReplySink, index: number) {
+    super(name, args as Arg[]);
+    this.sink = sink;
+    this.index = index;
+  }
+}
+
+const proto = ReplyCommand.prototype as unknown as CommandInternals & {
+  initPromise(): void;
+  resolve(reply: unknown): void;
+  reject(error: unknown): void;
+};
+
+// What ioredis's initPromise does besides making the promise: argument transformers, then argument stringifying.
+proto.initPromise = function (this: CommandInternals) {
+  if (this.transformed) return;
+  this.transformed = true;
+  const transformer = commandStatics._transformer.argument[this.name];
+  if (transformer) this.args = transformer(this.args);
+  this.stringifyArguments();
+};
+
+proto.resolve = function (this: Settling, reply: unknown) {
+  if (this.settled) return;
+  this.settled = true;
+  this._clearTimers();
+  let value: unknown;
+  try {
+    value = this.transformReply(reply);
+  } catch (error) {
+    this.sink.failed(this.index, error);
+    return;
+  }
+  this.isResolved = true;
+  this.sink.replied(this.index, value as Outcome);
+};
+
+proto.reject = function (this: Settling, error: unknown) {
+  if (this.settled) return;
+  this.settled = true;
+  this._clearTimers();
+  this.sink.failed(this.index, error);
+};
