@@ -203,7 +203,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     key: 'redisStallMs',
     kind: int(100, 3_600_000),
     default: 10000,
-    help: 'A pool connection with unanswered commands and no reply for this long is closed and reopened (its commands get 502).',
+    help: 'A pool connection with unanswered commands and no reply for this long is closed and reopened (its commands get 502), and the idle ones with it.',
   },
   {
     key: 'redisConnectTimeoutMs',

@@ -182,7 +182,8 @@ export class Executor implements RequestRunner {
     // Admission is FIFO and this write is synchronous, so requests pinned to one connection reach Redis in order.
     let connection = affinity?.connection;
     if (!connection?.ready) {
-      connection = this.#pool.pick();
+      // A caller pinned for its lifetime gets the least busy connection; others share the first one not busy.
+      connection = affinity ? this.#pool.leastBusy() : this.#pool.pick();
       if (affinity) affinity.connection = connection;
     }
     if (!connection) {
