@@ -18,8 +18,8 @@ export interface SettleOptions {
   readonly telemetry: Telemetry;
   /** Turns a rejection into the caller's Error and its metric outcome. */
   readonly classify: (error: unknown) => { error: Error; outcome: CommandOutcome };
-  /** Called once per settled command (the pool's in-flight count). */
-  readonly onSettled?: (() => void) | undefined;
+  /** Called once per settled command, with performance.now() (the pool's in-flight count and progress). */
+  readonly onSettled?: ((now: number) => void) | undefined;
 }
 
 /** Where each command of a request reports its reply or its failure, by index. */
@@ -71,13 +71,10 @@ export class PendingReplies implements ReplySink {
 
   #done(index: number, outcome: Outcome, kind: CommandOutcome): void {
     const { labels, written, telemetry, onSettled } = this.#options;
+    const now = performance.now();
     this.#outcomes[index] = outcome;
-    onSettled?.();
-    telemetry.commandDone(
-      labels[index] ?? 'other',
-      (performance.now() - written) / 1000,
-      this.#answered ? 'timeout' : kind,
-    );
+    onSettled?.(now);
+    telemetry.commandDone(labels[index] ?? 'other', (now - written) / 1000, this.#answered ? 'timeout' : kind);
     if (--this.#left > 0) return;
     clearTimeout(this.#timer);
     if (!this.#answered) this.#answer(this.#outcomes as Outcome[]);

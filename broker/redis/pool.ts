@@ -42,9 +42,9 @@ export class PooledConnection {
   }
 
   /** Counts one command settled (reply, error or connection loss). Bound: requests keep it as a callback. */
-  readonly settled = (): void => {
+  readonly settled = (now: number = performance.now()): void => {
     this.inflight--;
-    this.lastProgressAt = performance.now();
+    this.lastProgressAt = now;
   };
 }
 

@@ -90,6 +90,22 @@ function parseDeadline(value: unknown): number | undefined {
   return value;
 }
 
+/** The frame's one operation; throws when it has none or several. Allocates nothing on the way to the answer. */
+function onlyOp(frame: Record<string, unknown>): Op {
+  let found: Op | undefined;
+  for (const op of OPS) {
+    if (frame[op] === undefined) continue;
+    if (found !== undefined) {
+      const ops = OPS.filter((o) => frame[o] !== undefined);
+      throw badRequest(`expected one operation per frame, got ${ops.join(' and ')}`);
+    }
+    found = op;
+  }
+  if (found === undefined)
+    throw badRequest(`expected one of ${OPS.join(', ')}; got the fields ${Object.keys(frame).join(', ')}`);
+  return found;
+}
+
 /**
  * Parses one text frame. `maxCommands` bounds pipelines and transactions (SLUICE_MAX_PIPELINE_COMMANDS). Never
  * throws: a bad request with an id becomes `refused`, a frame without one `fatal`.
@@ -106,17 +122,10 @@ export function parseFrame(text: string, maxCommands: number): ParsedFrame {
   const frame = value as Record<string, unknown>;
   if (!isRequestId(frame.id))
     return badFrame(`expected "id" to be a number or a string, got ${describe(frame.id)}`);
-  const idJson = JSON.stringify(frame.id);
+  // A finite number's JSON is its String(); only string ids need quoting and escaping.
+  const idJson = typeof frame.id === 'number' ? String(frame.id) : JSON.stringify(frame.id);
   try {
-    const ops = OPS.filter((op) => frame[op] !== undefined);
-    if (ops.length !== 1) {
-      throw badRequest(
-        ops.length === 0
-          ? `expected one of ${OPS.join(', ')}; got the fields ${Object.keys(frame).join(', ')}`
-          : `expected one operation per frame, got ${ops.join(' and ')}`,
-      );
-    }
-    const op = ops[0]!;
+    const op = onlyOp(frame);
     const body = frame[op];
     switch (op) {
       case 'cmd':
