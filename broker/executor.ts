@@ -4,7 +4,7 @@ import { SluiceError } from './errors.js';
 import type { PreparedCommand } from './protocol/prepare.js';
 import type { Pool, PooledConnection } from './redis/pool.js';
 import { ReplyCommand } from './redis/reply-command.js';
-import { PendingReplies } from './settle.js';
+import { PendingReplies, Timeouts } from './settle.js';
 import type { Telemetry } from './telemetry.js';
 import { type BlockingRunner, type Outcome, outcomeOf, type RequestTiming } from './outcome.js';
 
@@ -43,6 +43,7 @@ export class Executor implements RequestRunner {
   readonly #admission: Admission;
   readonly #telemetry: Telemetry;
   readonly #options: ExecutorOptions;
+  readonly #timeouts = new Timeouts();
   #blocking: BlockingRunner | undefined;
 
   constructor(pool: Pool, admission: Admission, telemetry: Telemetry, options: ExecutorOptions) {
@@ -194,12 +195,14 @@ export class Executor implements RequestRunner {
     }
     const count = items.length + (transaction ? 2 : 0);
     const labels: string[] = [];
+    const timeoutMs = Math.max(0, Math.min(this.#options.commandTimeoutMs, timing.deadline - written));
     const pending = new PendingReplies(
       {
         count,
         labels,
         written,
-        timeoutMs: Math.max(0, Math.min(this.#options.commandTimeoutMs, timing.deadline - written)),
+        timeoutMs,
+        timeouts: this.#timeouts.groupFor(timeoutMs, written),
         telemetry: this.#telemetry,
         classify: outcomeOf,
         onSettled: connection.settled,

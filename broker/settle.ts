@@ -15,6 +15,8 @@ export interface SettleOptions {
   readonly written: number;
   /** Milliseconds after `written` when the caller is answered with SLUICE_ERR_REDIS_TIMEOUT for late commands. */
   readonly timeoutMs: number;
+  /** The timer to share (see Timeouts); a timer of its own when absent. */
+  readonly timeouts?: TimeoutGroup | undefined;
   readonly telemetry: Telemetry;
   /** Turns a rejection into the caller's Error and its metric outcome. */
   readonly classify: (error: unknown) => { error: Error; outcome: CommandOutcome };
@@ -38,7 +40,7 @@ export class PendingReplies implements ReplySink {
   readonly #answer: (outcomes: Outcome[]) => void;
   readonly #allSettled: () => void;
   readonly #outcomes: (Outcome | undefined)[];
-  readonly #timer: NodeJS.Timeout;
+  readonly #timeouts: TimeoutGroup;
   #left: number;
   #answered = false;
 
@@ -48,7 +50,8 @@ export class PendingReplies implements ReplySink {
     this.#allSettled = allSettled;
     this.#outcomes = new Array<Outcome | undefined>(options.count);
     this.#left = options.count;
-    this.#timer = setTimeout(this.#timedOut, options.timeoutMs);
+    this.#timeouts = options.timeouts ?? new TimeoutGroup(options.timeoutMs, performance.now());
+    this.#timeouts.join(this);
   }
 
   replied(index: number, reply: Outcome): void {
@@ -60,25 +63,90 @@ export class PendingReplies implements ReplySink {
     this.#done(index, e, outcome);
   }
 
-  readonly #timedOut = (): void => {
+  /** The timeout passed: answers now, the late commands as SLUICE_ERR_REDIS_TIMEOUT. No-op once answered. */
+  expire(): void {
+    if (this.#answered || this.#left === 0) return;
     this.#answered = true;
     const error = new SluiceError(
       'SLUICE_ERR_REDIS_TIMEOUT',
       `ERR no reply from Redis within ${Math.round(this.#options.timeoutMs)} ms (SLUICE_COMMAND_TIMEOUT_MS or the request deadline); the command may have run`,
     );
     this.#answer(Array.from(this.#outcomes, (o) => o ?? error));
-  };
+  }
 
   #done(index: number, outcome: Outcome, kind: CommandOutcome): void {
     const { labels, written, telemetry, onSettled } = this.#options;
     const now = performance.now();
     this.#outcomes[index] = outcome;
     onSettled?.(now);
-    telemetry.commandDone(labels[index] ?? 'other', (now - written) / 1000, this.#answered ? 'timeout' : kind);
+    telemetry.commandDone(
+      labels[index] ?? 'other',
+      (now - written) / 1000,
+      this.#answered ? 'timeout' : kind,
+    );
     if (--this.#left > 0) return;
-    clearTimeout(this.#timer);
+    this.#timeouts.settled();
     if (!this.#answered) this.#answer(this.#outcomes as Outcome[]);
     this.#allSettled();
+  }
+}
+
+/** How long a TimeoutGroup takes new members after it was made (ms): a member may be answered this much late. */
+const GROUP_SPAN_MS = 1;
+
+/**
+ * One timer for the requests written within GROUP_SPAN_MS with the same timeout: with dozens of requests per
+ * batch, one setTimeout and clearTimeout per batch instead of per request (~2% of the broker's CPU). It fires
+ * GROUP_SPAN_MS after `ms` so that no member is answered early; it is cleared, and lets go of its members, once
+ * every member settled.
+ */
+export class TimeoutGroup {
+  readonly ms: number;
+  readonly createdAt: number;
+  #members: PendingReplies[] = [];
+  #open = 0;
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(ms: number, createdAt: number) {
+    this.ms = ms;
+    this.createdAt = createdAt;
+  }
+
+  /** Whether a request written at `now` with `ms` may share this timer. */
+  takes(ms: number, now: number): boolean {
+    return (
+      ms === this.ms && now - this.createdAt < GROUP_SPAN_MS && this.#timer !== undefined && this.#open > 0
+    );
+  }
+
+  join(member: PendingReplies): void {
+    this.#members.push(member);
+    this.#open++;
+    this.#timer ??= setTimeout(this.#expire, this.ms + GROUP_SPAN_MS);
+  }
+
+  /** A member settled every command. */
+  settled(): void {
+    if (--this.#open > 0) return;
+    clearTimeout(this.#timer);
+    this.#members = [];
+  }
+
+  readonly #expire = (): void => {
+    const members = this.#members;
+    this.#members = [];
+    for (const member of members) member.expire();
+  };
+}
+
+/** Hands out TimeoutGroups: the current one while it takes new members, else a new one. */
+export class Timeouts {
+  #current: TimeoutGroup | undefined;
+
+  groupFor(ms: number, now: number): TimeoutGroup {
+    if (this.#current?.takes(ms, now)) return this.#current;
+    this.#current = new TimeoutGroup(ms, now);
+    return this.#current;
   }
 }
 
