@@ -41,6 +41,7 @@ export class PendingReplies implements ReplySink {
   readonly #allSettled: () => void;
   readonly #outcomes: (Outcome | undefined)[];
   readonly #timeouts: TimeoutGroup;
+  readonly #place: number;
   #left: number;
   #answered = false;
 
@@ -51,7 +52,7 @@ export class PendingReplies implements ReplySink {
     this.#outcomes = new Array<Outcome | undefined>(options.count);
     this.#left = options.count;
     this.#timeouts = options.timeouts ?? new TimeoutGroup(options.timeoutMs, performance.now());
-    this.#timeouts.join(this);
+    this.#place = this.#timeouts.join(this);
   }
 
   replied(index: number, reply: Outcome): void {
@@ -85,7 +86,7 @@ export class PendingReplies implements ReplySink {
       this.#answered ? 'timeout' : kind,
     );
     if (--this.#left > 0) return;
-    this.#timeouts.settled();
+    this.#timeouts.settled(this.#place);
     if (!this.#answered) this.#answer(this.#outcomes as Outcome[]);
     this.#allSettled();
   }
@@ -97,13 +98,14 @@ const GROUP_SPAN_MS = 1;
 /**
  * One timer for the requests written within GROUP_SPAN_MS with the same timeout: with dozens of requests per
  * batch, one setTimeout and clearTimeout per batch instead of per request (~2% of the broker's CPU). It fires
- * GROUP_SPAN_MS after `ms` so that no member is answered early; it is cleared, and lets go of its members, once
- * every member settled.
+ * GROUP_SPAN_MS after `ms` so that no member is answered early. A member that settled is let go at once (a stalled
+ * member must not keep its group's others alive), and the timer is cleared once every member settled.
  */
 export class TimeoutGroup {
   readonly ms: number;
   readonly createdAt: number;
-  #members: PendingReplies[] = [];
+  /** Members not settled yet; a settled member's place is emptied so that it can be collected. */
+  #members: (PendingReplies | undefined)[] = [];
   #open = 0;
   #timer: NodeJS.Timeout | undefined;
 
@@ -119,14 +121,16 @@ export class TimeoutGroup {
     );
   }
 
-  join(member: PendingReplies): void {
-    this.#members.push(member);
+  /** Adds a member; returns its place, to hand back to `settled`. */
+  join(member: PendingReplies): number {
     this.#open++;
     this.#timer ??= setTimeout(this.#expire, this.ms + GROUP_SPAN_MS);
+    return this.#members.push(member) - 1;
   }
 
-  /** A member settled every command. */
-  settled(): void {
+  /** The member at `place` settled every command. */
+  settled(place: number): void {
+    this.#members[place] = undefined;
     if (--this.#open > 0) return;
     clearTimeout(this.#timer);
     this.#members = [];
@@ -135,7 +139,7 @@ export class TimeoutGroup {
   readonly #expire = (): void => {
     const members = this.#members;
     this.#members = [];
-    for (const member of members) member.expire();
+    for (const member of members) member?.expire();
   };
 }
 

@@ -480,7 +480,20 @@ t.test('Connection: close is answered, then the server closes the socket', async
   t.equal(answers[0]?.headers['connection'], 'keep-alive');
   t.equal(answers[1]?.headers['connection'], 'close');
   t.ok(await c.closedWithin(2000), 'the server closed the connection');
-  t.equal(nodeRequests() - before, 1);
+  t.equal(nodeRequests() - before, 0, 'both on the fast path');
+});
+
+// RFC 9112 §9.6: the server closes after answering the request that said `close` and processes nothing after it.
+// (node:http's parser instead fails the connection with a 400 HPE_CLOSED_CONNECTION and answers neither.)
+t.test('after a Connection: close request, what the client sent is ignored', async (t) => {
+  const c = await Connection.open(t, broker.url);
+  c.send(raw('GET', '/echo/last', { ...auth, Connection: 'close' }) + post(['ECHO', 'ignored']), 1);
+  const answers = await c.wait(1);
+  t.same(bodies(answers), [{ result: 'last' }], 'the close request is answered');
+  t.equal(answers[0]?.headers['connection'], 'close', 'with Connection: close');
+  t.notOk('keep-alive' in (answers[0]?.headers ?? {}), 'and no Keep-Alive header');
+  t.ok(await c.closedWithin(2000), 'then the server closed the connection');
+  t.equal(c.answers().length, 1, 'the request sent after it was not answered');
 });
 
 t.test('a client that does not read its answers gets no more requests served until it does', async (t) => {

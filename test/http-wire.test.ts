@@ -18,13 +18,19 @@ function shape(request: WireRequest | undefined) {
     target: request.target,
     headers: { ...request.headers },
     body: request.body.toString('latin1'),
+    close: request.close,
     end: request.end,
   };
 }
 
 t.test('accepted: complete, plain GET/POST/PUT requests, read back exactly', async (t) => {
   // The expected fields; `end` is always the whole input.
-  const cases: [string, string, Omit<NonNullable<ReturnType<typeof shape>>, 'end'>][] = [
+  // `close` is false unless a case says otherwise.
+  const cases: [
+    string,
+    string,
+    Omit<NonNullable<ReturnType<typeof shape>>, 'end' | 'close'> & { close?: true },
+  ][] = [
     [
       'GET with Host only',
       'GET /get/k HTTP/1.1\r\nHost: x\r\n\r\n',
@@ -76,6 +82,11 @@ t.test('accepted: complete, plain GET/POST/PUT requests, read back exactly', asy
       { method: 'GET', target: '/', headers: { host: 'x', connection: 'Keep-Alive' }, body: '' },
     ],
     [
+      'Connection: close, in any case: the last request of its connection',
+      'GET / HTTP/1.1\r\nHost: x\r\nConnection: Close\r\n\r\n',
+      { method: 'GET', target: '/', headers: { host: 'x', connection: 'Close' }, body: '', close: true },
+    ],
+    [
       'names lower-cased, values trimmed of spaces and tabs, inner whitespace kept',
       'GET / HTTP/1.1\r\nHOST:x\r\nX-Padded: \t  a \t b  \t\r\nAuthorization:Bearer t\r\n\r\n',
       {
@@ -117,7 +128,7 @@ t.test('accepted: complete, plain GET/POST/PUT requests, read back exactly', asy
     ],
   ];
   for (const [name, text, expected] of cases) {
-    t.same(shape(read(text)), { ...expected, end: text.length }, name);
+    t.same(shape(read(text)), { close: false, ...expected, end: text.length }, name);
   }
 });
 
@@ -158,8 +169,7 @@ t.test('refused: everything that is not a complete, plain request goes to node:h
     ['Expect: 100-continue', get('Expect: 100-continue\r\nContent-Length: 0\r\n', 'POST / HTTP/1.1')],
     ['Upgrade: websocket', get('Connection: Upgrade\r\nUpgrade: websocket\r\n', 'GET /ws HTTP/1.1')],
     ['Upgrade alone', get('Upgrade: h2c\r\n')],
-    ['Connection: close', get('Connection: close\r\n')],
-    ['Connection: Close', get('Connection: Close\r\n')],
+    ['Connection: close, Upgrade', get('Connection: close, Upgrade\r\n')],
     ['Connection: keep-alive, Upgrade', get('Connection: keep-alive, Upgrade\r\n')],
     ['Connection: te', get('Connection: TE\r\n')],
     ['Content-Length: -1', get('Content-Length: -1\r\n', 'POST / HTTP/1.1')],

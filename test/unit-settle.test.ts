@@ -12,7 +12,9 @@ const classify = (error: unknown) => ({ error: error as Error, outcome: 'redis_e
 /** A one-command request written now with `timeoutMs`, sharing `timeouts`; records when and how it was answered. */
 function request(timeouts: Timeouts, timeoutMs: number) {
   const written = performance.now();
-  const result: { outcomes?: Outcome[]; answeredAfterMs?: number; allSettled: boolean } = { allSettled: false };
+  const result: { outcomes?: Outcome[]; answeredAfterMs?: number; allSettled: boolean } = {
+    allSettled: false,
+  };
   const pending = new PendingReplies(
     {
       count: 1,

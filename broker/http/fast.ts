@@ -83,6 +83,11 @@ export class FastResponse {
     return this;
   }
 
+  /** The connection closes once this response is written (the request said `Connection: close`). */
+  closeAfterwards(): void {
+    this.#closeAfter = true;
+  }
+
   /** Completes the response with its body; it is written in request order. */
   end(body: string | Buffer): this {
     this.#body = body;
@@ -174,10 +179,17 @@ class FastConnection implements FastCaller {
       if (!request) break;
       // Queued before serving: an error can be answered synchronously.
       const response = new FastResponse(this);
+      if (request.close) response.closeAfterwards();
       this.#pending.push(response);
       if (!this.#fast.host.serve(request, response)) {
         this.#pending.pop();
         break;
+      }
+      if (request.close) {
+        // The client's last request: what it sent after it is ignored, as node:http does; the socket closes after
+        // the answer (flush), or at once if the client goes first.
+        this.#stopReading();
+        return;
       }
       if (this.#served++ === 0) this.#socket.setTimeout(this.#fast.options.keepAliveTimeoutMs);
       offset = request.end;

@@ -7,6 +7,8 @@ export interface WireRequest {
   /** Header values by lower-case name, each name once. */
   readonly headers: Record<string, string>;
   readonly body: Buffer;
+  /** `Connection: close`: the last request of its connection, which closes once it is answered. */
+  readonly close: boolean;
   /** Offset just past this request in the buffer. */
   readonly end: number;
 }
@@ -51,7 +53,7 @@ function methodAt(buffer: Buffer, start: number): WireRequest['method'] | undefi
 /**
  * Reads the request that starts at `start`, when it is complete and plain: GET, POST or PUT over HTTP/1.1 with a
  * Host, a Content-Length body (or none), every header well formed and named once, and no Transfer-Encoding,
- * Expect, Upgrade or `Connection` other than keep-alive. Undefined otherwise, including when the request is not
+ * Expect, Upgrade or `Connection` other than keep-alive or close. Undefined otherwise, including when the request is not
  * complete yet: the caller then hands the connection to node:http, which serves (or refuses) every other form.
  * Reads bytes rather than strings: it runs once per request on the hot path.
  */
@@ -100,8 +102,8 @@ export function readWireRequest(buffer: Buffer, start: number, limits: WireLimit
   if (headers['host'] === undefined) return undefined;
   if (headers['transfer-encoding'] !== undefined) return undefined;
   if (headers['expect'] !== undefined || headers['upgrade'] !== undefined) return undefined;
-  const connection = headers['connection'];
-  if (connection !== undefined && connection.toLowerCase() !== 'keep-alive') return undefined;
+  const connection = headers['connection']?.toLowerCase();
+  if (connection !== undefined && connection !== 'keep-alive' && connection !== 'close') return undefined;
   let bodyBytes = 0;
   const length = headers['content-length'];
   if (length !== undefined) {
@@ -116,5 +118,12 @@ export function readWireRequest(buffer: Buffer, start: number, limits: WireLimit
   const bodyStart = headEnd + HEAD_END.length;
   const end = bodyStart + bodyBytes;
   if (end > buffer.length) return undefined;
-  return { method, target, headers, body: buffer.subarray(bodyStart, end), end };
+  return {
+    method,
+    target,
+    headers,
+    body: buffer.subarray(bodyStart, end),
+    close: connection === 'close',
+    end,
+  };
 }
