@@ -2,7 +2,7 @@
 import { type Cluster, Command, type Redis, ReplyError } from 'ioredis';
 import type { Admission } from './admission.js';
 import { SluiceError } from './errors.js';
-import { mapReplies, type RequestRunner } from './executor.js';
+import { type Affinity, mapReplies, type RequestRunner } from './executor.js';
 import { settleCommands } from './settle.js';
 import { type Outcome, outcomeOf, type RequestTiming } from './outcome.js';
 import type { PreparedCommand } from './protocol/prepare.js';
@@ -106,7 +106,25 @@ export class ClusterExecutor implements RequestRunner {
     return { size, busy, open };
   }
 
-  pipeline(items: readonly (PreparedCommand | SluiceError)[], timing: RequestTiming): Promise<Outcome[]> {
+  pipeline(
+    items: readonly (PreparedCommand | SluiceError)[],
+    timing: RequestTiming,
+    _affinity: Affinity | undefined,
+    answer: (outcomes: Outcome[]) => void,
+  ): void {
+    void this.#pipeline(items, timing).then(answer);
+  }
+
+  transaction(
+    items: readonly PreparedCommand[],
+    timing: RequestTiming,
+    _affinity: Affinity | undefined,
+    answer: (result: Outcome[] | Error) => void,
+  ): void {
+    void this.#transaction(items, timing).then(answer);
+  }
+
+  #pipeline(items: readonly (PreparedCommand | SluiceError)[], timing: RequestTiming): Promise<Outcome[]> {
     const only = items[0];
     if (
       items.length === 1 &&
@@ -141,7 +159,7 @@ export class ClusterExecutor implements RequestRunner {
     });
   }
 
-  transaction(items: readonly PreparedCommand[], timing: RequestTiming): Promise<Outcome[] | Error> {
+  #transaction(items: readonly PreparedCommand[], timing: RequestTiming): Promise<Outcome[] | Error> {
     const refusal = blockingRefusal(items);
     if (refusal) return Promise.resolve(refusal);
     const commands = items.map((item) => new Command(item.wireName, item.args));

@@ -2,7 +2,7 @@
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { Principal } from '../auth.js';
 import { SluiceError } from '../errors.js';
-import type { RequestRunner } from '../executor.js';
+import { type RequestRunner, runPipeline, runTransaction } from '../executor.js';
 import type { Outcome, RequestTiming } from '../outcome.js';
 import type { CommandPreparer, PreparedCommand } from '../protocol/prepare.js';
 import { replyJson, replyResp2 } from '../protocol/reply.js';
@@ -191,7 +191,7 @@ export class RestHandler {
     const { route } = req;
     const prepared = preparer.prepare(argv, req.principal);
     if (prepared instanceof SluiceError) return responder.error(res, route, prepared);
-    const [outcome] = await executor.pipeline([prepared], withCallerSignal(req, [prepared], timing));
+    const [outcome] = await runPipeline(executor, [prepared], withCallerSignal(req, [prepared], timing));
     if (outcome instanceof Error) return responder.error(res, route, outcome);
     if (format.resp2)
       return responder.send(res, route, 200, replyResp2(outcome!), undefined, 'application/octet-stream');
@@ -207,7 +207,7 @@ export class RestHandler {
   ): Promise<void> {
     const { preparer, executor, responder } = this.#deps;
     const items = commands.map((argv) => preparer.prepare(argv, req.principal));
-    const outcomes = await executor.pipeline(items, withCallerSignal(req, items, timing));
+    const outcomes = await runPipeline(executor, items, withCallerSignal(req, items, timing));
     const shared = sharedFailure(outcomes);
     if (shared) return responder.error(res, 'pipeline', shared);
     if (format.resp2) {
@@ -238,7 +238,7 @@ export class RestHandler {
       if (item instanceof SluiceError) return responder.error(res, 'multi-exec', item);
       prepared.push(item);
     }
-    const outcome = await executor.transaction(prepared, timing);
+    const outcome = await runTransaction(executor, prepared, timing);
     if (outcome instanceof Error) return responder.error(res, 'multi-exec', outcome);
     responder.send(res, 'multi-exec', 200, itemsJson(outcome, format.base64));
   }

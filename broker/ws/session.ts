@@ -229,7 +229,7 @@ export class Session implements PubSubListener {
         if (item instanceof SluiceError) return this.#answer(errorFrame(idJson, item));
         prepared.push(item);
       }
-      void executor.transaction(prepared, timing, this.#affinity).then((outcome) => {
+      executor.transaction(prepared, timing, this.#affinity, (outcome) => {
         this.#answer(
           outcome instanceof Error
             ? errorFrame(idJson, outcome)
@@ -239,7 +239,7 @@ export class Session implements PubSubListener {
       return;
     }
     const items = request.commands.map((argv) => preparer.prepare(argv, this.#principal));
-    void executor.pipeline(items, timing, this.#affinity).then((outcomes) => {
+    executor.pipeline(items, timing, this.#affinity, (outcomes) => {
       if (request.op === 'cmd') {
         const outcome = outcomes[0]!;
         return this.#answer(
