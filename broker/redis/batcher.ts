@@ -45,13 +45,19 @@ export class Batcher {
       for (const command of batch) command.reject(error);
       return;
     }
-    // ioredis writes each command to the stream it is given: collected here, the batch goes out as one string
-    // (a chunk per Buffer argument) instead of one writev chunk per command (~12% of the broker's CPU with
-    // /pipeline requests of 10 commands).
+    // The batch goes out as one string (a chunk per Buffer argument) instead of one writev chunk per command (~12%
+    // of the broker's CPU with /pipeline requests of 10 commands). Each command is queued for its reply as
+    // ioredis's sendCommand would queue it; sendCommand's other work does not apply here (~3% of the broker's CPU
+    // with one-command WebSocket frames): the connection is ready and writable (checked above), and the commands
+    // that change a connection's state (SELECT, QUIT, SUBSCRIBE, MONITOR, blocking commands) never reach the main
+    // pool (protocol/classify.ts refuses or routes them).
     const collector = new WriteCollector();
-    // Typed as a socket, but ioredis only calls write() on the stream it is given (as with its own Pipeline).
-    const into = collector as unknown as Parameters<Redis['sendCommand']>[1];
-    for (const command of batch) void redis.sendCommand(command, into);
+    const queue = redis.commandQueue;
+    const select = redis.condition?.select ?? 0;
+    for (const command of batch) {
+      collector.write(command.toWritable(stream));
+      queue.push({ command, stream, select });
+    }
     const chunks = collector.chunks();
     if (chunks.length === 1) stream.write(chunks[0]!);
     else {
