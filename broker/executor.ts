@@ -23,7 +23,8 @@ export interface ExecutorOptions {
 /**
  * What transports run requests on: the standalone Executor, or the cluster executor (broker.ts chooses one). Each
  * calls `answer` exactly once, never throws: failures are Error outcomes. Callbacks rather than promises: a
- * WebSocket frame's answer then costs no promise and no microtask hop (see runRequest for an awaitable form).
+ * WebSocket frame's answer then costs no promise and no microtask hop (runPipeline and runTransaction are the
+ * awaitable forms).
  */
 export interface RequestRunner {
   pipeline(
