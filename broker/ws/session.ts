@@ -1,5 +1,6 @@
 // One WebSocket's state: its requests in flight, its pinned pool connection, its subscriptions and its send buffer.
-import type { WebSocket } from 'ws';
+import type { Socket } from 'node:net';
+import { WebSocket } from 'ws';
 import { type Principal, noPermission } from '../auth.js';
 import { ERROR_CATALOGUE, type ErrorSpec, SluiceError } from '../errors.js';
 import type { Affinity, RequestRunner } from '../executor.js';
@@ -17,6 +18,7 @@ import {
   resultsFrame,
   type SubscriptionRequest,
 } from './frames.js';
+import { textFrame } from './text-frame.js';
 
 /** What a session needs from the broker; shared by every session of a server. */
 export interface SessionDeps {
@@ -343,22 +345,32 @@ export class Session implements PubSubListener {
   #send(text: string): void {
     if (this.#closing) return;
     const ws = this.#ws;
-    this.#corkUntilTickEnds();
-    ws.send(text);
+    const socket = this.#socket();
+    if (socket && ws.readyState === WebSocket.OPEN) {
+      this.#corkUntilTickEnds(socket);
+      // The frame is written here rather than by ws.send: one buffer and one write per frame instead of ws's
+      // header and payload writes and its per-send options (~4% of the broker's CPU with one-command frames).
+      // The order with ws's own frames (pings, close) holds: without compression, ws writes synchronously too.
+      socket.write(textFrame(text));
+    } else ws.send(text);
     this.#deps.frames.out++;
     // bufferedAmount counts what the kernel has not taken yet: a reader that stops reading makes it grow.
     if (ws.bufferedAmount > this.#deps.sendBufferBytes) this.#slowReader(ws.bufferedAmount);
   }
 
+  /** The socket under the WebSocket, while it is usable. `ws` keeps it in `_socket` (not public API, stable since
+   * ws 1.x). */
+  #socket(): Socket | undefined {
+    const socket = (this.#ws as unknown as { _socket?: Socket })._socket;
+    return socket && !socket.destroyed ? socket : undefined;
+  }
+
   /**
-   * Replies that become ready together (one Redis read resolves a whole batch) leave in one write instead of one
-   * syscall per frame: the socket is corked until the current tick's microtasks have run. `ws` keeps its socket
-   * in `_socket` (not public API, stable since ws 1.x).
+   * Replies that become ready together (one Redis read answers a whole batch) leave in one write instead of one
+   * syscall per frame: the socket is corked until the current tick's work is done.
    */
-  #corkUntilTickEnds(): void {
+  #corkUntilTickEnds(socket: Socket): void {
     if (this.#corked) return;
-    const socket = (this.#ws as unknown as { _socket?: import('node:net').Socket })._socket;
-    if (!socket || socket.destroyed) return;
     this.#corked = true;
     socket.cork();
     process.nextTick(() => {
