@@ -30,6 +30,11 @@ export interface BenchConfig {
   readonly stormTotal: number;
   /** Invocations in flight during a storm (`BENCH_STORM_CONCURRENCY`). */
   readonly stormConcurrency: number;
+  /**
+   * Invocations a separate load process runs before each measured storm, not recorded (`BENCH_STORM_WARMUP`): the
+   * broker starts cold for every run, as throughput runs do before their warm-up; the measured clients stay cold.
+   */
+  readonly stormWarmup: number;
   /** Idle WebSockets held open for the RSS scenario (`BENCH_IDLE_SOCKETS`). */
   readonly idleSockets: number;
   /** Seconds of each sequential-latency run (`BENCH_LATENCY_S`). */
@@ -77,6 +82,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): BenchConfig {
     wsWindow: Math.round(num(env, 'BENCH_WS_WINDOW', 10)),
     stormTotal: Math.round(num(env, 'BENCH_STORM_TOTAL', quick ? 600 : 2000)),
     stormConcurrency: Math.round(num(env, 'BENCH_STORM_CONCURRENCY', 200)),
+    stormWarmup: Math.round(num(env, 'BENCH_STORM_WARMUP', quick ? 100 : 400)),
     idleSockets: Math.round(num(env, 'BENCH_IDLE_SOCKETS', quick ? 2000 : 10000)),
     latencyS: num(env, 'BENCH_LATENCY_S', quick ? 1 : 2),
     poolSize: pool === undefined || pool === '' ? undefined : Math.round(num(env, 'BENCH_POOL_SIZE', 4)),
