@@ -245,6 +245,7 @@ export class Executor implements RequestRunner {
     }
     connection.wrote(count);
     connection.batcher.write(commands);
+    pending.armTimeout();
     return undefined;
   }
 }

@@ -41,7 +41,8 @@ export class PendingReplies implements ReplySink {
   readonly #allSettled: () => void;
   readonly #outcomes: (Outcome | undefined)[];
   readonly #timeouts: TimeoutGroup;
-  readonly #place: number;
+  /** This request's place in its TimeoutGroup, once armed. */
+  #place = -1;
   #left: number;
   #answered = false;
 
@@ -52,6 +53,10 @@ export class PendingReplies implements ReplySink {
     this.#outcomes = new Array<Outcome | undefined>(options.count);
     this.#left = options.count;
     this.#timeouts = options.timeouts ?? new TimeoutGroup(options.timeoutMs, performance.now());
+  }
+
+  /** Starts the timeout; called once the commands were handed over (a failure before that answers by itself). */
+  armTimeout(): void {
     this.#place = this.#timeouts.join(this);
   }
 
@@ -86,7 +91,7 @@ export class PendingReplies implements ReplySink {
       this.#answered ? 'timeout' : kind,
     );
     if (--this.#left > 0) return;
-    this.#timeouts.settled(this.#place);
+    if (this.#place >= 0) this.#timeouts.settled(this.#place);
     if (!this.#answered) this.#answer(this.#outcomes as Outcome[]);
     this.#allSettled();
   }
@@ -162,6 +167,7 @@ export function settleCommands(
   allSettled: () => void,
 ): void {
   const pending = new PendingReplies({ ...options, count: commands.length }, answer, allSettled);
+  pending.armTimeout();
   commands.forEach((command, index) => {
     command.promise.then(
       (reply: Outcome) => pending.replied(index, reply),

@@ -33,6 +33,7 @@ function request(timeouts: Timeouts, timeoutMs: number) {
       result.allSettled = true;
     },
   );
+  pending.armTimeout();
   return { pending, result };
 }
 
