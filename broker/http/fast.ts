@@ -186,8 +186,8 @@ class FastConnection implements FastCaller {
         break;
       }
       if (request.close) {
-        // The client's last request: what it sent after it is ignored, as node:http does; the socket closes after
-        // the answer (flush), or at once if the client goes first.
+        // The client's last request: what it sent after it is not processed (RFC 9112 §9.6); the socket closes
+        // after the answer (flush), or at once if the client goes first.
         this.#stopReading();
         return;
       }
