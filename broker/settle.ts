@@ -121,9 +121,8 @@ export class TimeoutGroup {
 
   /** Whether a request written at `now` with `ms` may share this timer. */
   takes(ms: number, now: number): boolean {
-    return (
-      ms === this.ms && now - this.createdAt < GROUP_SPAN_MS && this.#timer !== undefined && this.#open > 0
-    );
+    // A member that has not settled keeps the timer armed; once none is left the timer is cleared for good.
+    return ms === this.ms && now - this.createdAt < GROUP_SPAN_MS && this.#open > 0;
   }
 
   /** Adds a member; returns its place, to hand back to `settled`. */

@@ -41,8 +41,11 @@ export class PooledConnection {
     this.inflight += commands;
   }
 
-  /** Counts one command settled (reply, error or connection loss). Bound: requests keep it as a callback. */
-  readonly settled = (now: number = performance.now()): void => {
+  /**
+   * Counts one command settled (reply, error or connection loss) at `now` (performance.now()). Bound: requests keep
+   * it as a callback.
+   */
+  readonly settled = (now: number): void => {
     this.inflight--;
     this.lastProgressAt = now;
   };
