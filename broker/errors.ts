@@ -163,6 +163,13 @@ export const ERROR_CATALOGUE = {
     wsClose: 1008,
     meaning: 'A WebSocket frame is not a JSON object with an `id` (number or string); the socket is closed.',
   },
+  SLUICE_ERR_WS_PROTOCOL: {
+    status: 400,
+    retryable: false,
+    wsClose: 1002,
+    meaning:
+      'A WebSocket frame breaks RFC 6455 (unmasked, reserved bits or an unknown opcode, a fragmented or oversized control frame, a bad close code); the socket is closed.',
+  },
   SLUICE_ERR_WS_BINARY_FRAME: {
     status: 400,
     retryable: false,

@@ -132,6 +132,19 @@ t.test('accepted: complete, plain GET/POST/PUT requests, read back exactly', asy
   }
 });
 
+t.test('upgrades: a bodiless GET whose Connection lists upgrade; what follows is not read', async (t) => {
+  for (const connection of ['Upgrade', 'upgrade', 'keep-alive, Upgrade', 'Upgrade ,  keep-alive']) {
+    const text = `GET /ws HTTP/1.1\r\nHost: x\r\nConnection: ${connection}\r\nUpgrade: websocket\r\n\r\n`;
+    const request = read(`${text}\x81\x85frame`);
+    t.match(
+      request,
+      { method: 'GET', target: '/ws', upgrade: true, close: false, end: text.length },
+      connection,
+    );
+  }
+  t.equal(read('GET / HTTP/1.1\r\nHost: x\r\n\r\n')?.upgrade, false, 'a plain request is no upgrade');
+});
+
 t.test('refused: everything that is not a complete, plain request goes to node:http', async (t) => {
   const get = (headers: string, line = 'GET / HTTP/1.1') => `${line}\r\nHost: x\r\n${headers}\r\n`;
   const cases: [string, string][] = [
@@ -167,8 +180,13 @@ t.test('refused: everything that is not a complete, plain request goes to node:h
       get('Transfer-Encoding: chunked\r\nContent-Length: 0\r\n', 'POST / HTTP/1.1'),
     ],
     ['Expect: 100-continue', get('Expect: 100-continue\r\nContent-Length: 0\r\n', 'POST / HTTP/1.1')],
-    ['Upgrade: websocket', get('Connection: Upgrade\r\nUpgrade: websocket\r\n', 'GET /ws HTTP/1.1')],
     ['Upgrade alone', get('Upgrade: h2c\r\n')],
+    ['Upgrade with Connection: keep-alive', get('Connection: keep-alive\r\nUpgrade: websocket\r\n')],
+    ['an upgrading POST', get('Connection: Upgrade\r\nUpgrade: websocket\r\n', 'POST /ws HTTP/1.1')],
+    [
+      'an upgrade with a body length',
+      get('Connection: Upgrade\r\nUpgrade: websocket\r\nContent-Length: 0\r\n'),
+    ],
     ['Connection: close, Upgrade', get('Connection: close, Upgrade\r\n')],
     ['Connection: keep-alive, Upgrade', get('Connection: keep-alive, Upgrade\r\n')],
     ['Connection: te', get('Connection: TE\r\n')],

@@ -1,7 +1,7 @@
-// textFrame (broker/ws/text-frame.ts) writes the same bytes as ws's own Sender for every length class.
+// textFrame (broker/ws/frame-writer.ts) writes the same bytes as ws's own Sender for every length class.
 import t from 'tap';
 import * as ws from 'ws';
-import { textFrame } from '../broker/ws/text-frame.js';
+import { textFrame } from '../broker/ws/frame-writer.js';
 
 const wsFrame = (text: string): Buffer => {
   const data = Buffer.from(text);

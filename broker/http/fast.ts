@@ -9,6 +9,11 @@ import { readWireRequest, type WireLimits, type WireRequest } from './wire.js';
 /** Where the fast path sends requests: serves one and returns true, or returns false to leave it to node:http. */
 export interface FastHost {
   serve(request: WireRequest, response: FastResponse): boolean;
+  /**
+   * An upgrade request, first on its connection: taken (true) by calling `take` for the socket, which then leaves
+   * the fast path, with `head` (what the client sent after the request); or left to node:http (false).
+   */
+  upgrade(request: WireRequest, head: Buffer, connection: FastCaller, take: () => Socket): boolean;
 }
 
 export interface FastOptions extends WireLimits {
@@ -177,6 +182,11 @@ class FastConnection implements FastCaller {
     while (offset < chunk.length) {
       const request = readWireRequest(chunk, offset, this.#fast.options);
       if (!request) break;
+      if (request.upgrade) {
+        const head = chunk.subarray(request.end);
+        if (this.#pending.length === 0 && this.#fast.host.upgrade(request, head, this, this.#release)) return;
+        break;
+      }
       // Queued before serving: an error can be answered synchronously.
       const response = new FastResponse(this);
       if (request.close) response.closeAfterwards();
@@ -242,19 +252,26 @@ class FastConnection implements FastCaller {
   }
 
   #completeHandOff(): void {
-    const socket = this.#socket;
     const bytes = this.#handOffBytes!;
     this.#handOffBytes = undefined;
+    const socket = this.#release();
+    if (bytes.length > 0) socket.unshift(bytes);
+    this.#fast.handToNode(socket);
+    socket.resume();
+  }
+
+  /** Leaves the socket to another owner: no listener, timeout or reading of this connection remains. */
+  readonly #release = (): Socket => {
+    const socket = this.#socket;
+    this.#stopReading();
     socket.setTimeout(0);
     socket.removeListener('timeout', this.#onTimeout);
     socket.removeListener('end', this.#onEnd);
     socket.removeListener('close', this.#onClose);
-    this.#fast.forget(this);
-    if (bytes.length > 0) socket.unshift(bytes);
-    this.#fast.handToNode(socket);
     socket.removeListener('error', this.#onError);
-    socket.resume();
-  }
+    this.#fast.forget(this);
+    return socket;
+  };
 
   readonly #onTimeout = (): void => {
     if (this.#pending.length > 0) return;

@@ -6,6 +6,7 @@ import {
   type Server,
   type ServerResponse,
 } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Authenticator, Principal } from '../auth.js';
 import type { HttpRoute, Responder, ResponseSink } from './respond.js';
@@ -27,11 +28,15 @@ export interface StreamHandler {
   ): void;
 }
 
+/** Request headers by lower-case name, as node:http and the fast path's reader both give them. */
+export type UpgradeHeaders = Readonly<Record<string, string | string[] | undefined>>;
+
 /** Accepts WebSocket upgrades on /ws; provided by the WebSocket module. */
 export interface UpgradeHandler {
   handleUpgrade(
-    req: IncomingMessage,
-    socket: Duplex,
+    method: string,
+    headers: UpgradeHeaders,
+    socket: Socket,
     head: Buffer,
     principal: Principal,
     query: string,
@@ -276,6 +281,20 @@ export class MainServer implements FastHost {
     return true;
   }
 
+  /**
+   * The fast path's upgrade request: taken when it is for /ws from a known caller while the broker runs; every
+   * refusal is left to node:http's 'upgrade' handler below.
+   */
+  upgrade(request: WireRequest, head: Buffer, connection: FastCaller, take: () => Socket): boolean {
+    if (this.#draining || !this.#upgrades) return false;
+    const target = splitTarget(request.target, this.#basePath);
+    if (target?.pathname !== '/ws') return false;
+    const principal = this.#identifyOn(connection, tokenOf(request.headers['authorization'], target.query));
+    if (principal instanceof SluiceError) return false;
+    this.#upgrades.handleUpgrade(request.method, request.headers, take(), head, principal, target.query);
+    return true;
+  }
+
   /** Identifies the caller, reusing the answer for the token this connection sent last. */
   #identifyOn(connection: FastCaller, token: string | undefined): Principal | SluiceError {
     const known = connection.caller;
@@ -382,6 +401,6 @@ export class MainServer implements FastHost {
       );
     const principal = this.#auth.identify(tokenOf(req.headers.authorization, query));
     if (principal instanceof SluiceError) return refuse(principal);
-    this.#upgrades.handleUpgrade(req, socket, head, principal, query);
+    this.#upgrades.handleUpgrade(req.method ?? 'GET', req.headers, socket as Socket, head, principal, query);
   }
 }

@@ -9,6 +9,8 @@ export interface WireRequest {
   readonly body: Buffer;
   /** `Connection: close`: the last request of its connection, which closes once it is answered. */
   readonly close: boolean;
+  /** A bodiless GET with `Upgrade` and `Connection: upgrade`: what follows it belongs to the new protocol. */
+  readonly upgrade: boolean;
   /** Offset just past this request in the buffer. */
   readonly end: number;
 }
@@ -50,10 +52,19 @@ function methodAt(buffer: Buffer, start: number): WireRequest['method'] | undefi
   return undefined;
 }
 
+/** Whether a lower-cased Connection value lists the upgrade option (`Upgrade`, `keep-alive, Upgrade`). */
+export function listsUpgrade(connection: string | undefined): boolean {
+  if (connection === undefined) return false;
+  if (connection === 'upgrade') return true;
+  for (const option of connection.split(',')) if (option.trim() === 'upgrade') return true;
+  return false;
+}
+
 /**
  * Reads the request that starts at `start`, when it is complete and plain: GET, POST or PUT over HTTP/1.1 with a
- * Host, a Content-Length body (or none), every header well formed and named once, and no Transfer-Encoding,
- * Expect, Upgrade or `Connection` other than keep-alive or close. Undefined otherwise, including when the request is not
+ * Host, a Content-Length body (or none), every header well formed and named once, no Transfer-Encoding or Expect,
+ * and `Connection` keep-alive or close, or a bodiless GET upgrading the connection (`Upgrade` with a `Connection`
+ * that lists upgrade). Undefined otherwise, including when the request is not
  * complete yet: the caller then hands the connection to node:http, which serves (or refuses) every other form.
  * Reads bytes rather than strings: it runs once per request on the hot path.
  */
@@ -101,9 +112,14 @@ export function readWireRequest(buffer: Buffer, start: number, limits: WireLimit
   }
   if (headers['host'] === undefined) return undefined;
   if (headers['transfer-encoding'] !== undefined) return undefined;
-  if (headers['expect'] !== undefined || headers['upgrade'] !== undefined) return undefined;
+  if (headers['expect'] !== undefined) return undefined;
   const connection = headers['connection']?.toLowerCase();
-  if (connection !== undefined && connection !== 'keep-alive' && connection !== 'close') return undefined;
+  const upgrade = headers['upgrade'] !== undefined;
+  if (upgrade) {
+    if (method !== 'GET' || headers['content-length'] !== undefined || !listsUpgrade(connection))
+      return undefined;
+  } else if (connection !== undefined && connection !== 'keep-alive' && connection !== 'close')
+    return undefined;
   let bodyBytes = 0;
   const length = headers['content-length'];
   if (length !== undefined) {
@@ -124,6 +140,7 @@ export function readWireRequest(buffer: Buffer, start: number, limits: WireLimit
     headers,
     body: buffer.subarray(bodyStart, end),
     close: connection === 'close',
+    upgrade,
     end,
   };
 }

@@ -1,22 +1,23 @@
-// The /ws endpoint: accepts upgrades (ws in noServer mode), enforces the per-process socket limit, runs heartbeats, drains.
-import { STATUS_CODES, type IncomingMessage } from 'node:http';
-import type { Duplex } from 'node:stream';
-import { type RawData, type WebSocket, WebSocketServer } from 'ws';
+// The /ws endpoint: accepts upgrades, enforces the per-process socket limit, runs heartbeats, drains.
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Principal } from '../auth.js';
 import { SluiceError } from '../errors.js';
 import type { RequestRunner } from '../executor.js';
 import { errorBody } from '../protocol/items.js';
-import type { UpgradeHandler } from '../http/server.js';
+import type { UpgradeHandler, UpgradeHeaders } from '../http/server.js';
 import type { Logger } from '../log.js';
 import type { CommandPreparer } from '../protocol/prepare.js';
 import type { PubSubHub } from '../pubsub/types.js';
+import { WsConnection } from './connection.js';
 import { wantsBase64 } from './frames.js';
+import { acceptUpgrade } from './handshake.js';
 import { Session, type SessionDeps } from './session.js';
 import type { Telemetry } from '../telemetry.js';
 
 /** Options of the WebSocket endpoint (see the SLUICE_WS_* settings). */
 export interface WsServerOptions {
-  /** SLUICE_WS_MAX_FRAME_BYTES: the largest frame accepted; a larger one closes the socket with 1009. */
+  /** SLUICE_WS_MAX_FRAME_BYTES: the largest message accepted; a larger one closes the socket with 1009. */
   readonly maxFrameBytes: number;
   /** SLUICE_WS_MAX_INFLIGHT: unanswered requests per socket; past it a request is answered SLUICE_ERR_WS_MAX_INFLIGHT. */
   readonly maxInflight: number;
@@ -48,7 +49,6 @@ const CLOSE_GRACE_MS = 5000;
 
 /** The WebSocket endpoint. One per broker process; attach it with `MainServer.setUpgradeHandler`. */
 export class WsServer implements UpgradeHandler {
-  readonly #wss: WebSocketServer;
   readonly #options: WsServerOptions;
   readonly #deps: WsServerDeps;
   readonly #sessionDeps: SessionDeps;
@@ -64,13 +64,6 @@ export class WsServer implements UpgradeHandler {
     this.#deps = deps;
     this.#options = options;
     this.#hub = deps.hub;
-    this.#wss = new WebSocketServer({
-      noServer: true,
-      // ws closes a socket whose frame exceeds this with 1009 itself.
-      maxPayload: options.maxFrameBytes,
-      perMessageDeflate: false,
-      clientTracking: false,
-    });
     this.#sessionDeps = {
       preparer: deps.preparer,
       executor: deps.executor,
@@ -100,10 +93,11 @@ export class WsServer implements UpgradeHandler {
     return this.#sessions.size;
   }
 
-  /** UpgradeHandler: the caller is already authenticated. */
+  /** UpgradeHandler: the caller is already authenticated; `head` is what the client sent after the request. */
   handleUpgrade(
-    req: IncomingMessage,
-    socket: Duplex,
+    method: string,
+    headers: UpgradeHeaders,
+    socket: Socket,
     head: Buffer,
     principal: Principal,
     query: string,
@@ -125,9 +119,11 @@ export class WsServer implements UpgradeHandler {
         ),
       );
     }
-    const base64 = wantsBase64(query);
-    // Without verifyClient or compression ws completes the handshake synchronously, so the count above stays exact.
-    this.#wss.handleUpgrade(req, socket, head, (ws) => this.#open(ws, principal, base64));
+    const accepted = acceptUpgrade(method, headers);
+    if (accepted instanceof SluiceError) return this.#refuse(socket, accepted);
+    if (!socket.writable) return void socket.destroy();
+    socket.write(accepted);
+    this.#open(socket, head, principal, wantsBase64(query));
   }
 
   /** Stops taking sockets; each open one answers what it has in flight, then closes with 1001. Resolves when all closed. */
@@ -151,32 +147,35 @@ export class WsServer implements UpgradeHandler {
     for (const session of this.#sessions) session.terminate();
   }
 
-  #open(ws: WebSocket, principal: Principal, base64: boolean): void {
+  #open(socket: Socket, head: Buffer, principal: Principal, base64: boolean): void {
     const connId = this.#nextConnId++;
-    const session = new Session(ws, principal, base64, this.#sessionDeps, connId);
+    let session: Session | undefined;
+    const connection = new WsConnection(socket, this.#options.maxFrameBytes, {
+      message: (data, isBinary) => {
+        this.#frames.in++;
+        session!.receive(data, isBinary);
+      },
+      pong: () => {
+        session!.alive = true;
+      },
+      protocolError: (error) => {
+        this.#deps.logger.warn(
+          { event: 'ws_protocol_error', connId, code: error.code },
+          `WebSocket closed on a protocol error: ${error.message}`,
+        );
+      },
+      closed: () => {
+        session!.ended();
+        this.#sessions.delete(session!);
+        if (this.#sessions.size === 0) {
+          this.#stopHeartbeat();
+          this.#drained?.();
+        }
+      },
+    });
+    session = new Session(connection, principal, base64, this.#sessionDeps, connId);
     this.#sessions.add(session);
-    ws.on('message', (data: RawData, isBinary: boolean) => {
-      this.#frames.in++;
-      session.receive(data as Buffer, isBinary);
-    });
-    ws.on('pong', () => {
-      session.alive = true;
-    });
-    ws.on('error', (error: Error & { code?: string }) => {
-      // ws has already closed the socket with the matching code (1009 too large, 1007 bad UTF-8, 1002 protocol).
-      this.#deps.logger.warn(
-        { event: 'ws_protocol_error', connId, wsCode: error.code },
-        `WebSocket closed on a protocol error: ${error.message}`,
-      );
-    });
-    ws.on('close', () => {
-      session.ended();
-      this.#sessions.delete(session);
-      if (this.#sessions.size === 0) {
-        this.#stopHeartbeat();
-        this.#drained?.();
-      }
-    });
+    connection.start(head);
     if (this.#draining) session.drain();
     else this.#startHeartbeat();
   }
@@ -208,12 +207,14 @@ export class WsServer implements UpgradeHandler {
   }
 
   /** Answers an upgrade with an HTTP error (JSON body, sync token), then closes the connection. */
-  #refuse(socket: Duplex, error: SluiceError): void {
+  #refuse(socket: Socket, error: SluiceError): void {
     const body = errorBody(error);
     const retry = error.retryAfterSeconds === undefined ? '' : `Retry-After: ${error.retryAfterSeconds}\r\n`;
     socket.end(
       `HTTP/1.1 ${error.status} ${STATUS_CODES[error.status] ?? 'Error'}\r\nContent-Type: application/json\r\n` +
         `Content-Length: ${Buffer.byteLength(body)}\r\nupstash-sync-token: ${this.#deps.syncToken()}\r\n${retry}` +
+        // RFC 6455 §4.2.2: a refused handshake names the version the server speaks
+        'Sec-WebSocket-Version: 13\r\n' +
         `Connection: close\r\n\r\n${body}`,
     );
   }
