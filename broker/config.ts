@@ -293,7 +293,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     key: 'wsMaxFrameBytes',
     kind: int(1024, 1024 * MiB),
     default: 10 * MiB,
-    help: 'Largest WebSocket frame accepted.',
+    help: 'Largest WebSocket message accepted (one frame, or the fragments of one message together); a larger one closes the socket with 1009.',
   },
   { key: 'wsMaxInflight', kind: int(1, 1_000_000), default: 1024, help: 'Requests in flight per WebSocket.' },
   { key: 'wsMaxSockets', kind: int(1, 1_000_000), default: 16384, help: 'WebSockets open per process.' },
