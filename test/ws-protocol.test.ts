@@ -206,3 +206,26 @@ t.test('the first offered subprotocol is accepted', async (t) => {
   t.ok(await until(() => client.head() !== '', 5000));
   t.match(client.head(), /\r\nSec-WebSocket-Protocol: sluice\.v1(\r\n|$)/);
 });
+
+t.test('a peer that sends pings and reads nothing gets no pong buffered for each', async (t) => {
+  const client = await rawSocket();
+  t.teardown(() => client.socket.destroy());
+  client.socket.write(upgradeRequest());
+  await framesOf(client, 0);
+  t.ok(await until(() => client.head() !== '', 5000), 'upgraded');
+  client.socket.pause();
+  // 40 MB of pings with 120-byte payloads: far more pongs than loopback's socket buffers hold
+  const ping = frame({ opcode: 9, payload: Buffer.alloc(120, 0x70) });
+  const pings = 320_000;
+  const batch = Buffer.concat(Array.from({ length: 1000 }, () => ping));
+  for (let sent = 0; sent < pings; sent += 1000) {
+    if (!client.socket.write(batch)) await new Promise((resolve) => client.socket.once('drain', resolve));
+  }
+  client.socket.resume();
+  client.socket.write(command(7, 'PING'));
+  const reply = () => client.frames().find((f) => f.opcode === 1);
+  t.ok(await until(() => reply() !== undefined, 10000), 'the socket still answers');
+  t.same(json(reply()), { id: 7, result: 'PONG' });
+  const pongs = client.frames().filter((f) => f.opcode === 10).length;
+  t.ok(pongs < pings / 2, `${pongs} pongs for ${pings} pings`);
+});
