@@ -37,7 +37,8 @@ export class WsConnection {
         // §5.5.2: answered at once, unless this side already said goodbye. While the peer is not reading what was
         // sent, pings go unanswered (§5.5.3 allows answering only the latest): a peer that sends pings and never
         // reads must not make the broker buffer a pong for each.
-        if (!this.#closeSent && socket.writable && !socket.writableNeedDrain) socket.write(pongFrame(payload));
+        if (!this.#closeSent && socket.writable && !socket.writableNeedDrain)
+          socket.write(pongFrame(payload));
       },
       pong: () => events.pong(),
       close: (code) => this.#peerClosed(code),
