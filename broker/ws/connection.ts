@@ -70,11 +70,12 @@ export class WsConnection {
     return this.#socket.writableLength;
   }
 
-  /** Sends a text frame; dropped once the connection is closing. */
-  send(text: string): void {
-    if (!this.open) return;
+  /** Sends a text frame; false (nothing sent) once the connection is closing. */
+  send(text: string): boolean {
+    if (!this.open) return false;
     this.#corkUntilTickEnds();
     this.#socket.write(textFrame(text));
+    return true;
   }
 
   /** Sends a heartbeat ping. */

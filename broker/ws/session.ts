@@ -324,8 +324,7 @@ export class Session implements PubSubListener {
   #send(text: string): void {
     if (this.#closing) return;
     const ws = this.#ws;
-    ws.send(text);
-    this.#deps.frames.out++;
+    if (ws.send(text)) this.#deps.frames.out++;
     // bufferedAmount counts what the kernel has not taken yet: a reader that stops reading makes it grow.
     if (ws.bufferedAmount > this.#deps.sendBufferBytes) this.#slowReader(ws.bufferedAmount);
   }
