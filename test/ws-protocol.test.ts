@@ -229,3 +229,23 @@ t.test('a peer that sends pings and reads nothing gets no pong buffered for each
   const pongs = client.frames().filter((f) => f.opcode === 10).length;
   t.ok(pongs < pings / 2, `${pongs} pongs for ${pings} pings`);
 });
+
+t.test('a peer that shuts its side without a close frame is closed and forgotten', async (t) => {
+  // the sockets of the tests before are destroyed in their teardowns; the broker sees them close a moment later
+  t.ok(await until(() => broker.ws.size === 0, 3000), 'no socket left open before');
+  const client = await rawSocket();
+  client.socket.write(Buffer.concat([Buffer.from(upgradeRequest()), command(8, 'PING')]));
+  await framesOf(client, 1);
+  t.equal(broker.ws.size, 1, 'the socket is open');
+  client.socket.end();
+  t.ok(
+    await Promise.race([client.closed.then(() => true), sleep(3000).then(() => false)]),
+    'the server ended',
+  );
+  t.ok(await until(() => broker.ws.size === 0, 3000), 'and forgot the session');
+  t.same(
+    client.frames().map((f) => f.opcode),
+    [1],
+    'no frame after the reply',
+  );
+});
