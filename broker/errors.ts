@@ -181,13 +181,14 @@ export const ERROR_CATALOGUE = {
     status: 400,
     retryable: false,
     wsClose: 1007,
-    meaning: 'A text WebSocket frame is not valid UTF-8; the socket is closed.',
+    meaning: 'A WebSocket text message or close reason is not valid UTF-8; the socket is closed.',
   },
   SLUICE_ERR_WS_FRAME_TOO_LARGE: {
     status: 413,
     retryable: false,
     wsClose: 1009,
-    meaning: 'A WebSocket frame is larger than SLUICE_WS_MAX_FRAME_BYTES; the socket is closed.',
+    meaning:
+      'A WebSocket message (a frame, or its fragments together) is larger than SLUICE_WS_MAX_FRAME_BYTES; the socket is closed.',
   },
   SLUICE_ERR_WS_BAD_REQUEST: {
     status: 400,
