@@ -4,6 +4,7 @@ import fc from 'fast-check';
 import t from 'tap';
 import type { SluiceError } from '../broker/errors.js';
 import { FrameReader } from '../broker/ws/frame-reader.js';
+import { closeCodeOf } from '../broker/ws/frame-writer.js';
 import { frame } from './helpers/ws-raw.js';
 
 type Seen =
@@ -23,7 +24,7 @@ function recorder(maxPayload = 1 << 20): { reader: FrameReader; seen: Seen[] } {
     fail: (error: SluiceError) =>
       seen.push({
         kind: 'fail',
-        wsClose: { SLUICE_ERR_WS_PROTOCOL: 1002, SLUICE_ERR_WS_BAD_UTF8: 1007 }[error.code as string] ?? 1009,
+        wsClose: closeCodeOf(error),
         code: error.code,
         message: error.message,
       }),

@@ -4,6 +4,7 @@ import { WebSocket } from 'ws';
 import { READONLY_TOKEN, TOKEN, post, startTestBroker } from './helpers/broker.js';
 import { startRedis } from './helpers/redis.js';
 import { connect, Peer, wsUrl } from './helpers/ws.js';
+import { frame } from './helpers/ws-raw.js';
 
 const redis = await startRedis();
 t.teardown(() => redis.stop());
@@ -261,10 +262,7 @@ t.test('bad input: a reply with the id where there is one, else a close with a r
   // Invalid UTF-8 in a text frame closes with 1007. Sent raw, since the ws client validates its own text.
   const utf8 = await open(t);
   const socket = (utf8.ws as unknown as { _socket: import('node:net').Socket })._socket;
-  const payload = Buffer.from([0xff, 0xfe]);
-  const mask = Buffer.from([1, 2, 3, 4]);
-  const masked = Buffer.from(payload.map((b, i) => b ^ mask[i % 4]!));
-  socket.write(Buffer.concat([Buffer.from([0x81, 0x80 | payload.length]), mask, masked]));
+  socket.write(frame({ opcode: 1, payload: Buffer.from([0xff, 0xfe]) }));
   t.match(await utf8.closed, { code: 1007, reason: /^SLUICE_ERR_WS_BAD_UTF8 / });
 
   // Nothing of this leaked onto a healthy socket.

@@ -78,12 +78,16 @@ export function tokenOf(header: string | undefined, query: string): string | und
   return undefined;
 }
 
-/** Writes a JSON error straight to a socket that has no ServerResponse (client errors, refused upgrades), then closes it. */
-function writeRawError(socket: Duplex, error: SluiceError, syncToken: string): void {
+/**
+ * Writes a JSON error straight to a socket that has no ServerResponse (client errors, refused upgrades), then
+ * closes it. `extraHead`: more header lines, each ending in CRLF.
+ */
+export function writeRawError(socket: Duplex, error: SluiceError, syncToken: string, extraHead = ''): void {
   const body = errorBody(error);
   socket.end(
     `HTTP/1.1 ${error.status} ${STATUS_CODES[error.status] ?? 'Error'}\r\nContent-Type: application/json\r\n` +
-      `Content-Length: ${Buffer.byteLength(body)}\r\nupstash-sync-token: ${syncToken}\r\nConnection: close\r\n\r\n${body}`,
+      `Content-Length: ${Buffer.byteLength(body)}\r\nupstash-sync-token: ${syncToken}\r\n${extraHead}` +
+      `Connection: close\r\n\r\n${body}`,
   );
 }
 

@@ -10,8 +10,8 @@ export interface WsEvents {
   pong(): void;
   /** The peer broke the protocol; the connection has already sent a close frame with the error's code, and ended. */
   protocolError(error: SluiceError): void;
-  /** The socket closed: `code` is the peer's close code, or 1006 when the connection ended without one. */
-  closed(code: number): void;
+  /** The socket closed (after a closing handshake or not). */
+  closed(): void;
 }
 
 /**
@@ -24,7 +24,6 @@ export class WsConnection {
   readonly #events: WsEvents;
   #closeSent = false;
   #closeReceived = false;
-  #peerCode = 1006;
   #corked = false;
 
   /** Takes over `socket` (already answered 101); call `start` once its owner is ready for events. */
@@ -103,7 +102,6 @@ export class WsConnection {
   /** The peer's close frame: answered with the same code (§5.5.1) unless this side closed first; then the socket ends. */
   #peerClosed(code: number): void {
     this.#closeReceived = true;
-    this.#peerCode = code;
     if (!this.#socket.writable) return;
     if (!this.#closeSent) {
       this.#closeSent = true;
@@ -150,6 +148,6 @@ export class WsConnection {
 
   readonly #onClose = (): void => {
     this.#reader.stop();
-    this.#events.closed(this.#peerCode);
+    this.#events.closed();
   };
 }

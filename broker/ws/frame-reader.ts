@@ -14,6 +14,9 @@ export interface FrameSink {
   fail(error: SluiceError): void;
 }
 
+/** What the reader fails with; the catalogue closes them with 1002, 1009 and 1007. */
+type ReaderError = 'SLUICE_ERR_WS_PROTOCOL' | 'SLUICE_ERR_WS_FRAME_TOO_LARGE' | 'SLUICE_ERR_WS_BAD_UTF8';
+
 const OP_CONTINUATION = 0x0;
 const OP_TEXT = 0x1;
 const OP_BINARY = 0x2;
@@ -22,7 +25,7 @@ const OP_PING = 0x9;
 const OP_PONG = 0xa;
 
 /** RFC 6455 §7.4: the status codes a close frame may carry (1004-1006 and 1015 are never sent). */
-export function isValidCloseCode(code: number): boolean {
+function isValidCloseCode(code: number): boolean {
   return (code >= 1000 && code <= 1003) || (code >= 1007 && code <= 1014) || (code >= 3000 && code <= 4999);
 }
 
@@ -48,11 +51,6 @@ export class FrameReader {
   constructor(maxPayload: number, sink: FrameSink) {
     this.#maxPayload = maxPayload;
     this.#sink = sink;
-  }
-
-  /** Reads nothing more (the connection is being torn down). */
-  stop(): void {
-    this.#stop();
   }
 
   /** Reads what `chunk` completes. */
@@ -87,20 +85,21 @@ export class FrameReader {
       const second = bytes[at + 1]!;
       const fin = (first & 0x80) !== 0;
       const opcode = first & 0x0f;
-      if ((first & 0x70) !== 0) return this.#fail(1002, 'reserved bits set (no extension was negotiated)');
-      if ((second & 0x80) === 0) return this.#fail(1002, 'client frames must be masked');
+      if ((first & 0x70) !== 0)
+        return this.#fail('SLUICE_ERR_WS_PROTOCOL', 'reserved bits set (no extension was negotiated)');
+      if ((second & 0x80) === 0) return this.#fail('SLUICE_ERR_WS_PROTOCOL', 'client frames must be masked');
       const control = opcode >= 0x8;
       if (control) {
         if (opcode !== OP_CLOSE && opcode !== OP_PING && opcode !== OP_PONG)
-          return this.#fail(1002, `unknown opcode ${opcode}`);
-        if (!fin) return this.#fail(1002, 'fragmented control frame');
+          return this.#fail('SLUICE_ERR_WS_PROTOCOL', `unknown opcode ${opcode}`);
+        if (!fin) return this.#fail('SLUICE_ERR_WS_PROTOCOL', 'fragmented control frame');
       } else if (opcode === OP_CONTINUATION) {
         if (this.#fragmentOpcode === 0)
-          return this.#fail(1002, 'continuation frame without a message to continue');
+          return this.#fail('SLUICE_ERR_WS_PROTOCOL', 'continuation frame without a message to continue');
       } else if (opcode !== OP_TEXT && opcode !== OP_BINARY) {
-        return this.#fail(1002, `unknown opcode ${opcode}`);
+        return this.#fail('SLUICE_ERR_WS_PROTOCOL', `unknown opcode ${opcode}`);
       } else if (this.#fragmentOpcode !== 0) {
-        return this.#fail(1002, 'new message before the previous one was finished');
+        return this.#fail('SLUICE_ERR_WS_PROTOCOL', 'new message before the previous one was finished');
       }
       let length = second & 0x7f;
       let head = 2;
@@ -119,9 +118,13 @@ export class FrameReader {
         }
         length = bytes.readUInt32BE(at + 2) * 2 ** 32 + bytes.readUInt32BE(at + 6);
       }
-      if (control && length > 125) return this.#fail(1002, 'control frame payload over 125 bytes');
+      if (control && length > 125)
+        return this.#fail('SLUICE_ERR_WS_PROTOCOL', 'control frame payload over 125 bytes');
       if (!control && this.#fragmentBytes + length > this.#maxPayload)
-        return this.#fail(1009, `a message over ${this.#maxPayload} bytes (SLUICE_WS_MAX_FRAME_BYTES)`);
+        return this.#fail(
+          'SLUICE_ERR_WS_FRAME_TOO_LARGE',
+          `a message over ${this.#maxPayload} bytes (SLUICE_WS_MAX_FRAME_BYTES)`,
+        );
       const total = head + 4 + length;
       if (available < total) {
         this.#needed = total;
@@ -150,38 +153,36 @@ export class FrameReader {
       this.#fragmentOpcode = 0;
     }
     if (opcode === OP_TEXT && !isUtf8(payload))
-      return void this.#fail(1007, 'text message is not valid UTF-8');
+      return void this.#fail('SLUICE_ERR_WS_BAD_UTF8', 'text message is not valid UTF-8');
     this.#sink.message(payload, opcode === OP_BINARY);
   }
 
   #control(opcode: number, payload: Buffer): void {
     if (opcode === OP_PING) return this.#sink.ping(payload);
     if (opcode === OP_PONG) return this.#sink.pong(payload);
-    if (payload.length === 1) return void this.#fail(1002, 'close frame with a 1-byte payload');
+    if (payload.length === 1)
+      return void this.#fail('SLUICE_ERR_WS_PROTOCOL', 'close frame with a 1-byte payload');
     let code = 1005;
     if (payload.length >= 2) {
       code = payload.readUInt16BE(0);
-      if (!isValidCloseCode(code)) return void this.#fail(1002, `invalid close code ${code}`);
+      if (!isValidCloseCode(code))
+        return void this.#fail('SLUICE_ERR_WS_PROTOCOL', `invalid close code ${code}`);
     }
     const reason = payload.subarray(2);
-    if (!isUtf8(reason)) return void this.#fail(1007, 'close reason is not valid UTF-8');
-    this.#stop();
+    if (!isUtf8(reason)) return void this.#fail('SLUICE_ERR_WS_BAD_UTF8', 'close reason is not valid UTF-8');
+    this.stop();
     this.#sink.close(code, reason);
   }
 
-  #fail(closeCode: 1002 | 1007 | 1009, message: string): number {
-    this.#stop();
-    const code =
-      closeCode === 1009
-        ? 'SLUICE_ERR_WS_FRAME_TOO_LARGE'
-        : closeCode === 1007
-          ? 'SLUICE_ERR_WS_BAD_UTF8'
-          : 'SLUICE_ERR_WS_PROTOCOL';
+  /** Stops reading and reports the error (its catalogue entry holds the close code); returns 0 for #readFrames. */
+  #fail(code: ReaderError, message: string): number {
+    this.stop();
     this.#sink.fail(new SluiceError(code, `ERR ${message}`));
     return 0;
   }
 
-  #stop(): void {
+  /** Reads nothing more (after a close frame or an error, or when the connection is torn down). */
+  stop(): void {
     this.#stopped = true;
     this.#parts = [];
     this.#partBytes = 0;

@@ -1,11 +1,9 @@
 // The /ws endpoint: accepts upgrades, enforces the per-process socket limit, runs heartbeats, drains.
-import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Principal } from '../auth.js';
 import { SluiceError } from '../errors.js';
 import type { RequestRunner } from '../executor.js';
-import { errorBody } from '../protocol/items.js';
-import type { UpgradeHandler, UpgradeHeaders } from '../http/server.js';
+import { type UpgradeHandler, type UpgradeHeaders, writeRawError } from '../http/server.js';
 import type { Logger } from '../log.js';
 import type { CommandPreparer } from '../protocol/prepare.js';
 import type { PubSubHub } from '../pubsub/types.js';
@@ -206,16 +204,10 @@ export class WsServer implements UpgradeHandler {
     this.#heartbeat = undefined;
   }
 
-  /** Answers an upgrade with an HTTP error (JSON body, sync token), then closes the connection. */
+  /** Answers an upgrade with an HTTP error (JSON body, sync token, Retry-After on 503), then closes the connection. */
   #refuse(socket: Socket, error: SluiceError): void {
-    const body = errorBody(error);
     const retry = error.retryAfterSeconds === undefined ? '' : `Retry-After: ${error.retryAfterSeconds}\r\n`;
-    socket.end(
-      `HTTP/1.1 ${error.status} ${STATUS_CODES[error.status] ?? 'Error'}\r\nContent-Type: application/json\r\n` +
-        `Content-Length: ${Buffer.byteLength(body)}\r\nupstash-sync-token: ${this.#deps.syncToken()}\r\n${retry}` +
-        // RFC 6455 §4.2.2: a refused handshake names the version the server speaks
-        'Sec-WebSocket-Version: 13\r\n' +
-        `Connection: close\r\n\r\n${body}`,
-    );
+    // RFC 6455 §4.2.2: a refused handshake names the version the server speaks
+    writeRawError(socket, error, this.#deps.syncToken(), `${retry}Sec-WebSocket-Version: 13\r\n`);
   }
 }
