@@ -26,20 +26,65 @@ const LF = 0x0a;
 const SPACE = 0x20;
 const TAB = 0x09;
 const COLON = 0x3a;
-const HEAD_END = Buffer.from('\r\n\r\n');
-const HTTP_1_1 = Buffer.from(' HTTP/1.1');
+/** " HTTP/1.1\r\n", what ends a request line. */
+const VERSION_CRLF = Buffer.from(' HTTP/1.1\r\n');
 
 /** RFC 9110 token characters (header names), by byte. */
 const TOKEN = new Uint8Array(256);
 for (const c of "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
   TOKEN[c.charCodeAt(0)] = 1;
 
-/** Whether a byte may appear in a header value (field-vchar, obs-text, space and tab). */
-function valueByte(byte: number): boolean {
-  return byte === TAB || (byte >= SPACE && byte !== 0x7f);
+/** Bytes a header value may hold: field-vchar, obs-text, space and tab. */
+const VALUE = new Uint8Array(256);
+for (let byte = 0; byte < 256; byte++) VALUE[byte] = byte === TAB || (byte >= SPACE && byte !== 0x7f) ? 1 : 0;
+
+/**
+ * Header names clients commonly send, lower-cased, by length: a name that matches one (in any case) is read as
+ * that string, without slicing and lower-casing the bytes (~40% of reading a request).
+ */
+const KNOWN_NAMES: string[][] = [];
+for (const name of [
+  'host',
+  'authorization',
+  'content-type',
+  'content-length',
+  'connection',
+  'keep-alive',
+  'user-agent',
+  'accept',
+  'accept-encoding',
+  'accept-language',
+  'upgrade',
+  'expect',
+  'transfer-encoding',
+  'upstash-encoding',
+  'upstash-response-format',
+  'sluice-deadline-ms',
+  'sec-websocket-key',
+  'sec-websocket-version',
+  'sec-websocket-protocol',
+  'sec-websocket-extensions',
+  'origin',
+]) {
+  (KNOWN_NAMES[name.length] ??= []).push(name);
 }
 
-/** The method at `start` followed by a space, and where its target begins; undefined for any other method. */
+/** The lower-cased header name of the token bytes `from`..`to`. */
+function headerName(buffer: Buffer, from: number, to: number): string {
+  const candidates = KNOWN_NAMES[to - from];
+  if (candidates !== undefined) {
+    for (const name of candidates) {
+      let i = 0;
+      // Token bytes only: `| 0x20` lower-cases a letter and leaves '-' alone, and maps no other token byte onto
+      // a letter or '-'.
+      while (i < name.length && (buffer[from + i]! | 0x20) === name.charCodeAt(i)) i++;
+      if (i === name.length) return name;
+    }
+  }
+  return buffer.toString('latin1', from, to).toLowerCase();
+}
+
+/** The method at `start` followed by a space; undefined for any other method. */
 function methodAt(buffer: Buffer, start: number): WireRequest['method'] | undefined {
   const a = buffer[start];
   if (a === 0x47 && buffer[start + 1] === 0x45 && buffer[start + 2] === 0x54 && buffer[start + 3] === SPACE)
@@ -69,47 +114,46 @@ export function listsUpgrade(connection: string | undefined): boolean {
  * Reads bytes rather than strings: it runs once per request on the hot path.
  */
 export function readWireRequest(buffer: Buffer, start: number, limits: WireLimits): WireRequest | undefined {
-  const headEnd = buffer.indexOf(HEAD_END, start);
-  if (headEnd === -1 || headEnd - start > limits.maxHeaderBytes) return undefined;
   const method = methodAt(buffer, start);
   if (method === undefined) return undefined;
-  // Request line: METHOD SP target SP HTTP/1.1, the target printable ASCII starting with '/'.
-  const lineEnd = buffer.indexOf(LF, start);
-  const versionAt = lineEnd - 1 - HTTP_1_1.length;
-  if (
-    buffer[lineEnd - 1] !== CR ||
-    versionAt < start ||
-    !buffer.subarray(versionAt, lineEnd - 1).equals(HTTP_1_1)
-  )
-    return undefined;
+  const length = buffer.length;
+  // Request line: METHOD SP target SP HTTP/1.1 CRLF, the target printable ASCII starting with '/'.
   const targetAt = start + method.length + 1;
-  if (buffer[targetAt] !== 0x2f || targetAt >= versionAt) return undefined;
-  for (let i = targetAt; i < versionAt; i++) {
+  if (buffer[targetAt] !== 0x2f) return undefined;
+  let i = targetAt + 1;
+  for (; i < length; i++) {
     const byte = buffer[i]!;
-    if (byte <= SPACE || byte >= 0x7f) return undefined;
+    if (byte <= SPACE || byte >= 0x7f) break;
   }
-  const target = buffer.toString('latin1', targetAt, versionAt);
+  const targetEnd = i;
+  if (targetEnd + VERSION_CRLF.length > length) return undefined;
+  for (let k = 0; k < VERSION_CRLF.length; k++) if (buffer[targetEnd + k] !== VERSION_CRLF[k]) return undefined;
   const headers: Record<string, string> = Object.create(null);
-  let line = lineEnd + 1;
-  while (line < headEnd + 2) {
+  // Header lines up to the empty line; running off the buffer means the request is not complete (undefined).
+  let line = targetEnd + VERSION_CRLF.length;
+  const headLimit = start + limits.maxHeaderBytes;
+  while (buffer[line] !== CR) {
+    if (line > headLimit) return undefined;
     // name ":" OWS value OWS CRLF
-    let i = line;
+    i = line;
     while (TOKEN[buffer[i]!] === 1) i++;
     if (i === line || buffer[i] !== COLON) return undefined;
-    const name = buffer.toString('latin1', line, i).toLowerCase();
+    const name = headerName(buffer, line, i);
     i++;
     while (buffer[i] === SPACE || buffer[i] === TAB) i++;
     const valueStart = i;
     let valueEnd = i;
-    for (; buffer[i] !== CR; i++) {
+    for (; i < length; i++) {
       const byte = buffer[i]!;
-      if (!valueByte(byte)) return undefined;
+      if (VALUE[byte] !== 1) break;
       if (byte !== SPACE && byte !== TAB) valueEnd = i + 1;
     }
-    if (buffer[i + 1] !== LF || name in headers) return undefined;
+    if (buffer[i] !== CR || buffer[i + 1] !== LF || name in headers) return undefined;
     headers[name] = buffer.toString('latin1', valueStart, valueEnd);
     line = i + 2;
   }
+  // The empty line: the head's CRLFCRLF begins with the CRLF before it.
+  if (buffer[line + 1] !== LF || line - 2 - start > limits.maxHeaderBytes) return undefined;
   if (headers['host'] === undefined) return undefined;
   if (headers['transfer-encoding'] !== undefined) return undefined;
   if (headers['expect'] !== undefined) return undefined;
@@ -121,22 +165,22 @@ export function readWireRequest(buffer: Buffer, start: number, limits: WireLimit
   } else if (connection !== undefined && connection !== 'keep-alive' && connection !== 'close')
     return undefined;
   let bodyBytes = 0;
-  const length = headers['content-length'];
-  if (length !== undefined) {
-    if (length.length === 0 || length.length > 15) return undefined;
-    for (let i = 0; i < length.length; i++) {
-      const digit = length.charCodeAt(i) - 0x30;
+  const contentLength = headers['content-length'];
+  if (contentLength !== undefined) {
+    if (contentLength.length === 0 || contentLength.length > 15) return undefined;
+    for (let k = 0; k < contentLength.length; k++) {
+      const digit = contentLength.charCodeAt(k) - 0x30;
       if (digit < 0 || digit > 9) return undefined;
       bodyBytes = bodyBytes * 10 + digit;
     }
     if (bodyBytes > limits.maxBodyBytes) return undefined;
   }
-  const bodyStart = headEnd + HEAD_END.length;
+  const bodyStart = line + 2;
   const end = bodyStart + bodyBytes;
-  if (end > buffer.length) return undefined;
+  if (end > length) return undefined;
   return {
     method,
-    target,
+    target: buffer.toString('latin1', targetAt, targetEnd),
     headers,
     body: buffer.subarray(bodyStart, end),
     close: connection === 'close',
