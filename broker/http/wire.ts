@@ -66,7 +66,9 @@ for (const name of [
   'sec-websocket-extensions',
   'origin',
 ]) {
-  (KNOWN_NAMES[name.length] ??= []).push(name);
+  const sameLength = KNOWN_NAMES[name.length] ?? [];
+  sameLength.push(name);
+  KNOWN_NAMES[name.length] = sameLength;
 }
 
 /** The lower-cased header name of the token bytes `from`..`to`. */
@@ -127,7 +129,8 @@ export function readWireRequest(buffer: Buffer, start: number, limits: WireLimit
   }
   const targetEnd = i;
   if (targetEnd + VERSION_CRLF.length > length) return undefined;
-  for (let k = 0; k < VERSION_CRLF.length; k++) if (buffer[targetEnd + k] !== VERSION_CRLF[k]) return undefined;
+  for (let k = 0; k < VERSION_CRLF.length; k++)
+    if (buffer[targetEnd + k] !== VERSION_CRLF[k]) return undefined;
   const headers: Record<string, string> = Object.create(null);
   // Header lines up to the empty line; running off the buffer means the request is not complete (undefined).
   let line = targetEnd + VERSION_CRLF.length;
