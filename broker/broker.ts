@@ -173,8 +173,8 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
     responder,
     maxBodyBytes: config.maxBodyBytes,
     maxPipelineCommands: config.maxPipelineCommands,
-  });
-  const server = new MainServer(auth, rest, responder, logger, {
+  }, logger);
+  const server = new MainServer(auth, rest, responder, {
     headersTimeoutMs: config.httpHeadersTimeoutMs,
     requestTimeoutMs: config.httpRequestTimeoutMs,
     keepAliveTimeoutMs: config.httpKeepAliveTimeoutMs,

@@ -22,9 +22,8 @@ export interface ExecutorOptions {
 
 /**
  * What transports run requests on: the standalone Executor, or the cluster executor (broker.ts chooses one). Each
- * calls `answer` exactly once, never throws: failures are Error outcomes. Callbacks rather than promises: a
- * WebSocket frame's answer then costs no promise and no microtask hop (runPipeline and runTransaction are the
- * awaitable forms).
+ * calls `answer` exactly once, never throws: failures are Error outcomes. Callbacks rather than promises: an answer
+ * then costs no promise and no microtask hop.
  */
 export interface RequestRunner {
   pipeline(
@@ -39,24 +38,6 @@ export interface RequestRunner {
     affinity: Affinity | undefined,
     answer: (result: Outcome[] | Error) => void,
   ): void;
-}
-
-/** A pipeline on `runner`, as a promise (for transports that await). */
-export function runPipeline(
-  runner: RequestRunner,
-  items: readonly (PreparedCommand | SluiceError)[],
-  timing: RequestTiming,
-): Promise<Outcome[]> {
-  return new Promise((answer) => runner.pipeline(items, timing, undefined, answer));
-}
-
-/** A transaction on `runner`, as a promise (for transports that await). */
-export function runTransaction(
-  runner: RequestRunner,
-  items: readonly PreparedCommand[],
-  timing: RequestTiming,
-): Promise<Outcome[] | Error> {
-  return new Promise((answer) => runner.transaction(items, timing, undefined, answer));
 }
 
 /** Executes requests. Every public method answers exactly once, never throws: failures are Error outcomes. */

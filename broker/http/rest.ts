@@ -2,7 +2,8 @@
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { Principal } from '../auth.js';
 import { SluiceError } from '../errors.js';
-import { type RequestRunner, runPipeline, runTransaction } from '../executor.js';
+import type { RequestRunner } from '../executor.js';
+import type { Logger } from '../log.js';
 import type { Outcome, RequestTiming } from '../outcome.js';
 import type { CommandPreparer, PreparedCommand } from '../protocol/prepare.js';
 import { replyJson, replyResp2 } from '../protocol/reply.js';
@@ -72,7 +73,7 @@ export function readFormat(headers: Readonly<IncomingHttpHeaders>): Format {
 /** The request's deadline: now + `Sluice-Deadline-Ms` when given, else none (the timeouts still apply). */
 export function readTiming(headers: Readonly<IncomingHttpHeaders>, arrived: number): RequestTiming {
   const header = headers['sluice-deadline-ms'];
-  if (header === undefined) return { deadline: Number.POSITIVE_INFINITY };
+  if (header === undefined) return NO_DEADLINE;
   const text = String(header);
   if (!/^\d{1,9}$/.test(text) || Number(text) === 0) {
     throw new SluiceError(
@@ -114,6 +115,9 @@ function sharedFailure(outcomes: readonly Outcome[]): SluiceError | undefined {
   return outcomes.every((o) => o === first) ? first : undefined;
 }
 
+/** The timing of a request without Sluice-Deadline-Ms (shared: nothing writes to it). */
+const NO_DEADLINE: RequestTiming = Object.freeze({ deadline: Number.POSITIVE_INFINITY });
+
 /**
  * The timing to run `items` with: when one of them blocks, it gains a signal that fires if the caller goes away
  * before its answer was sent, so its blocking connection is freed at once. Other requests skip the cost.
@@ -123,50 +127,88 @@ function withCallerSignal(
   items: readonly (PreparedCommand | SluiceError)[],
   timing: RequestTiming,
 ): RequestTiming {
-  if (!items.some((item) => !(item instanceof SluiceError) && item.route === 'blocking')) return timing;
+  let blocking = false;
+  for (const item of items) if (!(item instanceof SluiceError) && item.route === 'blocking') blocking = true;
+  if (!blocking) return timing;
   const controller = new AbortController();
   req.onAbandon(() => controller.abort());
   return { deadline: timing.deadline, signal: controller.signal };
 }
 
-/** Serves the REST routes. One instance per broker. */
+/**
+ * Serves the REST routes. One instance per broker. Callbacks rather than promises from the request to its answer:
+ * a request the fast path read whole runs without a promise or a microtask.
+ */
 export class RestHandler {
   readonly #deps: RestDeps;
+  readonly #logger: Logger;
 
-  constructor(deps: RestDeps) {
+  constructor(deps: RestDeps, logger: Logger) {
     this.#deps = deps;
+    this.#logger = logger;
   }
 
   /** Runs a request. Never throws; every failure is a JSON response. */
-  async handle(req: RestRequest, res: ResponseSink): Promise<void> {
-    const { route, pathname, query } = req;
+  handle(req: RestRequest, res: ResponseSink): void {
+    let format: Format;
+    let timing: RequestTiming;
     try {
-      const format = readFormat(req.headers);
-      const timing = readTiming(req.headers, req.arrived);
-      const body = Buffer.isBuffer(req.body) ? req.body : await readBody(req.body, this.#deps.maxBodyBytes);
+      format = readFormat(req.headers);
+      timing = readTiming(req.headers, req.arrived);
+    } catch (error) {
+      return this.#fail(res, req.route, error);
+    }
+    if (Buffer.isBuffer(req.body)) return this.#run(req, res, req.body, format, timing);
+    readBody(req.body, this.#deps.maxBodyBytes).then(
+      (body) => this.#run(req, res, body, format, timing),
+      (error: unknown) => this.#fail(res, req.route, error),
+    );
+  }
+
+  /** Parses the body and starts the request; the executor's callback writes the answer. */
+  #run(req: RestRequest, res: ResponseSink, body: Buffer, format: Format, timing: RequestTiming): void {
+    const { route, pathname, query } = req;
+    const { preparer, executor } = this.#deps;
+    try {
       switch (route) {
         case 'single':
-          return await this.#single(req, res, this.#singleCommand(req, body), format, timing);
-        case 'path':
-          return await this.#single(
-            req,
-            res,
-            pathCommand(pathname, query, req.method === 'POST' || req.method === 'PUT' ? body : undefined),
-            format,
-            timing,
+        case 'path': {
+          const argv =
+            route === 'single'
+              ? this.#singleCommand(req, body)
+              : pathCommand(pathname, query, req.method === 'POST' || req.method === 'PUT' ? body : undefined);
+          const prepared = preparer.prepare(argv, req.principal);
+          if (prepared instanceof SluiceError) return this.#fail(res, route, prepared);
+          const items = [prepared];
+          return executor.pipeline(items, withCallerSignal(req, items, timing), undefined, (outcomes) =>
+            this.#answer(res, route, () => this.#single(res, route, outcomes[0]!, format)),
           );
-        case 'pipeline':
+        }
+        case 'pipeline': {
+          const commands = parseCommandList(parseJson(body.toString('utf8')), this.#deps.maxPipelineCommands);
+          const items = commands.map((argv) => preparer.prepare(argv, req.principal));
+          return executor.pipeline(items, withCallerSignal(req, items, timing), undefined, (outcomes) =>
+            this.#answer(res, route, () => this.#pipeline(res, outcomes, format)),
+          );
+        }
         case 'multi-exec': {
           const commands = parseCommandList(parseJson(body.toString('utf8')), this.#deps.maxPipelineCommands);
-          return route === 'pipeline'
-            ? await this.#pipeline(req, res, commands, format, timing)
-            : await this.#transaction(req, res, commands, format, timing);
+          const prepared: PreparedCommand[] = [];
+          for (const argv of commands) {
+            const item = preparer.prepare(argv, req.principal);
+            // A refused command discards the whole transaction, as a queuing error does in Redis.
+            if (item instanceof SluiceError) return this.#fail(res, route, item);
+            prepared.push(item);
+          }
+          return executor.transaction(prepared, timing, undefined, (outcome) =>
+            this.#answer(res, route, () => this.#transaction(res, outcome, format)),
+          );
         }
         default:
           throw new SluiceError('SLUICE_ERR_HTTP_NOT_FOUND', `ERR no route ${JSON.stringify(pathname)}`);
       }
     } catch (error) {
-      this.#deps.responder.error(res, route, error instanceof Error ? error : new Error(String(error)));
+      this.#fail(res, route, error);
     }
   }
 
@@ -180,34 +222,30 @@ export class RestHandler {
     return parseCommand(parseJson(body.toString('utf8')), 'body');
   }
 
-  async #single(
-    req: RestRequest,
-    res: ResponseSink,
-    argv: Arg[],
-    format: Format,
-    timing: RequestTiming,
-  ): Promise<void> {
-    const { preparer, executor, responder } = this.#deps;
-    const { route } = req;
-    const prepared = preparer.prepare(argv, req.principal);
-    if (prepared instanceof SluiceError) return responder.error(res, route, prepared);
-    const [outcome] = await runPipeline(executor, [prepared], withCallerSignal(req, [prepared], timing));
-    if (outcome instanceof Error) return responder.error(res, route, outcome);
-    if (format.resp2)
-      return responder.send(res, route, 200, replyResp2(outcome!), undefined, 'application/octet-stream');
-    responder.send(res, route, 200, `{"result":${replyJson(outcome!, format.base64)}}`);
+  /** Writes an answer; a failure while encoding it is logged and answered as an internal error. */
+  #answer(res: ResponseSink, route: HttpRoute, write: () => void): void {
+    try {
+      write();
+    } catch (error) {
+      this.#logger.error({ err: error }, 'unexpected error in the REST handler');
+      this.#deps.responder.error(res, route, new SluiceError('SLUICE_ERR_INTERNAL', 'ERR internal error'));
+    }
   }
 
-  async #pipeline(
-    req: RestRequest,
-    res: ResponseSink,
-    commands: Arg[][],
-    format: Format,
-    timing: RequestTiming,
-  ): Promise<void> {
-    const { preparer, executor, responder } = this.#deps;
-    const items = commands.map((argv) => preparer.prepare(argv, req.principal));
-    const outcomes = await runPipeline(executor, items, withCallerSignal(req, items, timing));
+  #fail(res: ResponseSink, route: HttpRoute, error: unknown): void {
+    this.#deps.responder.error(res, route, error instanceof Error ? error : new Error(String(error)));
+  }
+
+  #single(res: ResponseSink, route: HttpRoute, outcome: Outcome, format: Format): void {
+    const { responder } = this.#deps;
+    if (outcome instanceof Error) return responder.error(res, route, outcome);
+    if (format.resp2)
+      return responder.send(res, route, 200, replyResp2(outcome), undefined, 'application/octet-stream');
+    responder.send(res, route, 200, `{"result":${replyJson(outcome, format.base64)}}`);
+  }
+
+  #pipeline(res: ResponseSink, outcomes: Outcome[], format: Format): void {
+    const { responder } = this.#deps;
     const shared = sharedFailure(outcomes);
     if (shared) return responder.error(res, 'pipeline', shared);
     if (format.resp2) {
@@ -223,22 +261,8 @@ export class RestHandler {
     responder.send(res, 'pipeline', 200, itemsJson(outcomes, format.base64));
   }
 
-  async #transaction(
-    req: RestRequest,
-    res: ResponseSink,
-    commands: Arg[][],
-    format: Format,
-    timing: RequestTiming,
-  ): Promise<void> {
-    const { preparer, executor, responder } = this.#deps;
-    const prepared: PreparedCommand[] = [];
-    for (const argv of commands) {
-      const item = preparer.prepare(argv, req.principal);
-      // A refused command discards the whole transaction, as a queuing error does in Redis.
-      if (item instanceof SluiceError) return responder.error(res, 'multi-exec', item);
-      prepared.push(item);
-    }
-    const outcome = await runTransaction(executor, prepared, timing);
+  #transaction(res: ResponseSink, outcome: Outcome[] | Error, format: Format): void {
+    const { responder } = this.#deps;
     if (outcome instanceof Error) return responder.error(res, 'multi-exec', outcome);
     responder.send(res, 'multi-exec', 200, itemsJson(outcome, format.base64));
   }

@@ -9,13 +9,12 @@ import {
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Authenticator, Principal } from '../auth.js';
-import type { HttpRoute, Responder, ResponseSink } from './respond.js';
+import type { HttpRoute, Responder } from './respond.js';
 import { errorBody } from '../protocol/items.js';
-import type { RestHandler, RestRequest } from './rest.js';
+import type { RestHandler } from './rest.js';
 import { type FastCaller, FastHttp, type FastHost, type FastResponse } from './fast.js';
 import type { WireRequest } from './wire.js';
 import { SluiceError } from '../errors.js';
-import type { Logger } from '../log.js';
 
 /** Serves one streaming route (SSE subscribe/psubscribe/monitor); provided by the pub/sub module. */
 export interface StreamHandler {
@@ -147,7 +146,6 @@ export class MainServer implements FastHost {
   readonly #auth: Authenticator;
   readonly #rest: RestHandler;
   readonly #responder: Responder;
-  readonly #logger: Logger;
   readonly #basePath: string;
   #streams: StreamHandler | undefined;
   #upgrades: UpgradeHandler | undefined;
@@ -159,13 +157,11 @@ export class MainServer implements FastHost {
     auth: Authenticator,
     rest: RestHandler,
     responder: Responder,
-    logger: Logger,
     options: MainServerOptions,
   ) {
     this.#auth = auth;
     this.#rest = rest;
     this.#responder = responder;
-    this.#logger = logger;
     this.#basePath = options.basePath;
     this.server = createServer(
       {
@@ -268,7 +264,7 @@ export class MainServer implements FastHost {
     if (!rest || (rest.postOnly && request.method !== 'POST')) return false;
     const principal = this.#identifyOn(response.connection, tokenOf(request.headers['authorization'], query));
     if (principal instanceof SluiceError) return false;
-    this.#handleRest(
+    this.#rest.handle(
       {
         route,
         principal,
@@ -308,12 +304,6 @@ export class MainServer implements FastHost {
     return principal;
   }
 
-  #handleRest(req: RestRequest, res: ResponseSink): void {
-    this.#rest.handle(req, res).catch((error: unknown) => {
-      this.#logger.error({ err: error }, 'unexpected error in the REST handler');
-      this.#responder.error(res, req.route, new SluiceError('SLUICE_ERR_INTERNAL', 'ERR internal error'));
-    });
-  }
 
   #request(req: IncomingMessage, res: ServerResponse): void {
     const arrived = performance.now();
@@ -372,7 +362,7 @@ export class MainServer implements FastHost {
         new SluiceError('SLUICE_ERR_HTTP_BAD_HEADER', 'ERR /ws expects a WebSocket upgrade request'),
       );
     }
-    this.#handleRest(
+    this.#rest.handle(
       {
         route,
         principal,
