@@ -167,13 +167,16 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
   });
   const auth = new Authenticator(deps.tokens);
   const responder = new Responder(createSyncTokens(), telemetry);
-  const rest = new RestHandler({
-    preparer,
-    executor: requests,
-    responder,
-    maxBodyBytes: config.maxBodyBytes,
-    maxPipelineCommands: config.maxPipelineCommands,
-  }, logger);
+  const rest = new RestHandler(
+    {
+      preparer,
+      executor: requests,
+      responder,
+      maxBodyBytes: config.maxBodyBytes,
+      maxPipelineCommands: config.maxPipelineCommands,
+    },
+    logger,
+  );
   const server = new MainServer(auth, rest, responder, {
     headersTimeoutMs: config.httpHeadersTimeoutMs,
     requestTimeoutMs: config.httpRequestTimeoutMs,

@@ -176,7 +176,11 @@ export class RestHandler {
           const argv =
             route === 'single'
               ? this.#singleCommand(req, body)
-              : pathCommand(pathname, query, req.method === 'POST' || req.method === 'PUT' ? body : undefined);
+              : pathCommand(
+                  pathname,
+                  query,
+                  req.method === 'POST' || req.method === 'PUT' ? body : undefined,
+                );
           const prepared = preparer.prepare(argv, req.principal);
           if (prepared instanceof SluiceError) return this.#fail(res, route, prepared);
           const items = [prepared];

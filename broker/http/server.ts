@@ -153,12 +153,7 @@ export class MainServer implements FastHost {
   /** Responses not yet finished, so drain() can tell their clients not to reuse the connection. */
   readonly #open = new Set<ServerResponse>();
 
-  constructor(
-    auth: Authenticator,
-    rest: RestHandler,
-    responder: Responder,
-    options: MainServerOptions,
-  ) {
+  constructor(auth: Authenticator, rest: RestHandler, responder: Responder, options: MainServerOptions) {
     this.#auth = auth;
     this.#rest = rest;
     this.#responder = responder;
@@ -303,7 +298,6 @@ export class MainServer implements FastHost {
     if (token !== undefined && !(principal instanceof SluiceError)) connection.caller = { token, principal };
     return principal;
   }
-
 
   #request(req: IncomingMessage, res: ServerResponse): void {
     const arrived = performance.now();
