@@ -36,12 +36,31 @@ function httpDate(): string {
   return cachedDate;
 }
 
+const statusLines: string[] = [];
+
+/** `HTTP/1.1 <status> <reason>` and its CRLF, made once per status. */
+function statusLine(status: number): string {
+  let line = statusLines[status];
+  if (line === undefined) {
+    line = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Unknown'}\r\n`;
+    statusLines[status] = line;
+  }
+  return line;
+}
+
 /**
- * What the host may remember about a connection's caller: the token it sent last and who that is, so that a
- * keep-alive connection is not identified again (a SHA-256 per request) while it sends the same token.
+ * What the host may remember about a connection's caller: the token it sent last (and the Authorization header it
+ * came in) and who that is, so that a keep-alive connection is not identified again (a SHA-256 per request) while
+ * it sends the same token.
  */
 export interface FastCaller {
-  caller: { readonly token: string; readonly principal: Principal } | undefined;
+  caller:
+    | {
+        readonly authorization: string | undefined;
+        readonly token: string;
+        readonly principal: Principal;
+      }
+    | undefined;
 }
 
 /** One response of a fast connection; the fields and methods the Responder uses of a ServerResponse. */
@@ -74,10 +93,10 @@ export class FastResponse {
 
   /** Builds the status line and headers (`headers` as name, value pairs) with Date; Connection comes in writeTo. */
   writeHead(status: number, headers: readonly string[]): this {
-    let head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Unknown'}\r\n`;
+    let head = statusLine(status);
     for (let i = 0; i < headers.length; i += 2) {
       const name = headers[i]!;
-      if (name.toLowerCase() === 'connection') {
+      if (name.length === 10 && name.toLowerCase() === 'connection') {
         this.#closeAfter ||= headers[i + 1]!.toLowerCase() === 'close';
         continue;
       }

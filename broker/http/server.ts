@@ -257,7 +257,7 @@ export class MainServer implements FastHost {
     const route = routeOf(pathname);
     const rest = REST_ROUTES[route];
     if (!rest || (rest.postOnly && request.method !== 'POST')) return false;
-    const principal = this.#identifyOn(response.connection, tokenOf(request.headers['authorization'], query));
+    const principal = this.#identifyOn(response.connection, request.headers['authorization'], query);
     if (principal instanceof SluiceError) return false;
     this.#rest.handle(
       {
@@ -284,18 +284,29 @@ export class MainServer implements FastHost {
     if (this.#draining || !this.#upgrades) return false;
     const target = splitTarget(request.target, this.#basePath);
     if (target?.pathname !== '/ws') return false;
-    const principal = this.#identifyOn(connection, tokenOf(request.headers['authorization'], target.query));
+    const principal = this.#identifyOn(connection, request.headers['authorization'], target.query);
     if (principal instanceof SluiceError) return false;
     this.#upgrades.handleUpgrade(request.method, request.headers, take(), head, principal, target.query);
     return true;
   }
 
-  /** Identifies the caller, reusing the answer for the token this connection sent last. */
-  #identifyOn(connection: FastCaller, token: string | undefined): Principal | SluiceError {
+  /**
+   * Identifies the caller, reusing the answer for the Authorization header or token this connection sent last:
+   * the same header is not parsed again, the same token not hashed again.
+   */
+  #identifyOn(
+    connection: FastCaller,
+    authorization: string | undefined,
+    query: string,
+  ): Principal | SluiceError {
     const known = connection.caller;
+    if (known !== undefined && authorization !== undefined && authorization === known.authorization)
+      return known.principal;
+    const token = tokenOf(authorization, query);
     if (known !== undefined && token === known.token) return known.principal;
     const principal = this.#auth.identify(token);
-    if (token !== undefined && !(principal instanceof SluiceError)) connection.caller = { token, principal };
+    if (token !== undefined && !(principal instanceof SluiceError))
+      connection.caller = { authorization, token, principal };
     return principal;
   }
 

@@ -20,7 +20,7 @@ export interface PreparedCommand {
   /** Metric label: a command Redis knows, or `other`. */
   readonly label: string;
   /** Rewrites the reply (SCRIPT LOAD answers the SHA the client computed). */
-  readonly mapReply?: (reply: Reply) => Reply;
+  readonly mapReply?: ((reply: Reply) => Reply) | undefined;
 }
 
 function text(arg: Arg | undefined): string | undefined {
@@ -30,6 +30,7 @@ function text(arg: Arg | undefined): string | undefined {
 /** Checks and rewrites commands for one broker: the Redis command table and the script aliases. */
 export class CommandPreparer {
   #table: CommandTable = new Map();
+  readonly #wireNames = new Map<string, string>();
   readonly #scripts: ScriptAliases;
   readonly #onRefused: ((error: SluiceError) => void) | undefined;
 
@@ -82,17 +83,30 @@ export class CommandPreparer {
     const classification = classify(name, given, info);
     if ('refused' in classification)
       return new SluiceError('SLUICE_ERR_COMMAND_REFUSED', classification.refused);
+    const label = info ? name : 'other';
     const emulated = emulate(name, given);
-    if (emulated) return { name, ...emulated, route: classification.route, label: info ? name : 'other' };
+    if (emulated) return { name, ...emulated, route: classification.route, label };
     const { args, mapReply } = this.#rewriteScripts(name, given);
+    // One shape for every prepared command, and one wire name string per known command: the executor and ioredis
+    // then see the same hidden class and the same (already hashed) name every time.
     return {
       name,
-      wireName: name.toUpperCase(),
+      wireName: info ? this.#wireName(name) : name.toUpperCase(),
       args,
       route: classification.route,
-      label: info ? name : 'other',
-      ...(mapReply ? { mapReply } : {}),
+      label,
+      mapReply,
     };
+  }
+
+  /** The upper-case name of a command Redis knows (bounded by its command table). */
+  #wireName(name: string): string {
+    let wireName = this.#wireNames.get(name);
+    if (wireName === undefined) {
+      wireName = name.toUpperCase();
+      this.#wireNames.set(name, wireName);
+    }
+    return wireName;
   }
 
   /** Shebang flags and SHA aliases for the script commands (upstash-rest.md §8.2). */
