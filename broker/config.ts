@@ -245,7 +245,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     key: 'httpKeepAliveTimeoutMs',
     kind: int(100, 3_600_000),
     default: 65000,
-    help: 'Idle keep-alive connections are closed after this.',
+    help: 'Idle keep-alive connections are closed after this (checked every quarter of it, at most every second).',
   },
   {
     key: 'httpMaxConnections',
