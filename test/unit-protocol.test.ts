@@ -1,5 +1,6 @@
 // Pure protocol pieces, as tables of inputs and outputs: reply encoding, request parsing, path style, classification, scripts.
 import { createHash } from 'node:crypto';
+import fc from 'fast-check';
 import t from 'tap';
 import { percentDecode, pathCommand, queryArgs } from '../broker/http/path-style.js';
 import { classify } from '../broker/protocol/classify.js';
@@ -118,3 +119,25 @@ t.test('errors come from the catalogue', async (t) => {
     t.ok(isSluiceError(error));
   }
 });
+
+t.test(
+  'replyJson: any bytes read as the JSON of their UTF-8 text, quoted as they are only when that is the same',
+  async () => {
+    const bytes = fc.oneof(
+      fc.uint8Array({ maxLength: 40 }),
+      fc.uint8Array({ minLength: 0, maxLength: 40, min: 0x20, max: 0x7e }),
+      fc.string({ unit: 'binary', maxLength: 20 }).map((s) => new Uint8Array(Buffer.from(s, 'utf8'))),
+    );
+    fc.assert(
+      fc.property(bytes, (array) => {
+        const value = Buffer.from(array);
+        const json = replyJson(value, false);
+        return (
+          json === JSON.stringify(value.toString('utf8')) &&
+          JSON.parse(`[${json}]`)[0] === value.toString('utf8')
+        );
+      }),
+      { seed: 7, numRuns: 2000 },
+    );
+  },
+);

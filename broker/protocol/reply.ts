@@ -12,9 +12,21 @@ function isOk(value: Buffer): boolean {
   return value.length === 2 && value[0] === OK[0] && value[1] === OK[1];
 }
 
+/** Whether every byte is printable ASCII that JSON leaves as it is (no quote, backslash or control character). */
+function plainAscii(value: Buffer): boolean {
+  for (let i = 0; i < value.length; i++) {
+    const byte = value[i]!;
+    if (byte < 0x20 || byte > 0x7e || byte === 0x22 || byte === 0x5c) return false;
+  }
+  return true;
+}
+
 function stringJson(value: Buffer, base64: boolean): string {
+  if (base64) return `"${value.toString('base64')}"`;
+  // Most values need no escaping: quoted as they are, without decoding UTF-8 and re-encoding them as JSON.
+  if (plainAscii(value)) return `"${value.toString('latin1')}"`;
   // Without base64, invalid UTF-8 becomes U+FFFD, as at Upstash.
-  return base64 ? `"${value.toString('base64')}"` : JSON.stringify(value.toString('utf8'));
+  return JSON.stringify(value.toString('utf8'));
 }
 
 function nestedJson(value: Reply, base64: boolean): string {
