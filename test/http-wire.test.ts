@@ -484,3 +484,13 @@ t.test('differential: whatever the fast path reads, node:http reads the same way
   t.comment(`${agreed} read by both, ${refused} left to node:http`);
   t.ok(agreed > 150 && refused > 20, 'the generator exercises both sides');
 });
+
+t.test('up to 64 headers are read; a request with more is left to node:http', async (t) => {
+  const limits = { maxHeaderBytes: 16 * 1024, maxBodyBytes: 16 };
+  const withHeaders = (count: number) =>
+    `GET / HTTP/1.1\r\nHost: x\r\n${Array.from({ length: count - 1 }, (_, i) => `X-H${i}: ${i}\r\n`).join('')}\r\n`;
+  const read64 = readWireRequest(wire(withHeaders(64)), 0, limits);
+  t.equal(Object.keys(read64?.headers ?? {}).length, 64);
+  t.equal(read64?.headers['x-h62'], '62');
+  t.equal(readWireRequest(wire(withHeaders(65)), 0, limits), undefined);
+});

@@ -71,20 +71,26 @@ for (const name of [
   KNOWN_NAMES[name.length] = sameLength;
 }
 
-/** The lower-cased header name of the token bytes `from`..`to`. */
-function headerName(buffer: Buffer, from: number, to: number): string {
+/** The lower-cased header name of the token bytes `from`..`to` when it is a known one (any case), else undefined. */
+function knownName(buffer: Buffer, from: number, to: number): string | undefined {
   const candidates = KNOWN_NAMES[to - from];
-  if (candidates !== undefined) {
-    for (const name of candidates) {
-      let i = 0;
-      // Token bytes only: `| 0x20` lower-cases a letter and leaves '-' alone, and maps no other token byte onto
-      // a letter or '-'.
-      while (i < name.length && (buffer[from + i]! | 0x20) === name.charCodeAt(i)) i++;
-      if (i === name.length) return name;
-    }
+  if (candidates === undefined) return undefined;
+  for (const name of candidates) {
+    let i = 0;
+    // Token bytes only: `| 0x20` lower-cases a letter and leaves '-' alone, and maps no other token byte onto
+    // a letter or '-'.
+    while (i < name.length && (buffer[from + i]! | 0x20) === name.charCodeAt(i)) i++;
+    if (i === name.length) return name;
   }
-  return buffer.toString('latin1', from, to).toLowerCase();
+  return undefined;
 }
+
+/** Headers the fast path reads in one request; a request with more is left to node:http. */
+const MAX_FAST_HEADERS = 64;
+/** Scratch space of readWireRequest (it runs to completion, never re-entered): per header, its name when known… */
+const knownNames: (string | undefined)[] = new Array(MAX_FAST_HEADERS).fill(undefined);
+/** …and its name start, name end, value start and value end in the buffer. */
+const spans = new Int32Array(4 * MAX_FAST_HEADERS);
 
 /** The method at `start` followed by a space; undefined for any other method. */
 function methodAt(buffer: Buffer, start: number): WireRequest['method'] | undefined {
@@ -131,32 +137,44 @@ export function readWireRequest(buffer: Buffer, start: number, limits: WireLimit
   if (targetEnd + VERSION_CRLF.length > length) return undefined;
   for (let k = 0; k < VERSION_CRLF.length; k++)
     if (buffer[targetEnd + k] !== VERSION_CRLF[k]) return undefined;
-  const headers: Record<string, string> = Object.create(null);
-  // Header lines up to the empty line; running off the buffer means the request is not complete (undefined).
+  // Header lines up to the empty line, checked byte by byte and remembered as offsets; running off the buffer
+  // means the request is not complete (undefined).
   let line = targetEnd + VERSION_CRLF.length;
   const headLimit = start + limits.maxHeaderBytes;
+  let count = 0;
   while (buffer[line] !== CR) {
-    if (line > headLimit) return undefined;
+    if (line > headLimit || count === MAX_FAST_HEADERS) return undefined;
     // name ":" OWS value OWS CRLF
     i = line;
     while (TOKEN[buffer[i]!] === 1) i++;
     if (i === line || buffer[i] !== COLON) return undefined;
-    const name = headerName(buffer, line, i);
+    knownNames[count] = knownName(buffer, line, i);
+    spans[4 * count] = line;
+    spans[4 * count + 1] = i;
     i++;
     while (buffer[i] === SPACE || buffer[i] === TAB) i++;
-    const valueStart = i;
+    spans[4 * count + 2] = i;
     let valueEnd = i;
     for (; i < length; i++) {
       const byte = buffer[i]!;
       if (VALUE[byte] !== 1) break;
       if (byte !== SPACE && byte !== TAB) valueEnd = i + 1;
     }
-    if (buffer[i] !== CR || buffer[i + 1] !== LF || name in headers) return undefined;
-    headers[name] = buffer.toString('latin1', valueStart, valueEnd);
+    if (buffer[i] !== CR || buffer[i + 1] !== LF) return undefined;
+    spans[4 * count + 3] = valueEnd;
+    count++;
     line = i + 2;
   }
   // The empty line: the head's CRLFCRLF begins with the CRLF before it.
   if (buffer[line + 1] !== LF || line - 2 - start > limits.maxHeaderBytes) return undefined;
+  // One decoding of the head; names and values are slices of it.
+  const head = buffer.toString('latin1', start, line);
+  const headers: Record<string, string> = Object.create(null);
+  for (let h = 0; h < count; h++) {
+    const name = knownNames[h] ?? head.slice(spans[4 * h]! - start, spans[4 * h + 1]! - start).toLowerCase();
+    if (name in headers) return undefined;
+    headers[name] = head.slice(spans[4 * h + 2]! - start, spans[4 * h + 3]! - start);
+  }
   if (headers['host'] === undefined) return undefined;
   if (headers['transfer-encoding'] !== undefined) return undefined;
   if (headers['expect'] !== undefined) return undefined;
@@ -183,7 +201,7 @@ export function readWireRequest(buffer: Buffer, start: number, limits: WireLimit
   if (end > length) return undefined;
   return {
     method,
-    target: buffer.toString('latin1', targetAt, targetEnd),
+    target: head.slice(targetAt - start, targetEnd - start),
     headers,
     body: buffer.subarray(bodyStart, end),
     close: connection === 'close',
