@@ -31,17 +31,20 @@ function sweepPeriodMs(options: FastOptions): number {
   );
 }
 
-let cachedDate = '';
-let cachedDateUntil = 0;
+let cachedDate: string | undefined;
 
-/** The Date header value, computed at most once a second (as node:http does). */
+/** The Date header value, made at most once a second (as node:http does: a timer forgets it on the second). */
 function httpDate(): string {
-  const now = Date.now();
-  if (now >= cachedDateUntil) {
-    cachedDate = new Date(now).toUTCString();
-    cachedDateUntil = now - (now % 1000) + 1000;
+  if (cachedDate === undefined) {
+    const now = new Date();
+    cachedDate = now.toUTCString();
+    setTimeout(forgetDate, 1000 - now.getMilliseconds()).unref();
   }
   return cachedDate;
+}
+
+function forgetDate(): void {
+  cachedDate = undefined;
 }
 
 const statusLines: string[] = [];
@@ -169,7 +172,10 @@ class FastConnection implements FastCaller {
   #reading = true;
   /** Bytes waiting for node:http once the pending responses are out; undefined while this connection is fast. */
   #handOffBytes: Buffer | undefined;
-  /** When the client last sent bytes or was last answered (performance.now()): the start of its idle time. */
+  /**
+   * When the connection last became idle (performance.now()): opened, or its last answer written or drained. A
+   * request makes it busy until answered, and anything else it sends takes it off the fast path.
+   */
   #lastActive = performance.now();
 
   constructor(socket: Socket, fast: FastHttp) {
@@ -205,7 +211,6 @@ class FastConnection implements FastCaller {
   }
 
   readonly #onData = (chunk: Buffer): void => {
-    this.#lastActive = performance.now();
     let offset = 0;
     while (offset < chunk.length) {
       const request = readWireRequest(chunk, offset, this.#fast.options);
@@ -244,9 +249,10 @@ class FastConnection implements FastCaller {
     const socket = this.#socket;
     if (ready > 1) socket.cork();
     let close = false;
-    const written = pending.splice(0, ready);
-    for (let i = 0; i < written.length && !close; i++)
-      close = written[i]!.writeTo(socket, i === written.length - 1 && pending.length === 0);
+    const all = ready === pending.length;
+    for (let i = 0; i < ready && !close; i++) close = pending[i]!.writeTo(socket, all && i === ready - 1);
+    if (all) pending.length = 0;
+    else pending.splice(0, ready);
     if (ready > 1) socket.uncork();
     if (pending.length === 0) this.#lastActive = performance.now();
     if (close) {
