@@ -1,4 +1,5 @@
 // The bounded wait queue in front of the pools: at most `maxInflight` requests run, at most `queueMax` wait (FIFO).
+import { performance } from 'node:perf_hooks';
 import { SluiceError } from './errors.js';
 
 /** Limits of admission; see SLUICE_MAX_INFLIGHT, SLUICE_QUEUE_MAX and SLUICE_QUEUE_TIMEOUT_MS. */

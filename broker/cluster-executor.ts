@@ -1,4 +1,5 @@
 // Runs requests on a Redis Cluster through ioredis's Cluster: per-command slot routing, MULTI pinned to one slot's node.
+import { performance } from 'node:perf_hooks';
 import { type Cluster, Command, type Redis, ReplyError } from 'ioredis';
 import type { Admission } from './admission.js';
 import { SluiceError } from './errors.js';

@@ -1,4 +1,5 @@
 // Runs prepared requests on the pools: admission, deadline, one connection per request, replies matched in order.
+import { performance } from 'node:perf_hooks';
 import type { Admission } from './admission.js';
 import { SluiceError } from './errors.js';
 import type { PreparedCommand } from './protocol/prepare.js';

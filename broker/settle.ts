@@ -1,5 +1,6 @@
 // Waiting for a request's written commands: one outcome per command, an answer at the deadline if Redis is late,
 // and a second callback once every command settled (what frees the admission slot).
+import { performance } from 'node:perf_hooks';
 import type { Command } from 'ioredis';
 import { SluiceError } from './errors.js';
 import type { Outcome } from './outcome.js';

@@ -1,6 +1,7 @@
 // The fast path: plain REST requests are read and answered straight off the socket, without node:http's objects.
 // A connection stays here while its requests are plain (see wire.ts) and the host serves them; at the first other
 // request it is handed to node:http for good, with the bytes not yet served, once its answers are out.
+import { performance } from 'node:perf_hooks';
 import { STATUS_CODES, type Server } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Principal } from '../auth.js';

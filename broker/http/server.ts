@@ -1,4 +1,5 @@
 // The main listener: routing, methods, authentication and draining in front of the REST, SSE and WebSocket handlers.
+import { performance } from 'node:perf_hooks';
 import {
   STATUS_CODES,
   createServer,

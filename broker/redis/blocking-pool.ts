@@ -1,4 +1,5 @@
 // The blocking pool: a bounded set of lazily opened Redis connections, each running one blocking command at a time.
+import { performance } from 'node:perf_hooks';
 import { Command, type Redis } from 'ioredis';
 import { SluiceError } from '../errors.js';
 import { type BlockingRunner, type Outcome, outcomeOf, type RequestTiming } from '../outcome.js';

@@ -1,4 +1,5 @@
 // The main pool: a fixed set of multiplexed, pipelined Redis connections, each with its own batcher.
+import { performance } from 'node:perf_hooks';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../log.js';
 import type { Telemetry } from '../telemetry.js';

@@ -1,4 +1,5 @@
 // One WebSocket's state: its requests in flight, its pinned pool connection, its subscriptions and its send buffer.
+import { performance } from 'node:perf_hooks';
 import { type Principal, noPermission } from '../auth.js';
 import { SluiceError } from '../errors.js';
 import type { Affinity, RequestRunner } from '../executor.js';
