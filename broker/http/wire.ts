@@ -40,7 +40,8 @@ for (let byte = 0; byte < 256; byte++) VALUE[byte] = byte === TAB || (byte >= SP
 
 /**
  * Header names clients commonly send, lower-cased, by length: a name that matches one (in any case) is read as
- * that string, without slicing and lower-casing the bytes (~40% of reading a request).
+ * that string, without slicing and lower-casing the bytes (~40% of reading a request). readWireRequest recognises
+ * host, content-length, connection, upgrade, expect and transfer-encoding only through this list.
  */
 const KNOWN_NAMES: string[][] = [];
 for (const name of [
@@ -170,23 +171,32 @@ export function readWireRequest(buffer: Buffer, start: number, limits: WireLimit
   // One decoding of the head; names and values are slices of it.
   const head = buffer.toString('latin1', start, line);
   const headers: Record<string, string> = Object.create(null);
+  // The headers that decide whether the fast path may serve the request, noted as they are read.
+  let host = false;
+  let upgrade = false;
+  let connectionValue: string | undefined;
+  let contentLength: string | undefined;
   for (let h = 0; h < count; h++) {
-    const name = knownNames[h] ?? head.slice(spans[4 * h]! - start, spans[4 * h + 1]! - start).toLowerCase();
+    const known = knownNames[h];
+    const name = known ?? head.slice(spans[4 * h]! - start, spans[4 * h + 1]! - start).toLowerCase();
     if (name in headers) return undefined;
-    headers[name] = head.slice(spans[4 * h + 2]! - start, spans[4 * h + 3]! - start);
+    const value = head.slice(spans[4 * h + 2]! - start, spans[4 * h + 3]! - start);
+    headers[name] = value;
+    // Every name below is a known one, so an unknown name is never any of them.
+    if (known === undefined) continue;
+    if (known === 'host') host = true;
+    else if (known === 'content-length') contentLength = value;
+    else if (known === 'connection') connectionValue = value;
+    else if (known === 'upgrade') upgrade = true;
+    else if (known === 'transfer-encoding' || known === 'expect') return undefined;
   }
-  if (headers['host'] === undefined) return undefined;
-  if (headers['transfer-encoding'] !== undefined) return undefined;
-  if (headers['expect'] !== undefined) return undefined;
-  const connection = headers['connection']?.toLowerCase();
-  const upgrade = headers['upgrade'] !== undefined;
+  if (!host) return undefined;
+  const connection = connectionValue?.toLowerCase();
   if (upgrade) {
-    if (method !== 'GET' || headers['content-length'] !== undefined || !listsUpgrade(connection))
-      return undefined;
+    if (method !== 'GET' || contentLength !== undefined || !listsUpgrade(connection)) return undefined;
   } else if (connection !== undefined && connection !== 'keep-alive' && connection !== 'close')
     return undefined;
   let bodyBytes = 0;
-  const contentLength = headers['content-length'];
   if (contentLength !== undefined) {
     if (contentLength.length === 0 || contentLength.length > 15) return undefined;
     for (let k = 0; k < contentLength.length; k++) {
