@@ -127,12 +127,13 @@ function withCallerSignal(
   items: readonly (PreparedCommand | SluiceError)[],
   timing: RequestTiming,
 ): RequestTiming {
-  let blocking = false;
-  for (const item of items) if (!(item instanceof SluiceError) && item.route === 'blocking') blocking = true;
-  if (!blocking) return timing;
-  const controller = new AbortController();
-  req.onAbandon(() => controller.abort());
-  return { deadline: timing.deadline, signal: controller.signal };
+  for (const item of items) {
+    if (item instanceof SluiceError || item.route !== 'blocking') continue;
+    const controller = new AbortController();
+    req.onAbandon(() => controller.abort());
+    return { deadline: timing.deadline, signal: controller.signal };
+  }
+  return timing;
 }
 
 /**
@@ -189,16 +190,14 @@ export class RestHandler {
           );
         }
         case 'pipeline': {
-          const commands = parseCommandList(parseJson(body.toString('utf8')), this.#deps.maxPipelineCommands);
-          const items = commands.map((argv) => preparer.prepare(argv, req.principal));
+          const items = this.#commandList(body).map((argv) => preparer.prepare(argv, req.principal));
           return executor.pipeline(items, withCallerSignal(req, items, timing), undefined, (outcomes) =>
             this.#answer(res, route, () => this.#pipeline(res, outcomes, format)),
           );
         }
         case 'multi-exec': {
-          const commands = parseCommandList(parseJson(body.toString('utf8')), this.#deps.maxPipelineCommands);
           const prepared: PreparedCommand[] = [];
-          for (const argv of commands) {
+          for (const argv of this.#commandList(body)) {
             const item = preparer.prepare(argv, req.principal);
             // A refused command discards the whole transaction, as a queuing error does in Redis.
             if (item instanceof SluiceError) return this.#fail(res, route, item);
@@ -224,6 +223,11 @@ export class RestHandler {
       );
     }
     return parseCommand(parseJson(body.toString('utf8')), 'body');
+  }
+
+  /** The commands of a /pipeline or /multi-exec body. */
+  #commandList(body: Buffer): Arg[][] {
+    return parseCommandList(parseJson(body.toString('utf8')), this.#deps.maxPipelineCommands);
   }
 
   /** Writes an answer; a failure while encoding it is logged and answered as an internal error. */
