@@ -19,6 +19,7 @@ import { BlockingPool } from './redis/blocking-pool.js';
 import type { Cluster } from 'ioredis';
 import { ClusterExecutor } from './cluster-executor.js';
 import { buildCommandTable } from './redis/command-table.js';
+import { assertIoredisCompatible } from './redis/ioredis-check.js';
 import { openCluster } from './redis/connection.js';
 import { Pool } from './redis/pool.js';
 import { createRedisTarget, firstNodeTarget, nodeTarget, type RedisTarget } from './redis/target.js';
@@ -102,6 +103,7 @@ const PREPARE_REFUSALS: Partial<Record<string, RefusalReason>> = {
 
 /** Builds and starts a broker; resolves once both listeners listen. Redis may still be down (it reconnects). */
 export async function startBroker(deps: BrokerDeps): Promise<Broker> {
+  assertIoredisCompatible();
   const { config, logger } = deps;
   const metrics = config.metricsEnabled ? createMetrics({ maxRunning: config.maxInflight }) : undefined;
   const telemetry = deps.telemetry ?? metrics?.telemetry ?? NO_TELEMETRY;

@@ -31,6 +31,8 @@ const MAX_FLAG_MEMO = 4096;
  */
 function memoiseCheckFlag(): void {
   const command = Command as unknown as { checkFlag(flagName: string, commandName: string): boolean };
+  // an ioredis without it fails the start-up check (ioredis-check.ts) instead of this import
+  if (typeof command.checkFlag !== 'function') return;
   const checkFlag = command.checkFlag.bind(Command);
   const memo = new Map<string, Map<string, boolean>>();
   command.checkFlag = (flagName, commandName) => {
