@@ -7,7 +7,7 @@ import type { Logger } from '../log.js';
 import type { Outcome, RequestTiming } from '../outcome.js';
 import type { CommandPreparer, PreparedCommand } from '../protocol/prepare.js';
 import { replyJson, replyResp2 } from '../protocol/reply.js';
-import { type Arg, parseCommand, parseCommandList, parseJson } from '../protocol/request.js';
+import { type Arg, parseCommandBody, parseCommandList, parseJson } from '../protocol/request.js';
 import { pathCommand } from './path-style.js';
 import type { HttpRoute, Responder, ResponseSink } from './respond.js';
 import { itemsJson } from '../protocol/items.js';
@@ -222,7 +222,7 @@ export class RestHandler {
         `ERR ${req.method} / expects a command as a JSON array in the body, such as ["GET","key"]`,
       );
     }
-    return parseCommand(parseJson(body.toString('utf8')), 'body');
+    return parseCommandBody(body.toString('utf8'));
   }
 
   /** The commands of a /pipeline or /multi-exec body. */

@@ -36,6 +36,41 @@ export function decodeBase64(text: string, where: string): Buffer {
 }
 
 /**
+ * Reads `"…","…"]` from `from` (just past a `[`) to `close` (the index of its `]`) when every element is a string of
+ * printable ASCII other than `"` and `\`, with nothing between them but commas: the strings JSON.parse would give
+ * for that text, in one pass. Anything else (an escape, another character, a number, whitespace, the `]` elsewhere)
+ * returns undefined and the caller takes the general way. Most commands are this shape, as JSON.stringify writes
+ * them; reading them by hand costs ~0.1 µs against ~0.3 µs for JSON.parse and the checks after it.
+ */
+export function readPlainStrings(text: string, from: number, close: number): string[] | undefined {
+  if (text.charCodeAt(from) !== 0x22) return undefined;
+  const strings: string[] = [];
+  let start = from + 1;
+  let i = start;
+  for (;;) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22) {
+      strings.push(text.slice(start, i));
+      if (i + 1 === close) return text.charCodeAt(close) === 0x5d ? strings : undefined;
+      if (text.charCodeAt(i + 1) !== 0x2c || text.charCodeAt(i + 2) !== 0x22) return undefined;
+      start = i + 3;
+      i = start;
+      continue;
+    }
+    // printable ASCII but the backslash; NaN past the end fails both comparisons
+    if (!(c >= 0x20 && c <= 0x7e) || c === 0x5c) return undefined;
+    i++;
+  }
+}
+
+/** A single-command body (`POST /`) as an argument list; errors as parseCommand's. */
+export function parseCommandBody(body: string): Arg[] {
+  const plain = body.charCodeAt(0) === 0x5b ? readPlainStrings(body, 1, body.length - 1) : undefined;
+  if (plain !== undefined && plain[0] !== '') return plain;
+  return parseCommand(parseJson(body), 'body');
+}
+
+/**
  * Validates one command: a non-empty array whose first element is the command name (a string) and whose
  * arguments are strings, numbers or booleans. Numbers become `String(n)`, exactly what the client serialised.
  */

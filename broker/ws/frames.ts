@@ -5,7 +5,7 @@ import type { Outcome } from '../outcome.js';
 import { errorBody, itemsJson } from '../protocol/items.js';
 import type { SubscriptionKind } from '../pubsub/types.js';
 import { replyJson } from '../protocol/reply.js';
-import { type Arg, parseCommand, parseCommandList } from '../protocol/request.js';
+import { type Arg, parseCommand, parseCommandList, readPlainStrings } from '../protocol/request.js';
 
 /** The operations a request can carry, exactly one per frame. */
 export const OPS = [
@@ -106,11 +106,53 @@ function onlyOp(frame: Record<string, unknown>): Op {
   return found;
 }
 
+/** How a plain `cmd` frame starts (see plainCmd). */
+const PLAIN_CMD_HEAD = '{"id":';
+const PLAIN_CMD_MIDDLE = ',"cmd":[';
+/** Whole-number ids of up to 15 digits are exact doubles whose String() is their text. */
+const MAX_PLAIN_ID_DIGITS = 15;
+
+/**
+ * The frame most requests are, `{"id":7,"cmd":["GET","k"]}` as JSON.stringify writes it: no spaces, a whole-number
+ * id without leading zeros, plain strings (readPlainStrings). Read by hand into what the general way below returns
+ * for it; anything else returns undefined and goes the general way.
+ */
+function plainCmd(text: string): CommandRequest | undefined {
+  if (!text.startsWith(PLAIN_CMD_HEAD)) return undefined;
+  const idStart = PLAIN_CMD_HEAD.length;
+  let i = idStart;
+  if (text.charCodeAt(i) === 0x30) i++;
+  else {
+    for (let c = text.charCodeAt(i); c >= 0x30 && c <= 0x39; c = text.charCodeAt(i)) i++;
+  }
+  if (i === idStart || i - idStart > MAX_PLAIN_ID_DIGITS || !text.startsWith(PLAIN_CMD_MIDDLE, i))
+    return undefined;
+  // the text ends with `]}`
+  const last = text.length - 1;
+  const args =
+    text.charCodeAt(last) === 0x7d
+      ? readPlainStrings(text, i + PLAIN_CMD_MIDDLE.length, last - 1)
+      : undefined;
+  if (args === undefined || args[0] === '') return undefined;
+  return {
+    kind: 'commands',
+    op: 'cmd',
+    idJson: text.slice(idStart, i),
+    commands: [args],
+    deadlineMs: undefined,
+  };
+}
+
 /**
  * Parses one text frame. `maxCommands` bounds pipelines and transactions (SLUICE_MAX_PIPELINE_COMMANDS). Never
  * throws: a bad request with an id becomes `refused`, a frame without one `fatal`.
  */
 export function parseFrame(text: string, maxCommands: number): ParsedFrame {
+  return plainCmd(text) ?? parseJsonFrame(text, maxCommands);
+}
+
+/** parseFrame's general way, for any frame (exported for the test that holds plainCmd to it). */
+export function parseJsonFrame(text: string, maxCommands: number): ParsedFrame {
   let value: unknown;
   try {
     value = JSON.parse(text);
