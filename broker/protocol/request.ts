@@ -63,11 +63,16 @@ export function readPlainStrings(text: string, from: number, close: number): str
   }
 }
 
+/** readPlainStrings read as a command: also undefined when the name (the first string) is empty, as parseCommand. */
+export function readPlainCommand(text: string, from: number, close: number): Arg[] | undefined {
+  const strings = readPlainStrings(text, from, close);
+  return strings === undefined || strings[0] === '' ? undefined : strings;
+}
+
 /** A single-command body (`POST /`) as an argument list; errors as parseCommand's. */
 export function parseCommandBody(body: string): Arg[] {
-  const plain = body.charCodeAt(0) === 0x5b ? readPlainStrings(body, 1, body.length - 1) : undefined;
-  if (plain !== undefined && plain[0] !== '') return plain;
-  return parseCommand(parseJson(body), 'body');
+  const plain = body.charCodeAt(0) === 0x5b ? readPlainCommand(body, 1, body.length - 1) : undefined;
+  return plain ?? parseCommand(parseJson(body), 'body');
 }
 
 /**

@@ -5,7 +5,7 @@ import type { Outcome } from '../outcome.js';
 import { errorBody, itemsJson } from '../protocol/items.js';
 import type { SubscriptionKind } from '../pubsub/types.js';
 import { replyJson } from '../protocol/reply.js';
-import { type Arg, parseCommand, parseCommandList, readPlainStrings } from '../protocol/request.js';
+import { type Arg, parseCommand, parseCommandList, readPlainCommand } from '../protocol/request.js';
 
 /** The operations a request can carry, exactly one per frame. */
 export const OPS = [
@@ -114,7 +114,7 @@ const MAX_PLAIN_ID_DIGITS = 15;
 
 /**
  * The frame most requests are, `{"id":7,"cmd":["GET","k"]}` as JSON.stringify writes it: no spaces, a whole-number
- * id without leading zeros, plain strings (readPlainStrings). Read by hand into what the general way below returns
+ * id without leading zeros, plain strings (readPlainCommand). Read by hand into what the general way below returns
  * for it; anything else returns undefined and goes the general way.
  */
 function plainCmd(text: string): CommandRequest | undefined {
@@ -131,9 +131,9 @@ function plainCmd(text: string): CommandRequest | undefined {
   const last = text.length - 1;
   const args =
     text.charCodeAt(last) === 0x7d
-      ? readPlainStrings(text, i + PLAIN_CMD_MIDDLE.length, last - 1)
+      ? readPlainCommand(text, i + PLAIN_CMD_MIDDLE.length, last - 1)
       : undefined;
-  if (args === undefined || args[0] === '') return undefined;
+  if (args === undefined) return undefined;
   return {
     kind: 'commands',
     op: 'cmd',
