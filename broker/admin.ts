@@ -1,5 +1,7 @@
 // The admin listener: /healthz (the process answers), /readyz (Redis reachable and not draining), /metrics.
 import { createServer, type Server } from 'node:http';
+import type { Socket } from 'node:net';
+import { keepSocketErrorsLocal } from './http/socket-errors.js';
 
 /** What the admin listener reads when asked. */
 export interface AdminSources {
@@ -15,7 +17,7 @@ function json(status: number, body: unknown): [number, string[], string] {
 
 /** Creates the admin HTTP server (not yet listening). */
 export function createAdminServer(sources: AdminSources): Server {
-  return createServer((req, res) => {
+  const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     const reply = ([status, headers, body]: [number, string[], string]) => {
       res.writeHead(status, [...headers, 'Content-Length', String(Buffer.byteLength(body))]);
@@ -46,4 +48,6 @@ export function createAdminServer(sources: AdminSources): Server {
       }),
     );
   });
+  server.on('connection', (socket: Socket) => socket.on('error', keepSocketErrorsLocal));
+  return server;
 }

@@ -15,7 +15,8 @@ import {
 } from './private-redis.js';
 import { createAdminServer } from './admin.js';
 import { missingNodeFlags } from './node-flags.js';
-import { clusterScrape, shareWithPrimary } from '../metrics/index.js';
+import { clusterScrape, type Metrics, shareWithPrimary } from '../metrics/index.js';
+import { installProcessGuards } from './process-guard.js';
 
 /** Message a worker sends its primary once it listens. */
 interface ReadyMessage {
@@ -107,6 +108,9 @@ function startLine(
   );
 }
 
+/** Where the process guards count what reaches them: the broker's metrics once it runs. */
+let guardedMetrics: Metrics | undefined;
+
 function onSignals(handler: () => void): void {
   process.once('SIGTERM', handler);
   process.once('SIGINT', handler);
@@ -127,6 +131,7 @@ async function runSingle(
     child?.stop();
     fail(`could not start: ${(error as Error).message}`);
   }
+  guardedMetrics = broker.metrics;
   process.stdout.write(
     startLine(broker.url, broker.adminUrl, redisUrl, config, generated, child !== undefined) + '\n',
   );
@@ -207,8 +212,8 @@ async function runPrimary(
 async function main(): Promise<void> {
   const config = readConfig();
   const logger = createLogger(config.logLevel);
-  // A stray rejection is a bug to log, not a reason to drop every client's connection (Node 20 would exit).
-  process.on('unhandledRejection', (reason) => logger.error({ err: reason }, 'unhandled promise rejection'));
+  // A stray rejection or socket error is a bug to log and count, not a reason to drop every client's connection.
+  installProcessGuards(logger, (kind) => guardedMetrics?.guarded(kind));
   if (cluster.isWorker) {
     const { tokens } = readTokens(config);
     const broker = await startBroker({
@@ -218,6 +223,7 @@ async function main(): Promise<void> {
       logger: logger.child({ worker: cluster.worker?.id }),
       admin: false,
     });
+    guardedMetrics = broker.metrics;
     if (broker.metrics) shareWithPrimary(broker.metrics.registry);
     process.send?.({ sluice: 'ready', url: broker.url } satisfies ReadyMessage);
     onSignals(() => void broker.close().then(() => process.exit(0)));

@@ -136,6 +136,14 @@ export const METRICS = [
     rises: 'Redis restarts, network trouble, or connections killed (CLIENT KILL, timeouts).',
   },
   {
+    name: 'sluice_process_guard_total',
+    type: 'counter',
+    labels: ['kind'],
+    help: 'Errors that reached the process-level guard instead of a handler of their own (kind: uncaught_exception, unhandled_rejection); an uncaught socket error is logged and the process goes on.',
+    rises:
+      'A bug in Sluice, whatever the value: report it with the log line of the same time (event uncaught_socket_error, uncaught_exception or unhandled_rejection).',
+  },
+  {
     name: 'sluice_cluster_node_connections',
     type: 'gauge',
     labels: ['node', 'pool', 'state'],

@@ -1,5 +1,6 @@
 // Event-fed families without a per-event label lookup: batch sizes, refusals and reconnects.
 import type { Registry } from 'prom-client';
+import type { GuardedKind } from '../broker/process-guard.js';
 import type { RefusalReason } from '../broker/telemetry.js';
 import type { FastCounter, FastHistogram } from './fast.js';
 import { eventCounter, histogram } from './family.js';
@@ -35,4 +36,10 @@ export class RefusalMetrics {
 export function registerReconnectMetrics(registry: Registry): (pool: string) => void {
   const reconnects = eventCounter(registry, 'sluice_redis_reconnects_total');
   return (pool) => reconnects.labels(pool).inc();
+}
+
+/** `sluice_process_guard_total` by kind. Rare events (each is a bug): no cache needed. */
+export function registerGuardMetrics(registry: Registry): (kind: GuardedKind) => void {
+  const guarded = eventCounter(registry, 'sluice_process_guard_total');
+  return (kind) => guarded.labels(kind).inc();
 }

@@ -4,7 +4,13 @@ import type { Telemetry } from '../broker/telemetry.js';
 import { registerAdmissionMetrics } from './admission.js';
 import { DEFAULT_METRICS_PREFIX } from './catalogue.js';
 import { CommandMetrics } from './commands.js';
-import { RefusalMetrics, registerBatchMetrics, registerReconnectMetrics } from './events.js';
+import type { GuardedKind } from '../broker/process-guard.js';
+import {
+  RefusalMetrics,
+  registerBatchMetrics,
+  registerGuardMetrics,
+  registerReconnectMetrics,
+} from './events.js';
 import { HttpMetrics } from './http.js';
 import { registerPoolMetrics } from './pools.js';
 import { type MetricsSources, SourceSet } from './sources.js';
@@ -43,6 +49,8 @@ export interface Metrics {
   readonly registry: Registry;
   /** The hooks to hand to the broker's modules. */
   readonly telemetry: Telemetry;
+  /** Counts an error that reached the process-level guard (broker/process-guard.ts). */
+  guarded(kind: GuardedKind): void;
   /** Adds or replaces sources read at scrape time (a module that starts later plugs itself in). */
   plug(sources: MetricsSources): void;
   /** The registry in the Prometheus text format. */
@@ -65,11 +73,13 @@ export function createMetrics(options: MetricsOptions): Metrics {
     refusals: new RefusalMetrics(registry),
     reconnect: registerReconnectMetrics(registry),
   });
+  const guarded = registerGuardMetrics(registry);
   if (options.processMetrics !== false)
     collectDefaultMetrics({ register: registry, prefix: DEFAULT_METRICS_PREFIX });
   return {
     registry,
     telemetry,
+    guarded,
     plug: (more) => sources.plug(more),
     scrape: async () => ({ contentType: registry.contentType, body: await registry.metrics() }),
   };

@@ -5,6 +5,7 @@ import { performance } from 'node:perf_hooks';
 import { STATUS_CODES, type Server } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Principal } from '../auth.js';
+import { keepSocketErrorsLocal } from './socket-errors.js';
 import { readWireRequest, type WireLimits, type WireRequest } from './wire.js';
 
 /** Where the fast path sends requests: serves one and returns true, or returns false to leave it to node:http. */
@@ -369,6 +370,7 @@ export class FastHttp {
     this.#nodeListener = nodeListener;
     server.removeListener('connection', nodeListener);
     server.on('connection', (socket: Socket) => {
+      socket.on('error', keepSocketErrorsLocal);
       this.#connections.add(new FastConnection(socket, this));
       this.#sweeper ??= setInterval(this.#sweep, sweepPeriodMs(options)).unref();
     });

@@ -1,0 +1,9 @@
+// The error listener every accepted socket keeps for its whole life, whoever holds it.
+
+/**
+ * Added to every socket a listener accepts, and never removed: node:http removes its own error listener before
+ * 'upgrade' and 'connect', and a client's reset after a refused upgrade or CONNECT was then an unhandled 'error'
+ * event that ended the process (issue 17). Net has already destroyed the socket when it emits 'error'; the
+ * listeners of whoever holds the socket (fast path, node:http, WebSocket, SSE) do the rest.
+ */
+export function keepSocketErrorsLocal(): void {}

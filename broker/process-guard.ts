@@ -1,0 +1,50 @@
+// The process's last line of defence: an error that reached no listener of its own is logged and counted.
+import type { Logger } from './log.js';
+
+/** What reached the guard: a thrown error no one caught, or a rejected promise no one handled. */
+export type GuardedKind = 'uncaught_exception' | 'unhandled_rejection';
+
+/** Errors of a peer's socket: the peer went away; nothing in the process is broken by it. */
+const SOCKET_ERROR_CODES = new Set([
+  'ECONNRESET',
+  'EPIPE',
+  'ECONNABORTED',
+  'ETIMEDOUT',
+  'ENOTCONN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ERR_STREAM_DESTROYED',
+  'ERR_STREAM_WRITE_AFTER_END',
+  'ERR_STREAM_PREMATURE_CLOSE',
+]);
+
+/**
+ * Installs the process-level guards. They are not how errors are handled — every socket has a listener of its own
+ * (http/socket-errors.ts) — but what keeps one missed listener from dropping every client's connection:
+ * - an unhandled rejection is logged and counted (Node 20 would exit);
+ * - an uncaught socket error is logged and counted, and the process goes on;
+ * - any other uncaught exception is logged and counted, and the process exits 1 as Node would (its state is
+ *   unknown; a worker is restarted by the primary, a single process by its supervisor).
+ * `count` is called for each, before anything else.
+ */
+export function installProcessGuards(logger: Logger, count: (kind: GuardedKind) => void): void {
+  process.on('unhandledRejection', (reason) => {
+    count('unhandled_rejection');
+    logger.error(
+      { err: reason, event: 'unhandled_rejection' },
+      'unhandled promise rejection (a bug: please report it)',
+    );
+  });
+  process.on('uncaughtException', (error: NodeJS.ErrnoException) => {
+    count('uncaught_exception');
+    if (error.code !== undefined && SOCKET_ERROR_CODES.has(error.code)) {
+      logger.error(
+        { err: error, event: 'uncaught_socket_error' },
+        'a socket error reached no listener (a bug: please report it); the process goes on',
+      );
+      return;
+    }
+    logger.fatal({ err: error, event: 'uncaught_exception' }, 'uncaught exception: exiting');
+    process.exit(1);
+  });
+}
