@@ -218,3 +218,17 @@ t.test(
     t.same((await post(limited.url, '/', ['GET', 'k'], as(ALLOW))).body, { result: 'w' });
   },
 );
+
+t.test('after Redis restarts (and loses its ACL users) the users are made again', async (t) => {
+  await redis.kill();
+  await redis.restart();
+  // The main pool reconnects with backoff; wait until plain commands pass again.
+  for (let i = 0; i < 100; i++) {
+    if ((await run(READWRITE, ['PING'])).status === 200) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  t.same((await run(READWRITE, ['EVAL', "return redis.call('set', KEYS[1], 'again')", '1', 'r'])).body, {
+    result: 'OK',
+  });
+  t.equal((await run(READWRITE, ['EVAL', "return redis.call('slowlog', 'get')", '0'])).status, 400);
+});
