@@ -23,6 +23,7 @@ import { assertIoredisCompatible } from './redis/ioredis-check.js';
 import { openCluster } from './redis/connection.js';
 import { Pool } from './redis/pool.js';
 import { createRedisTarget, firstNodeTarget, nodeTarget, type RedisTarget } from './redis/target.js';
+import { ScriptUsers } from './script-users.js';
 import { createSyncTokens } from './sync-token.js';
 import { NO_TELEMETRY, type RefusalReason, type Telemetry } from './telemetry.js';
 import { createMetrics, type Metrics } from '../metrics/index.js';
@@ -97,6 +98,7 @@ async function listen(server: Server, port: number, host: string): Promise<strin
 /** Refusals decided while preparing a command (rights, classification), counted once for every transport. */
 const PREPARE_REFUSALS: Partial<Record<string, RefusalReason>> = {
   SLUICE_ERR_AUTH_NOPERM: 'noperm',
+  SLUICE_ERR_AUTH_SCRIPT_REFUSED: 'noperm',
   SLUICE_ERR_COMMAND_REFUSED: 'command_refused',
   SLUICE_ERR_REDIS_UNAVAILABLE: 'redis_unavailable',
 };
@@ -167,6 +169,25 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
     const reason = PREPARE_REFUSALS[error.code];
     if (reason) telemetry.refused(reason);
   });
+  // Scripts of tokens with limited rights run as Redis ACL users with those rights (README: rights inside scripts).
+  const scriptUsers = new ScriptUsers(
+    {
+      target: redisTarget,
+      connectTimeoutMs: config.redisConnectTimeoutMs,
+      stallMs: config.redisStallMs,
+      unsupported: redisTarget.cluster
+        ? 'under Redis Cluster each node keeps its own ACL users, which the broker does not manage'
+        : redisTarget.sentinel
+          ? 'under Sentinel a promoted replica would lack the ACL users made on the old primary'
+          : undefined,
+      control: () => pool.any(),
+      table: () => preparer.table,
+    },
+    logger,
+    telemetry,
+  );
+  preparer.setScriptGate((principal) => scriptUsers.refusal(principal));
+  executor.setScriptUsers(scriptUsers);
   const auth = new Authenticator(deps.tokens);
   const responder = new Responder(createSyncTokens(), telemetry);
   const rest = new RestHandler(
@@ -239,6 +260,8 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
   };
   pool.onStatus((up) => {
     if (up) void loadCommands();
+    // Redis may have restarted without its ACL users: scripts make them again.
+    else scriptUsers.reset();
   });
   cluster?.on('ready', () => void loadCommands());
   // A cluster that cannot be reached yet keeps retrying by itself (clusterRetryStrategy).
@@ -338,6 +361,7 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
       server.closeAllConnections();
       ws.close();
       await blockingPool.close();
+      await scriptUsers.close();
       if (requests instanceof ClusterExecutor) await requests.close();
       await pool.close();
       await cluster?.quit().catch(() => cluster.disconnect());

@@ -29,6 +29,12 @@ export const ERROR_CATALOGUE = {
     retryable: false,
     meaning: "The token's rights do not allow this command (`NOPERM …`, per item in a pipeline).",
   },
+  SLUICE_ERR_AUTH_SCRIPT_REFUSED: {
+    status: 400,
+    retryable: false,
+    meaning:
+      "A script (EVAL*, FCALL*) of a token with limited rights was not run: the broker could not run it as a Redis ACL user holding only the token's rights; the message says why (no `ACL SETUSER` right, Redis before 6.2, Cluster or Sentinel).",
+  },
   SLUICE_ERR_HTTP_METHOD: {
     status: 405,
     retryable: false,

@@ -1,11 +1,14 @@
 // Runs prepared requests on the pools: admission, deadline, one connection per request, replies matched in order.
 import { performance } from 'node:perf_hooks';
+import { Command } from 'ioredis';
 import type { Admission } from './admission.js';
+import type { Principal } from './auth.js';
 import { SluiceError } from './errors.js';
 import type { PreparedCommand } from './protocol/prepare.js';
-import type { Pool, PooledConnection } from './redis/pool.js';
+import { Pool, type PooledConnection } from './redis/pool.js';
 import { ReplyCommand } from './redis/reply-command.js';
 import { PendingReplies, Timeouts } from './settle.js';
+import { type ScriptUsers, scriptRefused } from './script-users.js';
 import type { Telemetry } from './telemetry.js';
 import { type BlockingRunner, type Outcome, outcomeOf, type RequestTiming } from './outcome.js';
 
@@ -15,6 +18,11 @@ import { type BlockingRunner, type Outcome, outcomeOf, type RequestTiming } from
  */
 export interface Affinity {
   connection: PooledConnection | undefined;
+  /**
+   * While the caller moves to another connection (its first script runs as its ACL user, see script-users.ts), its
+   * later requests wait here, in order, holding their admission slots, so none overtakes the move.
+   */
+  held?: (() => void)[] | undefined;
 }
 
 export interface ExecutorOptions {
@@ -49,6 +57,7 @@ export class Executor implements RequestRunner {
   readonly #options: ExecutorOptions;
   readonly #timeouts = new Timeouts();
   #blocking: BlockingRunner | undefined;
+  #scriptUsers: ScriptUsers | undefined;
 
   constructor(pool: Pool, admission: Admission, telemetry: Telemetry, options: ExecutorOptions) {
     this.#pool = pool;
@@ -62,6 +71,11 @@ export class Executor implements RequestRunner {
     this.#blocking = runner;
   }
 
+  /** Attaches the ACL users that run scripts of restricted callers; until then those scripts are refused. */
+  setScriptUsers(users: ScriptUsers): void {
+    this.#scriptUsers = users;
+  }
+
   /**
    * Runs a pipeline: the commands in order on one connection, each with its own outcome. Items that are already
    * errors (refused while preparing) are not sent and keep their error.
@@ -73,9 +87,11 @@ export class Executor implements RequestRunner {
     answer: (outcomes: Outcome[]) => void,
   ): void {
     let sendable = 0;
+    let runAs: Principal | undefined;
     for (const item of items) {
       if (item instanceof SluiceError) continue;
       if (item.route === 'blocking') return void this.#withBlocking(items, timing).then(answer);
+      if (item.runAs) runAs = item.runAs;
       sendable++;
     }
     if (sendable === 0) return answer(items as SluiceError[]);
@@ -83,7 +99,7 @@ export class Executor implements RequestRunner {
       sendable === items.length
         ? (items as PreparedCommand[])
         : items.filter((i): i is PreparedCommand => !(i instanceof SluiceError));
-    this.#run(commands, timing, false, affinity, (outcomes) => {
+    this.#run(commands, timing, false, affinity, runAs, (outcomes) => {
       mapReplies(commands, outcomes, 0);
       if (commands.length === items.length) return answer(outcomes);
       let next = 0;
@@ -101,7 +117,8 @@ export class Executor implements RequestRunner {
     affinity: Affinity | undefined,
     answer: (result: Outcome[] | Error) => void,
   ): void {
-    this.#run(items, timing, true, affinity, (outcomes) => answer(execResult(items, outcomes)));
+    const runAs = items.find((item) => item.runAs)?.runAs;
+    this.#run(items, timing, true, affinity, runAs, (outcomes) => answer(execResult(items, outcomes)));
   }
 
   /** Blocking commands run one per request: alone, or the request is refused. */
@@ -128,12 +145,17 @@ export class Executor implements RequestRunner {
     return this.#blocking.run(only, timing).then((outcome) => [outcome]);
   }
 
-  /** Admits the request, writes its commands and calls `answer` once with one outcome per command written. */
+  /**
+   * Admits the request, writes its commands and calls `answer` once with one outcome per command written. A request
+   * with a script of a restricted caller (`runAs`) runs whole on that caller's ACL-user connection, so a pipeline or
+   * transaction stays on one connection, in order.
+   */
   #run(
     items: readonly PreparedCommand[],
     timing: RequestTiming,
     transaction: boolean,
     affinity: Affinity | undefined,
+    runAs: Principal | undefined,
     answer: (outcomes: Outcome[]) => void,
   ): void {
     const count = items.length + (transaction ? 2 : 0);
@@ -144,23 +166,85 @@ export class Executor implements RequestRunner {
       answer(new Array<Outcome>(count).fill(e));
     };
     const admission = this.#admission;
-    admission.enter(
-      () => {
-        let refused: SluiceError | undefined;
-        try {
-          refused = this.#write(items, timing, transaction, affinity, answer, () => admission.leave());
-        } catch (error) {
+    const write = (pool: Pool) => {
+      let refused: SluiceError | undefined;
+      try {
+        refused = this.#write(pool, items, timing, transaction, affinity, answer, () => admission.leave());
+      } catch (error) {
+        admission.leave();
+        return fail(error);
+      }
+      if (refused) {
+        admission.leave();
+        fail(refused);
+      }
+    };
+    const start = () => {
+      if (affinity?.held) return void affinity.held.push(start);
+      if (runAs === undefined) return write(this.#pool);
+      const users = this.#scriptUsers;
+      const acquired = users
+        ? users.acquire(runAs)
+        : scriptRefused('this broker has no Redis ACL users for scripts');
+      if (acquired instanceof SluiceError) {
+        admission.leave();
+        return fail(acquired);
+      }
+      if (acquired instanceof Pool) return this.#moveThenWrite(acquired, affinity, timing, write, fail);
+      if (affinity) affinity.held = [];
+      void acquired.then((pool) => {
+        if (pool instanceof SluiceError) {
           admission.leave();
-          return fail(error);
+          fail(pool);
+          release(affinity);
+          return;
         }
-        if (refused) {
-          admission.leave();
-          fail(refused);
-        }
-      },
-      fail,
-      (seconds) => this.#telemetry.queueWaited(seconds),
-    );
+        this.#moveThenWrite(pool, affinity, timing, write, fail);
+      });
+    };
+    admission.enter(start, fail, (seconds) => this.#telemetry.queueWaited(seconds));
+  }
+
+  /**
+   * Writes on `pool`, then releases the requests the caller held (see Affinity.held). A caller pinned to a connection of another pool moves to `pool` first: a PING on the old
+   * connection is answered only after Redis ran everything written there before it, so the caller's earlier commands
+   * have run when its first command on the new connection is written. Later requests wait in `affinity.held`.
+   */
+  #moveThenWrite(
+    pool: Pool,
+    affinity: Affinity | undefined,
+    timing: RequestTiming,
+    write: (pool: Pool) => void,
+    fail: (error: unknown) => void,
+  ): void {
+    const from = affinity?.connection;
+    if (affinity === undefined || !from?.ready || pool.owns(from)) {
+      write(pool);
+      return release(affinity);
+    }
+    affinity.connection = undefined;
+    affinity.held ??= [];
+    const fence = new Command('PING', []);
+    from.batcher.write([fence]);
+    const waitMs = Math.max(0, Math.min(this.#options.commandTimeoutMs, timing.deadline - performance.now()));
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<'expired'>((resolve) => {
+      timer = setTimeout(() => resolve('expired'), waitMs);
+    });
+    // A fence rejected because its connection went down is as good as answered: nothing written there can still run.
+    void Promise.race([fence.promise.catch(() => 'down'), expired]).then((result) => {
+      clearTimeout(timer);
+      if (result === 'expired') {
+        this.#admission.leave();
+        fail(
+          new SluiceError(
+            'SLUICE_ERR_REDIS_TIMEOUT',
+            "ERR this caller's earlier commands got no reply in time (SLUICE_COMMAND_TIMEOUT_MS); the script was not sent",
+          ),
+        );
+      } else write(pool);
+      release(affinity);
+    });
   }
 
   /**
@@ -168,6 +252,7 @@ export class Executor implements RequestRunner {
    * PendingReplies; returns the refusal instead when nothing was written.
    */
   #write(
+    pool: Pool,
     items: readonly PreparedCommand[],
     timing: RequestTiming,
     transaction: boolean,
@@ -186,7 +271,7 @@ export class Executor implements RequestRunner {
     let connection = affinity?.connection;
     if (!connection?.ready) {
       // A caller pinned for its lifetime gets the least busy connection; others share the first one not busy.
-      connection = affinity ? this.#pool.leastBusy() : this.#pool.pick();
+      connection = affinity ? pool.leastBusy() : pool.pick();
       if (affinity) affinity.connection = connection;
     }
     if (!connection) {
@@ -232,6 +317,15 @@ export class Executor implements RequestRunner {
   }
 }
 
+/** Lets the requests a caller held while it moved connections go on, in order (see Affinity.held). */
+function release(affinity: Affinity | undefined): void {
+  const held = affinity?.held;
+  if (!affinity || !held) return;
+  affinity.held = undefined;
+  // A request may hold the caller again (another move): those after it then wait on the new list, still in order.
+  for (const start of held) start();
+}
+
 /** A transaction's answer from its outcomes (MULTI, each command's QUEUED, EXEC): EXEC's items, or one Error. */
 function execResult(items: readonly PreparedCommand[], outcomes: Outcome[]): Outcome[] | Error {
   const exec = outcomes[outcomes.length - 1]!;
@@ -265,4 +359,5 @@ const REFUSAL_REASONS: Partial<Record<SluiceError['code'], Parameters<Telemetry[
   SLUICE_ERR_QUEUE_TIMEOUT: 'queue_timeout',
   SLUICE_ERR_DEADLINE_EXPIRED: 'deadline_expired',
   SLUICE_ERR_REDIS_UNAVAILABLE: 'redis_unavailable',
+  SLUICE_ERR_AUTH_SCRIPT_REFUSED: 'noperm',
 };

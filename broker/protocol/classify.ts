@@ -44,6 +44,11 @@ const REFUSED: Readonly<Record<string, string>> = {
   psync: AFFECTS_ALL,
 };
 
+/** Whether Sluice refuses the command to every caller whatever its arguments (connection state, MONITOR, SHUTDOWN…). */
+export function isRefusedToAll(name: string): boolean {
+  return Object.hasOwn(REFUSED, name);
+}
+
 /** Commands that block without Redis flagging them `blocking` (Redis 7.0 flags WAIT only `noscript`). */
 const ALSO_BLOCKING = new Set(['wait', 'waitaof']);
 /** Commands flagged `blocking` that block only with a BLOCK argument. */

@@ -7,6 +7,7 @@ import { emulate } from './emulate.js';
 import type { Reply } from './reply.js';
 import type { Arg } from './request.js';
 import type { ScriptAliases } from './scripts.js';
+import { isRestricted, SCRIPT_COMMANDS, scriptRefused } from '../script-users.js';
 
 /** A command that passed every check, ready for a pool. */
 export interface PreparedCommand {
@@ -21,7 +22,15 @@ export interface PreparedCommand {
   readonly label: string;
   /** Rewrites the reply (SCRIPT LOAD answers the SHA the client computed). */
   readonly mapReply?: ((reply: Reply) => Reply) | undefined;
+  /**
+   * Set on a script (EVAL*, FCALL*) of a caller with limited rights: it must run as that caller's Redis ACL user
+   * (see script-users.ts), never on the broker's own connections.
+   */
+  readonly runAs: Principal | undefined;
 }
+
+/** Answers whether a restricted caller's scripts are already known to be refused (see ScriptUsers.refusal). */
+export type ScriptGate = (principal: Principal) => SluiceError | undefined;
 
 function text(arg: Arg | undefined): string | undefined {
   return arg === undefined ? undefined : typeof arg === 'string' ? arg : arg.toString('utf8');
@@ -33,6 +42,7 @@ export class CommandPreparer {
   readonly #wireNames = new Map<string, string>();
   readonly #scripts: ScriptAliases;
   readonly #onRefused: ((error: SluiceError) => void) | undefined;
+  #scriptGate: ScriptGate = () => scriptRefused('this broker has no Redis ACL users for scripts');
 
   /** `onRefused` hears every command this preparer refuses (for the refusals metric). */
   constructor(scripts: ScriptAliases, onRefused?: (error: SluiceError) => void) {
@@ -40,9 +50,19 @@ export class CommandPreparer {
     this.#onRefused = onRefused;
   }
 
+  /** Decides about scripts of restricted callers; until it is set they are refused (never run with more rights). */
+  setScriptGate(gate: ScriptGate): void {
+    this.#scriptGate = gate;
+  }
+
   /** Whether the command table has been read from Redis. */
   get ready(): boolean {
     return this.#table.size > 0;
+  }
+
+  /** The table read from Redis's COMMAND reply (empty until then). */
+  get table(): CommandTable {
+    return this.#table;
   }
 
   /** Installs the table read from Redis's COMMAND reply. */
@@ -83,9 +103,15 @@ export class CommandPreparer {
     const classification = classify(name, given, info);
     if ('refused' in classification)
       return new SluiceError('SLUICE_ERR_COMMAND_REFUSED', classification.refused);
+    let runAs: Principal | undefined;
+    if (SCRIPT_COMMANDS.has(name) && isRestricted(principal)) {
+      const refused = this.#scriptGate(principal);
+      if (refused) return refused;
+      runAs = principal;
+    }
     const label = info ? name : 'other';
     const emulated = emulate(name, given);
-    if (emulated) return { name, ...emulated, route: classification.route, label };
+    if (emulated) return { name, ...emulated, route: classification.route, label, runAs };
     const { args, mapReply } = this.#rewriteScripts(name, given);
     // One shape for every prepared command, and one wire name string per known command: the executor and ioredis
     // then see the same hidden class and the same (already hashed) name every time.
@@ -96,6 +122,7 @@ export class CommandPreparer {
       route: classification.route,
       label,
       mapReply,
+      runAs,
     };
   }
 

@@ -1,6 +1,6 @@
 // The main pool: a fixed set of multiplexed, pipelined Redis connections, each with its own batcher.
 import { performance } from 'node:perf_hooks';
-import type { Redis } from 'ioredis';
+import type { Redis, RedisOptions } from 'ioredis';
 import type { Logger } from '../log.js';
 import type { Telemetry } from '../telemetry.js';
 import { Batcher } from './batcher.js';
@@ -17,6 +17,8 @@ export interface PoolOptions {
   readonly name: string;
   /** A connection with commands in flight and no reply for this long is cut and reopened (SLUICE_REDIS_STALL_MS). */
   readonly stallMs: number;
+  /** ioredis options over the defaults of every connection (script users skip the INFO ready check). */
+  readonly connection?: RedisOptions;
 }
 
 /** One pooled connection. `inflight` counts commands written and not yet answered. */
@@ -81,11 +83,14 @@ export class Pool {
     );
     this.#watchdog.unref();
     this.#connections = Array.from({ length: options.size }, (_, i) => {
-      const redis = openConnection({
-        target: options.target,
-        name: `${options.name}-${i}`,
-        connectTimeoutMs: options.connectTimeoutMs,
-      });
+      const redis = openConnection(
+        {
+          target: options.target,
+          name: `${options.name}-${i}`,
+          connectTimeoutMs: options.connectTimeoutMs,
+        },
+        options.connection,
+      );
       redis.on('error', () => {}); // Reported through status changes below; ioredis would otherwise print them.
       redis.on('ready', () => this.#statusChanged());
       redis.on('close', () => this.#statusChanged());
@@ -132,6 +137,11 @@ export class Pool {
       if (connection.ready && (best === undefined || connection.inflight < best.inflight)) best = connection;
     }
     return best;
+  }
+
+  /** Whether `connection` is one of this pool's. */
+  owns(connection: PooledConnection): boolean {
+    return this.#connections.includes(connection);
   }
 
   /** Any ready connection: runs start-up queries such as COMMAND. */

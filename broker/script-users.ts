@@ -1,0 +1,230 @@
+// Scripts of tokens with limited rights run as a Redis ACL user holding exactly those rights, so Redis enforces them
+// inside EVAL and FCALL, where the broker's own check of the top-level command cannot see (issue 17, item 2).
+import { hash, randomBytes } from 'node:crypto';
+import { type Redis, ReplyError } from 'ioredis';
+import { type Principal, permits } from './auth.js';
+import { SluiceError } from './errors.js';
+import type { Logger } from './log.js';
+import { isRefusedToAll } from './protocol/classify.js';
+import type { CommandTable } from './redis/command-table.js';
+import { Pool } from './redis/pool.js';
+import type { RedisTarget } from './redis/target.js';
+import type { Telemetry } from './telemetry.js';
+
+/** The commands that run Lua or functions, inside which Redis (not the broker) decides what each call may do. */
+export const SCRIPT_COMMANDS: ReadonlySet<string> = new Set([
+  'eval',
+  'evalsha',
+  'eval_ro',
+  'evalsha_ro',
+  'fcall',
+  'fcall_ro',
+]);
+
+/** Whether a caller has fewer rights than the broker's own connections: its scripts need an ACL user. */
+export function isRestricted(principal: Principal): boolean {
+  return principal.right !== 'admin' || principal.allow !== undefined || principal.deny !== undefined;
+}
+
+/**
+ * The ACL command rules of a caller: `-@all`, then `+cmd` (or `+cmd|sub`) for each command of Redis's own table that
+ * `permits` allows it and that the broker does not refuse to everyone. Built from the same table and the same check
+ * as the broker's top-level refusals, so the two cannot disagree. Sorted: one profile, one rule list.
+ */
+export function aclCommandRules(principal: Principal, table: CommandTable): string[] {
+  const allowed: string[] = [];
+  for (const [name, info] of table) {
+    if (isRefusedToAll(name)) continue;
+    if (info.subcommands) {
+      for (const [sub, subInfo] of info.subcommands)
+        if (permits(principal, name, subInfo)) allowed.push(`+${name}|${sub}`);
+    } else if (permits(principal, name, info)) allowed.push(`+${name}`);
+  }
+  // What the broker itself sends on the connection: CLIENT SETNAME as ioredis connects, MULTI and EXEC around a
+  // /multi-exec. All three are `noscript` and refused to every caller (classify.ts), so they grant nothing to a
+  // script or a request.
+  allowed.push('+client|setname', '+multi', '+exec');
+  return ['-@all', ...allowed.sort()];
+}
+
+/** The catalogue refusal for a restricted caller's script, naming why no ACL user can run it. */
+export function scriptRefused(why: string): SluiceError {
+  return new SluiceError(
+    'SLUICE_ERR_AUTH_SCRIPT_REFUSED',
+    `NOPERM scripts of this token are refused: ${why}; a script would otherwise run with more rights than the token has`,
+  );
+}
+
+/** One ACL user (one rights profile) and its connection. */
+interface ScriptUser {
+  readonly name: string;
+  readonly rules: readonly string[];
+  pool: Pool | undefined;
+  opening: Promise<Pool | SluiceError> | undefined;
+  /** Set when Redis refused to create the user: permanent for this process. */
+  refused: SluiceError | undefined;
+}
+
+export interface ScriptUsersOptions {
+  /** How the broker reaches Redis; script connections use it with the ACL user's name and password. */
+  readonly target: RedisTarget;
+  readonly connectTimeoutMs: number;
+  readonly stallMs: number;
+  /** Why this topology cannot have script users (Cluster, Sentinel), or undefined. */
+  readonly unsupported: string | undefined;
+  /** A ready connection of the broker's own (main pool) to run ACL SETUSER on. */
+  readonly control: () => Redis | undefined;
+  /** Redis's command table, as the preparer uses it. */
+  readonly table: () => CommandTable;
+}
+
+/**
+ * Makes and holds one ACL user per distinct rights profile, named `sluice-<hash of its rules>`, each with a
+ * connection (a pool of one, opened on the first script of that profile). Every broker process adds its own random
+ * 256-bit password to the user (ACL SETUSER keeps the others, so brokers sharing a Redis do not lock each other out)
+ * and removes it when it closes; no other client can authenticate as the user without that password.
+ */
+export class ScriptUsers {
+  readonly #options: ScriptUsersOptions;
+  readonly #logger: Logger;
+  readonly #telemetry: Telemetry;
+  readonly #password = randomBytes(32).toString('hex');
+  #byRules = new Map<string, ScriptUser>();
+  #byPrincipal = new WeakMap<Principal, ScriptUser>();
+
+  constructor(options: ScriptUsersOptions, logger: Logger, telemetry: Telemetry) {
+    this.#options = options;
+    this.#logger = logger;
+    this.#telemetry = telemetry;
+  }
+
+  /** The refusal for a restricted caller's scripts when it is already known (topology, Redis refused the user). */
+  refusal(principal: Principal): SluiceError | undefined {
+    if (this.#options.unsupported !== undefined) return scriptRefused(this.#options.unsupported);
+    return this.#byPrincipal.get(principal)?.refused;
+  }
+
+  /**
+   * The pool whose connection runs `principal`'s scripts: at once when open, else a promise (the user is being made
+   * and its connection opened), or the error that refuses the script. Never throws.
+   */
+  acquire(principal: Principal): Pool | Promise<Pool | SluiceError> | SluiceError {
+    const known = this.refusal(principal);
+    if (known) return known;
+    const user = this.#userOf(principal);
+    if (user instanceof SluiceError) return user;
+    if (user.refused) return user.refused;
+    if (user.pool) return user.pool;
+    user.opening ??= this.#open(user).finally(() => {
+      user.opening = undefined;
+    });
+    return user.opening;
+  }
+
+  /**
+   * Forgets every user and closes their connections: after Redis comes back (it may have restarted and lost its ACL
+   * users), the next script makes its user again.
+   */
+  reset(): void {
+    const users = [...this.#byRules.values()];
+    this.#byRules = new Map();
+    this.#byPrincipal = new WeakMap();
+    for (const user of users) void user.pool?.close();
+  }
+
+  /** Removes this process's password from every user it made, then closes their connections. */
+  async close(): Promise<void> {
+    const users = [...this.#byRules.values()];
+    this.#byRules = new Map();
+    const control = this.#options.control();
+    await Promise.allSettled(
+      users.map(async (user) => {
+        if (user.pool && control) await control.call('ACL', 'SETUSER', user.name, `<${this.#password}`);
+        await user.pool?.close();
+      }),
+    );
+  }
+
+  #userOf(principal: Principal): ScriptUser | SluiceError {
+    const found = this.#byPrincipal.get(principal);
+    if (found) return found;
+    const table = this.#options.table();
+    if (table.size === 0)
+      return new SluiceError(
+        'SLUICE_ERR_REDIS_UNAVAILABLE',
+        'ERR Redis has not been reached yet; nothing was sent',
+      );
+    const rules = aclCommandRules(principal, table);
+    const key = rules.join(' ');
+    let user = this.#byRules.get(key);
+    if (!user) {
+      const name = `sluice-${hash('sha256', key, 'hex').slice(0, 16)}`;
+      user = { name, rules, pool: undefined, opening: undefined, refused: undefined };
+      this.#byRules.set(key, user);
+    }
+    this.#byPrincipal.set(principal, user);
+    return user;
+  }
+
+  async #open(user: ScriptUser): Promise<Pool | SluiceError> {
+    const unavailable = new SluiceError(
+      'SLUICE_ERR_REDIS_UNAVAILABLE',
+      'ERR the connection for scripts of this token could not be opened; nothing was sent',
+    );
+    const control = this.#options.control();
+    if (!control) return unavailable;
+    try {
+      // `on` and an added password, never `reset`/`nopass`: other brokers' passwords stay, and no one without a
+      // password gets in. Keys `~*` and channels `&*`: tokens do not limit keys, only commands.
+      await control.call(
+        'ACL',
+        'SETUSER',
+        user.name,
+        'on',
+        `>${this.#password}`,
+        '~*',
+        'resetchannels',
+        '&*',
+        ...user.rules,
+      );
+    } catch (error) {
+      if (!(error instanceof ReplyError)) return unavailable;
+      const said = (error as Error).message.split('\n')[0];
+      user.refused = scriptRefused(`Redis refused ACL SETUSER (${said})`);
+      this.#logger.warn(
+        { event: 'script_user_refused', user: user.name },
+        'Redis refused ACL SETUSER: scripts of tokens with limited rights are refused',
+      );
+      return user.refused;
+    }
+    const url = new URL(this.#options.target.url);
+    url.username = user.name;
+    url.password = this.#password;
+    const pool = new Pool(
+      {
+        target: { ...this.#options.target, url: url.toString() },
+        size: 1,
+        connectTimeoutMs: this.#options.connectTimeoutMs,
+        name: 'sluice-script',
+        stallMs: this.#options.stallMs,
+        // The ready check sends INFO, which the user may not be allowed to run.
+        connection: { enableReadyCheck: false },
+      },
+      this.#logger,
+      this.#telemetry,
+    );
+    await pool.start();
+    if (pool.stats().ready === 0) {
+      await pool.close();
+      return unavailable;
+    }
+    if (this.#byRules.get(user.rules.join(' ')) !== user) {
+      // reset() or close() ran while it opened.
+      await pool.close();
+      return unavailable;
+    }
+    user.pool = pool;
+    this.#logger.info({ event: 'script_user_ready', user: user.name }, 'opened a connection for scripts');
+    return pool;
+  }
+}
