@@ -20,6 +20,12 @@ export interface AdmissionRequest {
 }
 
 /**
+ * The options of a request admitted at once. Its id only names it in p-queue's `runningTasks` (no signal, so it is
+ * never removed by id); giving one spares p-queue making a unique id (a BigInt turned into a string) per request.
+ */
+const ADMITTED_AT_ONCE: Partial<WaitOptions> = Object.freeze({ id: 'admitted' });
+
+/**
  * Bounded concurrency (p-queue, concurrency = SLUICE_MAX_INFLIGHT) with a bounded FIFO wait. A full queue refuses
  * at once; a waiting request leaves at once, through p-queue's abort signal, when it has waited
  * SLUICE_QUEUE_TIMEOUT_MS, when its deadline passes or when its caller goes away. p-queue's `pending` and `size`
@@ -77,7 +83,7 @@ export class Admission {
     const queue = this.#queue;
     // The task's promise is the slot: p-queue frees it when `leave` resolves the promise.
     if (queue.pending < this.#options.maxInflight && queue.size === 0) {
-      void queue.add(() => new Promise<void>(start));
+      void queue.add(() => new Promise<void>(start), ADMITTED_AT_ONCE);
       return;
     }
     if (queue.size >= this.#options.queueMax) {
