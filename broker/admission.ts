@@ -1,6 +1,8 @@
-// The bounded wait queue in front of the pools: at most `maxInflight` requests run, at most `queueMax` wait (FIFO).
+// The bounded wait queue in front of the pools (p-queue): at most `maxInflight` requests run, at most `queueMax` wait.
 import { performance } from 'node:perf_hooks';
+import PQueue from 'p-queue';
 import { SluiceError } from './errors.js';
+import { WaitQueue, type WaitOptions } from './wait-queue.js';
 
 /** Limits of admission; see SLUICE_MAX_INFLIGHT, SLUICE_QUEUE_MAX and SLUICE_QUEUE_TIMEOUT_MS. */
 export interface AdmissionOptions {
@@ -9,104 +11,151 @@ export interface AdmissionOptions {
   readonly queueTimeoutMs: number;
 }
 
-/** A request waiting for a slot. */
-interface Waiter {
-  readonly start: () => void;
-  readonly refuse: (error: SluiceError) => void;
-  readonly waited: ((seconds: number) => void) | undefined;
-  /** When it started waiting (performance.now()), for the "maxwait" saturation signal. */
-  readonly since: number;
-  timer: NodeJS.Timeout | undefined;
+/** What one request brings to admission beyond its callbacks. */
+export interface AdmissionRequest {
+  /** Absolute deadline (performance.now() ms; Sluice-Deadline-Ms): a request still waiting then gives up. */
+  readonly deadline: number;
+  /** Subscribes to the caller going away; a request still waiting then leaves the queue. */
+  readonly onAbandon?: ((listener: () => void) => void) | undefined;
 }
 
 /**
- * Bounded concurrency with a bounded FIFO queue; refuses at once when the queue is full and gives up on long waits.
- * Written by hand rather than with p-queue: on the hot path every request enters and leaves, and callbacks instead
- * of a promise and an event emitter per task took ~4% of the broker's CPU off scenario 1 of the benchmark.
+ * The options of a request admitted at once. Its id only names it in p-queue's `runningTasks` (no signal, so it is
+ * never removed by id); giving one spares p-queue making a unique id (a BigInt turned into a string) per request.
+ */
+const ADMITTED_AT_ONCE: Partial<WaitOptions> = Object.freeze({ id: 'admitted' });
+
+/**
+ * Bounded concurrency (p-queue, concurrency = SLUICE_MAX_INFLIGHT) with a bounded FIFO wait. A full queue refuses
+ * at once; a waiting request leaves at once, through p-queue's abort signal, when it has waited
+ * SLUICE_QUEUE_TIMEOUT_MS, when its deadline passes or when its caller goes away. p-queue's `pending` and `size`
+ * are the only count of running and waiting requests.
  */
 export class Admission {
   readonly #options: AdmissionOptions;
-  #running = 0;
-  readonly #waiters: Waiter[] = [];
-  #idle: (() => void)[] = [];
+  readonly #queue: PQueue<WaitQueue, WaitOptions>;
+  /** The queue instance p-queue made from WaitQueue (it keeps it private), for the oldest wait. */
+  #waiting: WaitQueue | undefined;
 
   constructor(options: AdmissionOptions) {
     this.#options = options;
+    const admission = this;
+    this.#queue = new PQueue<WaitQueue, WaitOptions>({
+      concurrency: options.maxInflight,
+      queueClass: class extends WaitQueue {
+        constructor() {
+          super();
+          admission.#waiting = this;
+        }
+      },
+    });
   }
 
   /** Requests waiting for a slot. */
   get waiting(): number {
-    return this.#waiters.length;
+    return this.#queue.size;
   }
 
   /** Requests running. */
   get running(): number {
-    return this.#running;
+    return this.#queue.pending;
   }
 
   /** Seconds the oldest waiting request has waited (0 when none waits). */
   oldestWaitSeconds(now = performance.now()): number {
-    const oldest = this.#waiters[0];
-    return oldest === undefined ? 0 : (now - oldest.since) / 1000;
+    const since = this.#queue.size === 0 ? undefined : this.#waiting?.oldestSince;
+    return since === undefined ? 0 : (now - since) / 1000;
   }
 
   /**
-   * Calls `start` when a slot is free (at once when one is); the slot is held until `leave()`. Calls `refuse`
-   * instead with SLUICE_ERR_QUEUE_FULL at once, or SLUICE_ERR_QUEUE_TIMEOUT after waiting too long (`start` then
-   * never runs). `waited` receives the seconds spent waiting, when the request had to wait.
+   * Calls `start` with the slot's `leave` when a slot is free (at once, synchronously, when one is and nobody
+   * waits); the slot is held until `leave()` is called (once). Calls `refuse` instead with SLUICE_ERR_QUEUE_FULL at
+   * once, or, while still waiting, SLUICE_ERR_QUEUE_TIMEOUT after SLUICE_QUEUE_TIMEOUT_MS, or
+   * SLUICE_ERR_DEADLINE_EXPIRED when the request's deadline passes or its caller goes away (`start` then never
+   * runs). `waited` receives the seconds spent waiting, when the request had to wait. `start` must not throw.
    */
-  enter(start: () => void, refuse: (error: SluiceError) => void, waited?: (seconds: number) => void): void {
-    if (this.#running < this.#options.maxInflight && this.#waiters.length === 0) {
-      this.#running++;
-      start();
+  enter(
+    request: AdmissionRequest,
+    start: (leave: () => void) => void,
+    refuse: (error: SluiceError) => void,
+    waited?: (seconds: number) => void,
+  ): void {
+    const queue = this.#queue;
+    // The task's promise is the slot: p-queue frees it when `leave` resolves the promise.
+    if (queue.pending < this.#options.maxInflight && queue.size === 0) {
+      void queue.add(() => new Promise<void>(start), ADMITTED_AT_ONCE);
       return;
     }
-    if (this.#waiters.length >= this.#options.queueMax) {
-      refuse(
+    if (queue.size >= this.#options.queueMax) {
+      return refuse(
         new SluiceError(
           'SLUICE_ERR_QUEUE_FULL',
-          `ERR ${this.#waiters.length} requests are already waiting for a Redis connection (SLUICE_QUEUE_MAX=${this.#options.queueMax})`,
+          `ERR ${queue.size} requests are already waiting for a Redis connection (SLUICE_QUEUE_MAX=${this.#options.queueMax})`,
         ),
       );
-      return;
     }
-    const waiter: Waiter = { start, refuse, waited, since: performance.now(), timer: undefined };
-    waiter.timer = setTimeout(() => {
-      const index = this.#waiters.indexOf(waiter);
-      if (index === -1) return;
-      this.#waiters.splice(index, 1);
-      refuse(
-        new SluiceError(
-          'SLUICE_ERR_QUEUE_TIMEOUT',
-          `ERR waited ${this.#options.queueTimeoutMs} ms for a Redis connection (SLUICE_QUEUE_TIMEOUT_MS); nothing was sent`,
-        ),
-      );
-      this.#checkIdle();
-    }, this.#options.queueTimeoutMs);
-    this.#waiters.push(waiter);
-  }
-
-  /** Frees the slot taken by a `start` and starts the oldest waiting request. */
-  leave(): void {
-    this.#running--;
-    const next = this.#waiters.shift();
-    if (next === undefined) return this.#checkIdle();
-    clearTimeout(next.timer);
-    this.#running++;
-    next.waited?.((performance.now() - next.since) / 1000);
-    next.start();
+    this.#wait(request, start, refuse, waited);
   }
 
   /** Resolves when nothing runs or waits. */
   onIdle(): Promise<void> {
-    if (this.#running === 0 && this.#waiters.length === 0) return Promise.resolve();
-    return new Promise((resolve) => this.#idle.push(resolve));
+    return this.#queue.onIdle();
   }
 
-  #checkIdle(): void {
-    if (this.#running !== 0 || this.#waiters.length !== 0 || this.#idle.length === 0) return;
-    const idle = this.#idle;
-    this.#idle = [];
-    for (const resolve of idle) resolve();
+  /** Queues a request behind the others, with a signal that only guards its wait. */
+  #wait(
+    request: AdmissionRequest,
+    start: (leave: () => void) => void,
+    refuse: (error: SluiceError) => void,
+    waited: ((seconds: number) => void) | undefined,
+  ): void {
+    const since = performance.now();
+    const controller = new AbortController();
+    let started = false;
+    const giveUp = (error: SluiceError) => {
+      if (!started) controller.abort(error);
+    };
+    const timeoutMs = this.#options.queueTimeoutMs;
+    const deadlineFirst = request.deadline - since < timeoutMs;
+    const timer = setTimeout(
+      () => giveUp(deadlineFirst ? deadlineExpired('passed') : queueTimeout(timeoutMs)),
+      deadlineFirst ? Math.max(0, request.deadline - since) : timeoutMs,
+    );
+    request.onAbandon?.(() => giveUp(deadlineExpired('went away')));
+    this.#queue
+      .add(
+        () => {
+          // Once running, the request is never abandoned: p-queue would free its slot while its commands run.
+          started = true;
+          clearTimeout(timer);
+          waited?.((performance.now() - since) / 1000);
+          return new Promise<void>(start);
+        },
+        { signal: controller.signal, since },
+      )
+      .catch((reason: unknown) => {
+        clearTimeout(timer);
+        refuse(reason instanceof SluiceError ? reason : internal(reason));
+      });
   }
+}
+
+function queueTimeout(timeoutMs: number): SluiceError {
+  return new SluiceError(
+    'SLUICE_ERR_QUEUE_TIMEOUT',
+    `ERR waited ${timeoutMs} ms for a Redis connection (SLUICE_QUEUE_TIMEOUT_MS); nothing was sent`,
+  );
+}
+
+function deadlineExpired(what: 'passed' | 'went away'): SluiceError {
+  return new SluiceError(
+    'SLUICE_ERR_DEADLINE_EXPIRED',
+    what === 'passed'
+      ? 'ERR the request deadline passed before its commands were sent; nothing was sent'
+      : 'ERR the caller went away while the request waited for a Redis connection; nothing was sent',
+  );
+}
+
+function internal(cause: unknown): SluiceError {
+  return new SluiceError('SLUICE_ERR_INTERNAL', 'ERR admission failed', { cause });
 }

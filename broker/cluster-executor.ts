@@ -254,13 +254,13 @@ export class ClusterExecutor implements RequestRunner {
   ): Promise<Outcome[]> {
     return new Promise<Outcome[]>((answer) => {
       const fail = (error: unknown) => answer(new Array<Outcome>(count).fill(clusterOutcomeOf(error).error));
-      const admission = this.#admission;
-      const refuse = (error: SluiceError) => {
-        admission.leave();
-        fail(error);
-      };
-      admission.enter(
-        () => {
+      this.#admission.enter(
+        timing,
+        (leave) => {
+          const refuse = (error: SluiceError) => {
+            leave();
+            fail(error);
+          };
           const written = performance.now();
           if (written >= timing.deadline) {
             return refuse(
@@ -278,7 +278,7 @@ export class ClusterExecutor implements RequestRunner {
           try {
             commands = write();
           } catch (error) {
-            admission.leave();
+            leave();
             return fail(error);
           }
           if (commands instanceof SluiceError) {
@@ -291,7 +291,7 @@ export class ClusterExecutor implements RequestRunner {
             commands,
             { labels, written, timeoutMs, telemetry: this.#telemetry, classify: clusterOutcomeOf },
             answer,
-            () => admission.leave(),
+            leave,
           );
         },
         fail,

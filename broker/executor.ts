@@ -165,17 +165,18 @@ export class Executor implements RequestRunner {
       if (reason) this.#telemetry.refused(reason);
       answer(new Array<Outcome>(count).fill(e));
     };
-    const admission = this.#admission;
+    // The slot's leave, given by admission when the request starts.
+    let leave: () => void = noop;
     const write = (pool: Pool) => {
       let refused: SluiceError | undefined;
       try {
-        refused = this.#write(pool, items, timing, transaction, affinity, answer, () => admission.leave());
+        refused = this.#write(pool, items, timing, transaction, affinity, answer, leave);
       } catch (error) {
-        admission.leave();
+        leave();
         return fail(error);
       }
       if (refused) {
-        admission.leave();
+        leave();
         fail(refused);
       }
     };
@@ -187,22 +188,31 @@ export class Executor implements RequestRunner {
         ? users.acquire(runAs)
         : scriptRefused('this broker has no Redis ACL users for scripts');
       if (acquired instanceof SluiceError) {
-        admission.leave();
+        leave();
         return fail(acquired);
       }
-      if (acquired instanceof Pool) return this.#moveThenWrite(acquired, affinity, timing, write, fail);
+      if (acquired instanceof Pool)
+        return this.#moveThenWrite(acquired, affinity, timing, write, fail, leave);
       if (affinity) affinity.held = [];
       void acquired.then((pool) => {
         if (pool instanceof SluiceError) {
-          admission.leave();
+          leave();
           fail(pool);
           release(affinity);
           return;
         }
-        this.#moveThenWrite(pool, affinity, timing, write, fail);
+        this.#moveThenWrite(pool, affinity, timing, write, fail, leave);
       });
     };
-    admission.enter(start, fail, (seconds) => this.#telemetry.queueWaited(seconds));
+    this.#admission.enter(
+      timing,
+      (admitted) => {
+        leave = admitted;
+        start();
+      },
+      fail,
+      (seconds) => this.#telemetry.queueWaited(seconds),
+    );
   }
 
   /**
@@ -216,6 +226,7 @@ export class Executor implements RequestRunner {
     timing: RequestTiming,
     write: (pool: Pool) => void,
     fail: (error: unknown) => void,
+    leave: () => void,
   ): void {
     const from = affinity?.connection;
     if (affinity === undefined || !from?.ready || pool.owns(from)) {
@@ -235,7 +246,7 @@ export class Executor implements RequestRunner {
     void Promise.race([fence.promise.catch(() => 'down'), expired]).then((result) => {
       clearTimeout(timer);
       if (result === 'expired') {
-        this.#admission.leave();
+        leave();
         fail(
           new SluiceError(
             'SLUICE_ERR_REDIS_TIMEOUT',
@@ -316,6 +327,8 @@ export class Executor implements RequestRunner {
     return undefined;
   }
 }
+
+function noop(): void {}
 
 /** Lets the requests a caller held while it moved connections go on, in order (see Affinity.held). */
 function release(affinity: Affinity | undefined): void {

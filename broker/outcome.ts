@@ -19,6 +19,11 @@ export interface RequestTiming {
   readonly deadline: number;
   /** Aborted when the caller went away before its answer was sent (frees a blocking connection at once). */
   readonly signal?: AbortSignal;
+  /**
+   * Subscribes to the caller going away before its answer was sent: a request still waiting for admission then
+   * leaves the queue. A hook rather than a signal, so that a request admitted at once costs nothing.
+   */
+  readonly onAbandon?: (listener: () => void) => void;
 }
 
 /** Runs blocking commands; provided by the blocking pool. */

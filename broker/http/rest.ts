@@ -31,8 +31,8 @@ export interface RestRequest {
   readonly headers: Readonly<IncomingHttpHeaders>;
   /** The body, or node:http's request to read it from once the headers were checked. */
   readonly body: Buffer | IncomingMessage;
-  /** Calls `listener` if the caller goes away before its answer was sent. */
-  onAbandon(listener: () => void): void;
+  /** Calls `listener` if the caller goes away before its answer was sent (callable unbound). */
+  readonly onAbandon: (listener: () => void) => void;
 }
 
 /** What the REST handler needs from the broker. */
@@ -70,10 +70,17 @@ export function readFormat(headers: Readonly<IncomingHttpHeaders>): Format {
   return { base64, resp2 };
 }
 
-/** The request's deadline: now + `Sluice-Deadline-Ms` when given, else none (the timeouts still apply). */
-export function readTiming(headers: Readonly<IncomingHttpHeaders>, arrived: number): RequestTiming {
+/**
+ * The request's timing: its deadline, now + `Sluice-Deadline-Ms` when given, else none (the timeouts still
+ * apply), and the caller's `onAbandon`, so that it leaves the admission queue if the caller goes away.
+ */
+export function readTiming(
+  headers: Readonly<IncomingHttpHeaders>,
+  arrived: number,
+  onAbandon?: (listener: () => void) => void,
+): RequestTiming {
   const header = headers['sluice-deadline-ms'];
-  if (header === undefined) return NO_DEADLINE;
+  if (header === undefined) return { deadline: Number.POSITIVE_INFINITY, onAbandon };
   const text = String(header);
   if (!/^\d{1,9}$/.test(text) || Number(text) === 0) {
     throw new SluiceError(
@@ -81,7 +88,7 @@ export function readTiming(headers: Readonly<IncomingHttpHeaders>, arrived: numb
       `ERR Sluice-Deadline-Ms: expected a positive whole number of milliseconds, got ${JSON.stringify(text)}`,
     );
   }
-  return { deadline: arrived + Number(text) };
+  return { deadline: arrived + Number(text), onAbandon };
 }
 
 /** Reads the body up to `max` bytes; beyond it, keeps draining (never resets the upload) and throws a 413. */
@@ -114,9 +121,6 @@ function sharedFailure(outcomes: readonly Outcome[]): SluiceError | undefined {
   if (!(first instanceof SluiceError) || first.status < 500) return undefined;
   return outcomes.every((o) => o === first) ? first : undefined;
 }
-
-/** The timing of a request without Sluice-Deadline-Ms (shared: nothing writes to it). */
-const NO_DEADLINE: RequestTiming = Object.freeze({ deadline: Number.POSITIVE_INFINITY });
 
 /**
  * The timing to run `items` with: when one of them blocks, it gains a signal that fires if the caller goes away
@@ -155,7 +159,7 @@ export class RestHandler {
     let timing: RequestTiming;
     try {
       format = readFormat(req.headers);
-      timing = readTiming(req.headers, req.arrived);
+      timing = readTiming(req.headers, req.arrived, req.onAbandon);
     } catch (error) {
       return this.#fail(res, req.route, error);
     }
