@@ -22,7 +22,9 @@ export function haproxyPath(): string | undefined {
 
 /** A haproxy child owned by one test. */
 export interface TestHaproxy {
-  /** `http://127.0.0.1:<port>`, its frontend. */
+  /** Its frontend's port on 127.0.0.1. */
+  readonly port: number;
+  /** `http://127.0.0.1:<port>`. */
   readonly url: string;
   stop(): Promise<void>;
 }
@@ -81,7 +83,7 @@ export async function startHaproxy(backendUrl: string, extra: readonly string[] 
   };
   for (let i = 0; i < 200; i++) {
     if (child.exitCode !== null) break;
-    if (await answers(port)) return { url: `http://127.0.0.1:${port}`, stop };
+    if (await answers(port)) return { port, url: `http://127.0.0.1:${port}`, stop };
     await new Promise((r) => setTimeout(r, 25));
   }
   await stop();
