@@ -5,7 +5,10 @@
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund
+# Each install proves itself: when the registry is out of reach npm 10 can print `Exit handler never called!` and
+# exit 0 with nothing installed; `npm ls --all` exits 1 on any missing package, so the step fails (and is not cached)
+# instead of a later step, or the image, finding node_modules empty.
+RUN npm ci --no-audit --no-fund && npm ls --all >/dev/null
 COPY tsconfig.json tsconfig.build.json ./
 COPY broker ./broker
 COPY client ./client
@@ -17,7 +20,7 @@ FROM node:20-bookworm-slim
 ENV NODE_ENV=production
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+RUN npm ci --omit=dev --no-audit --no-fund && npm ls --omit=dev --all >/dev/null && npm cache clean --force
 COPY --from=build /app/dist ./dist
 # Inside a container the listeners must accept connections from outside it (the defaults are 127.0.0.1).
 ENV SLUICE_HOST=0.0.0.0 SLUICE_ADMIN_HOST=0.0.0.0

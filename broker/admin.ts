@@ -1,7 +1,9 @@
 // The admin listener: /healthz (the process answers), /readyz (Redis reachable and not draining), /metrics.
 import { createServer, type Server } from 'node:http';
 import type { Socket } from 'node:net';
+import { badTargetError, originFormOf } from './http/request-target.js';
 import { keepSocketErrorsLocal } from './http/socket-errors.js';
+import { errorBody } from './protocol/items.js';
 
 /** What the admin listener reads when asked. */
 export interface AdminSources {
@@ -18,11 +20,15 @@ function json(status: number, body: unknown): [number, string[], string] {
 /** Creates the admin HTTP server (not yet listening). */
 export function createAdminServer(sources: AdminSources): Server {
   const server = createServer((req, res) => {
-    const path = (req.url ?? '/').split('?')[0];
     const reply = ([status, headers, body]: [number, string[], string]) => {
       res.writeHead(status, [...headers, 'Content-Length', String(Buffer.byteLength(body))]);
       res.end(body);
     };
+    // A scraper behind a forward proxy asks in absolute-form (`GET http://host:9190/metrics`).
+    const origin = originFormOf(req.url ?? '/');
+    if (origin === undefined)
+      return reply([400, ['Content-Type', 'application/json'], errorBody(badTargetError(req.url ?? ''))]);
+    const path = origin.split('?')[0];
     if (path === '/healthz') return reply(json(200, { status: 'ok' }));
     if (path === '/readyz') {
       const reason = sources.notReadyReason();

@@ -50,6 +50,11 @@ export const ERROR_CATALOGUE = {
     retryable: false,
     meaning: 'A path or query segment has a malformed percent-escape.',
   },
+  SLUICE_ERR_HTTP_BAD_TARGET: {
+    status: 400,
+    retryable: false,
+    meaning: 'The request target is neither a path (`/…`) nor an absolute `http(s)://host/…` URL.',
+  },
   SLUICE_ERR_HTTP_BAD_HEADER: {
     status: 400,
     retryable: false,

@@ -1,14 +1,11 @@
 // A refused upgrade or CONNECT followed by the client's TCP reset must not end the broker (issue 17, item 1): every
 // socket keeps an error listener for its whole life. Run against the broker's own process, directly and through a
 // real haproxy (which resets its backend connection after a refused upgrade).
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import WebSocket from 'ws';
 import { type BrokerProcess, spawnBrokerProcess, TOKEN } from './helpers/broker.js';
+import { haproxyPath, startHaproxy } from './helpers/haproxy.js';
 import { scrape, total } from './helpers/metrics.js';
 import { startRedis } from './helpers/redis.js';
 import { freePort } from './helpers/topology.js';
@@ -113,13 +110,13 @@ t.test('a refusal for the socket limit (SLUICE_WS_MAX_SOCKETS) followed by a res
   await stillServes(t, broker, port, adminPort);
 });
 
-const haproxyMissing = spawnSync('haproxy', ['-v']).error !== undefined;
+const haproxyMissing = haproxyPath() === undefined;
 
 t.test(
   'through haproxy (http-reuse always), ordinary WebSocket connects with a bad token',
   { skip: haproxyMissing && 'haproxy is not on PATH (.ci/run installs it)' },
   async (t) => {
-    const haproxy = await startHaproxy(port);
+    const haproxy = await startHaproxy(`http://127.0.0.1:${port}`, ['http-reuse always']);
     t.teardown(() => haproxy.stop());
     for (let round = 0; round < 3 * ROUNDS; round++) {
       const token = round % 2 === 0 ? 'expired-token' : TOKEN;
@@ -149,52 +146,3 @@ t.test(
     await stillServes(t, broker, port, adminPort);
   },
 );
-
-/** Starts haproxy in front of the broker. */
-async function startHaproxy(backendPort: number): Promise<{ port: number; stop(): Promise<void> }> {
-  const listenPort = await freePort();
-  const dir = mkdtempSync(join(tmpdir(), 'sluice-haproxy-'));
-  const config = join(dir, 'haproxy.cfg');
-  writeFileSync(
-    config,
-    [
-      'global',
-      '  maxconn 256',
-      'defaults',
-      '  mode http',
-      '  timeout connect 2s',
-      '  timeout client 10s',
-      '  timeout server 10s',
-      '  http-reuse always',
-      'frontend fe',
-      `  bind 127.0.0.1:${listenPort}`,
-      '  default_backend be',
-      'backend be',
-      `  server broker 127.0.0.1:${backendPort}`,
-      '',
-    ].join('\n'),
-  );
-  const child: ChildProcess = spawn('haproxy', ['-db', '-f', config], {
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  for (let i = 0; i < 100; i++) {
-    const up = await new Promise<boolean>((resolve) => {
-      const probe = connect(listenPort, '127.0.0.1', () => {
-        probe.destroy();
-        resolve(true);
-      });
-      probe.on('error', () => resolve(false));
-    });
-    if (up) break;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  return {
-    port: listenPort,
-    stop: async () => {
-      child.kill('SIGTERM');
-      await exited;
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}

@@ -15,6 +15,7 @@ import { errorBody } from '../protocol/items.js';
 import type { RestHandler } from './rest.js';
 import { type FastCaller, FastHttp, type FastHost, type FastResponse } from './fast.js';
 import type { WireRequest } from './wire.js';
+import { badTargetError, originFormOf } from './request-target.js';
 import { SluiceError } from '../errors.js';
 
 /** Serves one streaming route (SSE subscribe/psubscribe/monitor); provided by the pub/sub module. */
@@ -315,7 +316,10 @@ export class MainServer implements FastHost {
     const arrived = performance.now();
     this.#open.add(res);
     res.once('close', () => this.#open.delete(res));
-    const target = splitTarget(req.url ?? '/', this.#basePath);
+    const url = req.url ?? '/';
+    const origin = originFormOf(url);
+    if (origin === undefined) return this.#responder.error(res, 'other', badTargetError(url));
+    const target = splitTarget(origin, this.#basePath);
     if (!target) {
       return this.#responder.error(
         res,
@@ -388,8 +392,11 @@ export class MainServer implements FastHost {
   }
 
   #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    const { pathname, query } = splitTarget(req.url ?? '/', this.#basePath) ?? { pathname: '', query: '' };
     const refuse = (error: SluiceError) => writeRawError(socket, error, this.#responder.syncToken());
+    const url = req.url ?? '/';
+    const origin = originFormOf(url);
+    if (origin === undefined) return refuse(badTargetError(url));
+    const { pathname, query } = splitTarget(origin, this.#basePath) ?? { pathname: '', query: '' };
     if (this.#draining)
       return refuse(new SluiceError('SLUICE_ERR_DRAINING', 'ERR the broker is shutting down'));
     if (pathname !== '/ws' || !this.#upgrades)

@@ -3,6 +3,7 @@
 /** One complete request, as read from a connection's buffer. */
 export interface WireRequest {
   readonly method: 'GET' | 'POST' | 'PUT';
+  /** The target in origin-form (`/…`): an absolute-form one is given as the path and query it carries. */
   readonly target: string;
   /** Header values by lower-case name, each name once. */
   readonly headers: Record<string, string>;
@@ -20,6 +21,8 @@ export interface WireLimits {
   readonly maxHeaderBytes: number;
   readonly maxBodyBytes: number;
 }
+
+import { originFormOf } from './request-target.js';
 
 const CR = 0x0d;
 const LF = 0x0a;
@@ -116,7 +119,7 @@ export function listsUpgrade(connection: string | undefined): boolean {
 
 /**
  * Reads the request that starts at `start`, when it is complete and plain: GET, POST or PUT over HTTP/1.1 with a
- * Host, a Content-Length body (or none), every header well formed and named once, no Transfer-Encoding or Expect,
+ * Host and a path or absolute-form target, a Content-Length body (or none), every header well formed and named once, no Transfer-Encoding or Expect,
  * and `Connection` keep-alive or close, or a bodiless GET upgrading the connection (`Upgrade` with a `Connection`
  * that lists upgrade). Undefined otherwise, including when the request is not
  * complete yet: the caller then hands the connection to node:http, which serves (or refuses) every other form.
@@ -126,10 +129,9 @@ export function readWireRequest(buffer: Buffer, start: number, limits: WireLimit
   const method = methodAt(buffer, start);
   if (method === undefined) return undefined;
   const length = buffer.length;
-  // Request line: METHOD SP target SP HTTP/1.1 CRLF, the target printable ASCII starting with '/'.
+  // Request line: METHOD SP target SP HTTP/1.1 CRLF, the target printable ASCII (its form is checked below).
   const targetAt = start + method.length + 1;
-  if (buffer[targetAt] !== 0x2f) return undefined;
-  let i = targetAt + 1;
+  let i = targetAt;
   for (; i < length; i++) {
     const byte = buffer[i]!;
     if (byte <= SPACE || byte >= 0x7f) break;
@@ -209,9 +211,12 @@ export function readWireRequest(buffer: Buffer, start: number, limits: WireLimit
   const bodyStart = line + 2;
   const end = bodyStart + bodyBytes;
   if (end > length) return undefined;
+  // A malformed absolute-form target (or any other form) is node:http's to refuse.
+  const target = originFormOf(head.slice(targetAt - start, targetEnd - start));
+  if (target === undefined) return undefined;
   return {
     method,
-    target: head.slice(targetAt - start, targetEnd - start),
+    target,
     headers,
     body: buffer.subarray(bodyStart, end),
     close: connection === 'close',
