@@ -242,8 +242,6 @@ export class WsServer implements UpgradeHandler {
 
   /** Answers an upgrade with an HTTP error (JSON body, sync token, Retry-After on 503), then closes the connection. */
   #refuse(socket: Socket, error: SluiceError): void {
-    // the socket left its previous owner's error handling; a reset while the answer is written must not throw
-    if (socket.listenerCount('error') === 0) socket.on('error', () => socket.destroy());
     const retry = error.retryAfterSeconds === undefined ? '' : `Retry-After: ${error.retryAfterSeconds}\r\n`;
     // RFC 6455 §4.2.2: a refused handshake names the version the server speaks
     writeRawError(socket, error, this.#deps.syncToken(), `${retry}Sec-WebSocket-Version: 13\r\n`);
