@@ -206,7 +206,7 @@ export const ERROR_CATALOGUE = {
     retryable: false,
     wsClose: 1008,
     meaning:
-      'A WebSocket message came in more than 16,384 fragments, or one frame in more than 262,144 reads (ws bounds what a socket may make the broker hold); the socket is closed.',
+      'A WebSocket message came in more than 16,384 fragments, or one frame in more reads than SLUICE_WS_MAX_FRAME_BYTES / 400 (at least 1,024): bounds on the Buffers one socket makes the broker hold. The socket is closed.',
   },
   SLUICE_ERR_WS_BAD_REQUEST: {
     status: 400,

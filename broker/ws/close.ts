@@ -29,7 +29,7 @@ export interface ReaderLimits {
   readonly maxFrameBytes: number;
   /** ws's maxFragments: fragments of one message. */
   readonly maxFragments: number;
-  /** ws's maxBufferedChunks: reads held while a frame is incomplete. */
+  /** ws's maxBufferedChunks: reads held while a frame is incomplete (SLUICE_WS_MAX_FRAME_BYTES / 400). */
   readonly maxBufferedChunks: number;
 }
 
@@ -51,7 +51,7 @@ export function readerError(error: WsReceiverError, limits: ReaderLimits): Sluic
     case 'WS_ERR_TOO_MANY_BUFFERED_PARTS':
       return new SluiceError(
         'SLUICE_ERR_WS_TOO_MANY_PARTS',
-        `ERR a message in more than ${limits.maxFragments} fragments, or a frame in more than ${limits.maxBufferedChunks} reads`,
+        `ERR a message in more than ${limits.maxFragments} fragments, or a frame in more than ${limits.maxBufferedChunks} reads (SLUICE_WS_MAX_FRAME_BYTES / 400)`,
       );
     default:
       return new SluiceError('SLUICE_ERR_WS_PROTOCOL', `ERR ${error.message} (${error.code ?? 'no code'})`);

@@ -48,12 +48,18 @@ export interface WsServerDeps {
 /** How long a closing socket may take to answer our close frame before it is destroyed (ws's closeTimeout). */
 const CLOSE_GRACE_MS = 5000;
 
-/**
- * ws's bounds on what one socket may make the broker hold (its defaults since 8.21, named here because the error
- * that closes a socket past them says them): fragments of one message, and reads held while a frame is incomplete.
- */
+/** ws's bound on the fragments of one message (its default since 8.21): a fragment holds a Buffer however small. */
 const MAX_FRAGMENTS = 16 * 1024;
-const MAX_BUFFERED_CHUNKS = 256 * 1024;
+
+/**
+ * ws's bound on the reads it holds while a frame is incomplete: each read is a Buffer object (a few hundred bytes
+ * however few bytes it carries), so a frame sent one byte per TCP write once cost that per byte. ws's default
+ * (262,144 for its 100 MiB maxPayload) lets a largest frame arrive in reads of 400 bytes on average; the same ratio
+ * is kept for SLUICE_WS_MAX_FRAME_BYTES (26,215 reads for 10 MiB), with room for 1,024 reads of any smaller frame.
+ */
+export function maxBufferedChunks(maxFrameBytes: number): number {
+  return Math.max(1024, Math.ceil(maxFrameBytes / 400));
+}
 
 /** The WebSocket endpoint. One per broker process; attach it with `MainServer.setUpgradeHandler`. */
 export class WsServer implements UpgradeHandler {
@@ -77,14 +83,14 @@ export class WsServer implements UpgradeHandler {
     this.#limits = {
       maxFrameBytes: options.maxFrameBytes,
       maxFragments: MAX_FRAGMENTS,
-      maxBufferedChunks: MAX_BUFFERED_CHUNKS,
+      maxBufferedChunks: maxBufferedChunks(options.maxFrameBytes),
     };
     const serverOptions: ServerOptions & { closeTimeout: number } = {
       noServer: true,
       // ws closes a socket whose message exceeds this with 1009 (before buffering its payload).
       maxPayload: options.maxFrameBytes,
       maxFragments: MAX_FRAGMENTS,
-      maxBufferedChunks: MAX_BUFFERED_CHUNKS,
+      maxBufferedChunks: this.#limits.maxBufferedChunks,
       perMessageDeflate: false,
       clientTracking: false,
       // pings are answered by WsConnection, which leaves them unanswered while the peer does not read
