@@ -201,6 +201,13 @@ export const ERROR_CATALOGUE = {
     meaning:
       'A WebSocket message (a frame, or its fragments together) is larger than SLUICE_WS_MAX_FRAME_BYTES; the socket is closed.',
   },
+  SLUICE_ERR_WS_TOO_MANY_PARTS: {
+    status: 413,
+    retryable: false,
+    wsClose: 1008,
+    meaning:
+      'A WebSocket message came in more than 16,384 fragments, or one frame in more reads than SLUICE_WS_MAX_FRAME_BYTES / 400 (at least 1,024): bounds on the Buffers one socket makes the broker hold. The socket is closed.',
+  },
   SLUICE_ERR_WS_BAD_REQUEST: {
     status: 400,
     retryable: false,

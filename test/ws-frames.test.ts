@@ -11,7 +11,7 @@ import {
   resultsFrame,
   wantsBase64,
 } from '../broker/ws/frames.js';
-import { closeCodeOf, closeReason } from '../broker/ws/frame-writer.js';
+import { closeCodeOf, closeReason } from '../broker/ws/close.js';
 
 t.test('requests parse into typed commands', async (t) => {
   const cmd = parseFrame('{"id":1,"cmd":["SET","k","v",5,true]}', 10);

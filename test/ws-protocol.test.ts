@@ -132,21 +132,24 @@ t.test('a ping is answered with its payload; a frame split across writes still a
   t.same(json(reply), { id: 4, result: 'split' });
 });
 
-t.test('the closing handshake: the peer’s code is echoed, then the connection ends', async (t) => {
-  const client = await rawSocket();
-  client.socket.write(upgradeRequest());
-  client.socket.write(
-    frame({ opcode: 8, payload: Buffer.concat([Buffer.from([0x0f, 0xa0]), Buffer.from('done')]) }),
-  );
-  const [close] = await framesOf(client, 1);
-  t.equal(close!.opcode, 8);
-  t.same(closeOf(close!), { code: 4000, reason: '' });
-  client.socket.end();
-  t.ok(
-    await Promise.race([client.closed.then(() => true), sleep(3000).then(() => false)]),
-    'the server closed',
-  );
-});
+t.test(
+  'the closing handshake: the peer’s code (and, as ws does, its reason) is echoed, then the connection ends',
+  async (t) => {
+    const client = await rawSocket();
+    client.socket.write(upgradeRequest());
+    client.socket.write(
+      frame({ opcode: 8, payload: Buffer.concat([Buffer.from([0x0f, 0xa0]), Buffer.from('done')]) }),
+    );
+    const [close] = await framesOf(client, 1);
+    t.equal(close!.opcode, 8);
+    t.same(closeOf(close!), { code: 4000, reason: 'done' });
+    client.socket.end();
+    t.ok(
+      await Promise.race([client.closed.then(() => true), sleep(3000).then(() => false)]),
+      'the server closed',
+    );
+  },
+);
 
 t.test('protocol errors close with their code and a reason naming the error', async (t) => {
   const cases: [string, Buffer, number, string][] = [

@@ -91,15 +91,38 @@ export function readTiming(
   return { deadline: arrived + Number(text), onAbandon };
 }
 
-/** Reads the body up to `max` bytes; beyond it, keeps draining (never resets the upload) and throws a 413. */
+/**
+ * Reads the body up to `max` bytes; beyond it, keeps draining (never resets the upload) and throws a 413. The body is
+ * held in one buffer whatever the reads it arrives in: a body sent one byte per TCP write once made the broker hold
+ * a Buffer object per byte (~10 million for SLUICE_MAX_BODY_BYTES; issue 18). A body read in one chunk is not
+ * copied; otherwise the buffer is sized by Content-Length, or grows by doubling, never past `max`.
+ */
 export function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
+    let held: Buffer | undefined;
+    /** Whether `held` is ours to write into (not the first chunk as it came). */
+    let owned = false;
     let size = 0;
     req.on('data', (chunk: Buffer) => {
+      const at = size;
       size += chunk.length;
-      if (size <= max) chunks.push(chunk);
-      else chunks.length = 0;
+      if (size > max) {
+        held = undefined;
+        return;
+      }
+      if (at === 0) {
+        held = chunk;
+        return;
+      }
+      if (!owned || held!.length < size) {
+        const declared = Number(req.headers['content-length']);
+        const wanted = declared >= size && declared <= max ? declared : Math.max(size, 2 * held!.length);
+        const grown = Buffer.allocUnsafe(Math.min(max, wanted));
+        held!.copy(grown, 0, 0, at);
+        held = grown;
+        owned = true;
+      }
+      chunk.copy(held!, at);
     });
     req.on('end', () => {
       if (size > max) {
@@ -109,7 +132,7 @@ export function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
             `ERR max request size exceeded: the body has ${size} bytes, the limit is ${max} (SLUICE_MAX_BODY_BYTES)`,
           ),
         );
-      } else resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
+      } else resolve(held === undefined ? Buffer.alloc(0) : held.subarray(0, size));
     });
     req.on('error', reject);
   });

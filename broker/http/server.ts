@@ -32,11 +32,20 @@ export interface StreamHandler {
 /** Request headers by lower-case name, as node:http and the fast path's reader both give them. */
 export type UpgradeHeaders = Readonly<Record<string, string | string[] | undefined>>;
 
+/**
+ * What a WebSocket server reads of an upgrade request: node:http's IncomingMessage has these, and the fast path
+ * builds just these from the request it already parsed.
+ */
+export interface UpgradeRequest {
+  readonly method?: string | undefined;
+  readonly url?: string | undefined;
+  readonly headers: UpgradeHeaders;
+}
+
 /** Accepts WebSocket upgrades on /ws; provided by the WebSocket module. */
 export interface UpgradeHandler {
   handleUpgrade(
-    method: string,
-    headers: UpgradeHeaders,
+    request: UpgradeRequest,
     socket: Socket,
     head: Buffer,
     principal: Principal,
@@ -288,7 +297,8 @@ export class MainServer implements FastHost {
     if (target?.pathname !== '/ws') return false;
     const principal = this.#identifyOn(connection, request.headers['authorization'], target.query);
     if (principal instanceof SluiceError) return false;
-    this.#upgrades.handleUpgrade(request.method, request.headers, take(), head, principal, target.query);
+    const { method, target: url, headers } = request;
+    this.#upgrades.handleUpgrade({ method, url, headers }, take(), head, principal, target.query);
     return true;
   }
 
@@ -408,6 +418,6 @@ export class MainServer implements FastHost {
       );
     const principal = this.#auth.identify(tokenOf(req.headers.authorization, query));
     if (principal instanceof SluiceError) return refuse(principal);
-    this.#upgrades.handleUpgrade(req.method ?? 'GET', req.headers, socket as Socket, head, principal, query);
+    this.#upgrades.handleUpgrade(req, socket as Socket, head, principal, query);
   }
 }

@@ -1,15 +1,18 @@
-// The /ws endpoint: accepts upgrades, enforces the per-process socket limit, runs heartbeats, drains.
+// The /ws endpoint: accepts upgrades (ws in noServer mode), enforces the per-process socket limit, runs heartbeats, drains.
+import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
+import { type RawData, type ServerOptions, type WebSocket, WebSocketServer } from 'ws';
 import type { Principal } from '../auth.js';
 import { SluiceError } from '../errors.js';
 import type { RequestRunner } from '../executor.js';
-import { type UpgradeHandler, type UpgradeHeaders, writeRawError } from '../http/server.js';
+import { type UpgradeHandler, type UpgradeRequest, writeRawError } from '../http/server.js';
 import type { Logger } from '../log.js';
 import type { CommandPreparer } from '../protocol/prepare.js';
 import type { PubSubHub } from '../pubsub/types.js';
+import type { ReaderLimits } from './close.js';
 import { WsConnection } from './connection.js';
 import { wantsBase64 } from './frames.js';
-import { acceptUpgrade } from './handshake.js';
+import { upgradeRefusal } from './upgrade-request.js';
 import { Session, type SessionDeps } from './session.js';
 import type { Telemetry } from '../telemetry.js';
 
@@ -42,11 +45,26 @@ export interface WsServerDeps {
   readonly telemetry?: Telemetry;
 }
 
-/** How long a closing socket may take to answer our close frame before it is destroyed. */
+/** How long a closing socket may take to answer our close frame before it is destroyed (ws's closeTimeout). */
 const CLOSE_GRACE_MS = 5000;
+
+/** ws's bound on the fragments of one message (its default since 8.21): a fragment holds a Buffer however small. */
+const MAX_FRAGMENTS = 16 * 1024;
+
+/**
+ * ws's bound on the reads it holds while a frame is incomplete: each read is a Buffer object (a few hundred bytes
+ * however few bytes it carries), so a frame sent one byte per TCP write once cost that per byte. ws's default
+ * (262,144 for its 100 MiB maxPayload) lets a largest frame arrive in reads of 400 bytes on average; the same ratio
+ * is kept for SLUICE_WS_MAX_FRAME_BYTES (26,215 reads for 10 MiB), with room for 1,024 reads of any smaller frame.
+ */
+export function maxBufferedChunks(maxFrameBytes: number): number {
+  return Math.max(1024, Math.ceil(maxFrameBytes / 400));
+}
 
 /** The WebSocket endpoint. One per broker process; attach it with `MainServer.setUpgradeHandler`. */
 export class WsServer implements UpgradeHandler {
+  readonly #wss: WebSocketServer;
+  readonly #limits: ReaderLimits;
   readonly #options: WsServerOptions;
   readonly #deps: WsServerDeps;
   readonly #sessionDeps: SessionDeps;
@@ -62,6 +80,29 @@ export class WsServer implements UpgradeHandler {
     this.#deps = deps;
     this.#options = options;
     this.#hub = deps.hub;
+    this.#limits = {
+      maxFrameBytes: options.maxFrameBytes,
+      maxFragments: MAX_FRAGMENTS,
+      maxBufferedChunks: maxBufferedChunks(options.maxFrameBytes),
+    };
+    const serverOptions: ServerOptions & { closeTimeout: number } = {
+      noServer: true,
+      // ws closes a socket whose message exceeds this with 1009 (before buffering its payload).
+      maxPayload: options.maxFrameBytes,
+      maxFragments: MAX_FRAGMENTS,
+      maxBufferedChunks: this.#limits.maxBufferedChunks,
+      perMessageDeflate: false,
+      clientTracking: false,
+      // pings are answered by WsConnection, which leaves them unanswered while the peer does not read
+      autoPong: false,
+      // newer than the @types/ws release, which does not list it yet
+      closeTimeout: CLOSE_GRACE_MS,
+    };
+    this.#wss = new WebSocketServer(serverOptions);
+    // What ws refuses after our own checks (a malformed subprotocol list) is answered as JSON too.
+    this.#wss.on('wsClientError', (error: Error, socket: Socket) =>
+      this.#refuse(socket, new SluiceError('SLUICE_ERR_HTTP_BAD_HEADER', `ERR ${error.message}`)),
+    );
     this.#sessionDeps = {
       preparer: deps.preparer,
       executor: deps.executor,
@@ -70,7 +111,6 @@ export class WsServer implements UpgradeHandler {
       maxPipelineCommands: options.maxPipelineCommands,
       maxInflight: options.maxInflight,
       sendBufferBytes: options.sendBufferBytes,
-      closeGraceMs: CLOSE_GRACE_MS,
       frames: this.#frames,
       limitHit: () => deps.telemetry?.refused('ws_limit'),
     };
@@ -91,10 +131,12 @@ export class WsServer implements UpgradeHandler {
     return this.#sessions.size;
   }
 
-  /** UpgradeHandler: the caller is already authenticated; `head` is what the client sent after the request. */
+  /**
+   * UpgradeHandler: the caller is already authenticated; `request` is node:http's request, or the fields ws reads
+   * of one (method, url, headers) built from the fast path's; `head` is what the client sent after it.
+   */
   handleUpgrade(
-    method: string,
-    headers: UpgradeHeaders,
+    request: UpgradeRequest,
     socket: Socket,
     head: Buffer,
     principal: Principal,
@@ -117,11 +159,13 @@ export class WsServer implements UpgradeHandler {
         ),
       );
     }
-    const accepted = acceptUpgrade(method, headers);
-    if (accepted instanceof SluiceError) return this.#refuse(socket, accepted);
-    if (!socket.writable) return void socket.destroy();
-    socket.write(accepted);
-    this.#open(socket, head, principal, wantsBase64(query));
+    const refusal = upgradeRefusal(request.method ?? 'GET', request.headers);
+    if (refusal) return this.#refuse(socket, refusal);
+    const base64 = wantsBase64(query);
+    // Without verifyClient or compression ws completes the handshake synchronously, so the count above stays exact.
+    this.#wss.handleUpgrade(request as IncomingMessage, socket, head, (ws) =>
+      this.#open(ws, socket, principal, base64),
+    );
   }
 
   /** Stops taking sockets; each open one answers what it has in flight, then closes with 1001. Resolves when all closed. */
@@ -145,37 +189,35 @@ export class WsServer implements UpgradeHandler {
     for (const session of this.#sessions) session.terminate();
   }
 
-  #open(socket: Socket, head: Buffer, principal: Principal, base64: boolean): void {
+  #open(ws: WebSocket, socket: Socket, principal: Principal, base64: boolean): void {
     const connId = this.#nextConnId++;
-    let session: Session | undefined;
-    const connection = new WsConnection(socket, this.#options.maxFrameBytes, {
-      message: (data, isBinary) => {
-        this.#frames.in++;
-        session!.receive(data, isBinary);
-      },
-      pong: () => {
-        session!.alive = true;
-      },
-      protocolError: (error) => {
-        this.#deps.logger.warn(
-          { event: 'ws_protocol_error', connId, code: error.code },
-          `WebSocket closed on a protocol error: ${error.message}`,
-        );
-      },
-      closed: () => {
-        session!.ended();
-        this.#sessions.delete(session!);
-        if (this.#sessions.size === 0) {
-          this.#stopHeartbeat();
-          this.#drained?.();
-        }
-      },
-    });
-    session = new Session(connection, principal, base64, this.#sessionDeps, connId);
+    const connection = new WsConnection(ws, socket, this.#limits, (error) =>
+      this.#deps.logger.warn(
+        { event: 'ws_protocol_error', connId, code: error.code },
+        `WebSocket closed on a protocol error: ${error.message}`,
+      ),
+    );
+    const session = new Session(connection, principal, base64, this.#sessionDeps, connId);
     this.#sessions.add(session);
-    connection.start(head);
+    ws.on('message', (data: RawData, isBinary: boolean) => {
+      this.#frames.in++;
+      session.receive(data as Buffer, isBinary);
+    });
+    ws.on('pong', () => {
+      session.alive = true;
+    });
+    ws.on('close', () => {
+      session.ended();
+      this.#sessions.delete(session);
+      if (this.#sessions.size === 0) {
+        this.#stopHeartbeat();
+        this.#drained?.();
+      }
+    });
     if (this.#draining) session.drain();
     else this.#startHeartbeat();
+    // the fast path paused the socket when it let it go (node:http leaves it neither paused nor flowing)
+    socket.resume();
   }
 
   #startHeartbeat(): void {

@@ -18,7 +18,7 @@ import {
   type SubscriptionRequest,
 } from './frames.js';
 import type { WsConnection } from './connection.js';
-import { closeCodeOf, closeReason } from './frame-writer.js';
+import { closeCodeOf, closeReason } from './close.js';
 
 /** What a session needs from the broker; shared by every session of a server. */
 export interface SessionDeps {
@@ -33,8 +33,6 @@ export interface SessionDeps {
   readonly maxInflight: number;
   /** SLUICE_WS_SEND_BUFFER_BYTES: bytes waiting to be sent before the socket is cut off. */
   readonly sendBufferBytes: number;
-  /** How long a closing socket may take to say goodbye before it is destroyed (ms). */
-  readonly closeGraceMs: number;
   /** Frame totals of the whole server, for metrics. */
   readonly frames: { in: number; out: number };
   /** Called when a socket hits a limit (in-flight, send buffer). */
@@ -62,7 +60,6 @@ export class Session implements PubSubListener {
   #inflight = 0;
   #closing = false;
   #draining = false;
-  #graceTimer: NodeJS.Timeout | undefined;
   readonly #channels = new Set<string>();
   readonly #patterns = new Set<string>();
   /** Subscribe requests not yet acknowledged; pushes wait behind them so the ack always comes first. */
@@ -134,14 +131,12 @@ export class Session implements PubSubListener {
     else this.#subscription(frame);
   }
 
-  /** Closes the socket with `code` and a reason; destroys it if the peer does not finish the close in time. */
+  /** Closes the socket with `code` and a reason; ws destroys it if the peer does not finish the close in time. */
   close(code: number, reason: string): void {
     if (this.#closing) return;
     this.#closing = true;
     this.#dropHeld();
     this.#ws.close(code, reason);
-    this.#graceTimer = setTimeout(() => this.#ws.terminate(), this.#deps.closeGraceMs);
-    this.#graceTimer.unref();
   }
 
   /** Drops the socket at once, without a close frame (dead peer). */
@@ -164,7 +159,6 @@ export class Session implements PubSubListener {
   /** The socket closed (either side): release subscriptions and timers. */
   ended(): void {
     this.#closing = true;
-    clearTimeout(this.#graceTimer);
     this.#dropHeld();
     if (this.#channels.size + this.#patterns.size > 0) {
       this.#channels.clear();
