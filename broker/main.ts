@@ -2,8 +2,8 @@
 import cluster from 'node:cluster';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { parseTokensFile, type TokenEntry } from './auth.js';
-import { type Broker, startBroker } from './broker.js';
+import { parseTokensFile, type TokenEntry } from './protocol/auth.js';
+import { type Broker, startBroker } from './lifecycle/broker.js';
 import { type Config, ConfigError, helpText, parseConfig } from './config.js';
 import { createLogger, type Logger } from './log.js';
 import {
@@ -12,11 +12,11 @@ import {
   type PrivateRedis,
   redisAnswers,
   startPrivateRedis,
-} from './private-redis.js';
-import { createAdminServer } from './admin.js';
-import { missingNodeFlags } from './node-flags.js';
+} from './lifecycle/private-redis.js';
+import { createAdminServer } from './lifecycle/admin.js';
+import { missingNodeFlags } from './lifecycle/node-flags.js';
 import { clusterScrape, type Metrics, shareWithPrimary } from '../metrics/index.js';
-import { installProcessGuards } from './process-guard.js';
+import { installProcessGuards } from './lifecycle/process-guard.js';
 
 /** Message a worker sends its primary once it listens. */
 interface ReadyMessage {

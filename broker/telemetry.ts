@@ -19,6 +19,9 @@ export type RefusalReason =
   | 'ws_limit'
   | 'subscriber_overflow';
 
+/** What reached the process guard: a thrown error no one caught, or a rejected promise no one handled. */
+export type GuardedKind = 'uncaught_exception' | 'unhandled_rejection';
+
 /** Hooks called on the hot path; implementations must be cheap and must not throw. */
 export interface Telemetry {
   /** A pipelined write of `commands` commands went to a main-pool connection. */

@@ -1,6 +1,11 @@
 // Several workers (SLUICE_WORKERS > 1): each worker answers the primary's metric requests; the primary sums them.
 import { AggregatorRegistry, type Registry } from 'prom-client';
-import type { Scrape } from './index.js';
+
+/** One scrape: Prometheus text and its content type. */
+export interface Scrape {
+  readonly contentType: string;
+  readonly body: string;
+}
 
 /**
  * Called in a worker: the primary's requests are answered from `registry` (not prom-client's global one).

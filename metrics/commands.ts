@@ -1,7 +1,7 @@
 // Command families: duration by command and outcomes by command, with label children resolved once per command.
 import type { Registry } from 'prom-client';
 import type { CommandOutcome } from '../broker/telemetry.js';
-import type { FastCounter, FastHistogram } from './fast.js';
+import type { FastCounter, FastHistogram } from './fast-families.js';
 import { eventCounter, histogram } from './family.js';
 
 /** 0.5 ms … 30 s: from a GET on a local Redis to a blocking command capped by SLUICE_BLOCKING_MAX_MS. */

@@ -1,8 +1,7 @@
 // Event-fed families without a per-event label lookup: batch sizes, refusals and reconnects.
 import type { Registry } from 'prom-client';
-import type { GuardedKind } from '../broker/process-guard.js';
-import type { RefusalReason } from '../broker/telemetry.js';
-import type { FastCounter, FastHistogram } from './fast.js';
+import type { GuardedKind, RefusalReason } from '../broker/telemetry.js';
+import type { FastCounter, FastHistogram } from './fast-families.js';
 import { eventCounter, histogram } from './family.js';
 
 /** Powers of two up to 1024 commands per write. */

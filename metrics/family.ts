@@ -1,7 +1,7 @@
 // Builds prom-client metrics from the catalogue, registered only in Sluice's own registry.
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { type MetricName, metricSpec } from './catalogue.js';
-import { FastCounter, FastHistogram } from './fast.js';
+import { FastCounter, FastHistogram } from './fast-families.js';
 
 function base(registry: Registry, name: MetricName) {
   const spec = metricSpec(name);

@@ -1,6 +1,6 @@
 // `sluice_http_requests_total` by route and status, with label children resolved once per pair.
 import type { Registry } from 'prom-client';
-import type { FastCounter } from './fast.js';
+import type { FastCounter } from './fast-families.js';
 import { eventCounter } from './family.js';
 
 /** HTTP responses by route and status. Routes are the broker's known routes; statuses are those it sends. */

@@ -1,10 +1,9 @@
 // Sluice's metrics: its own prom-client registry, every family of the catalogue, and the Telemetry that feeds them.
 import { collectDefaultMetrics, Registry } from 'prom-client';
-import type { Telemetry } from '../broker/telemetry.js';
-import { registerAdmissionMetrics } from './admission.js';
+import type { GuardedKind, Telemetry } from '../broker/telemetry.js';
+import { registerAdmissionMetrics } from './admission-metrics.js';
 import { DEFAULT_METRICS_PREFIX } from './catalogue.js';
 import { CommandMetrics } from './commands.js';
-import type { GuardedKind } from '../broker/process-guard.js';
 import {
   RefusalMetrics,
   registerBatchMetrics,
@@ -12,12 +11,13 @@ import {
   registerReconnectMetrics,
 } from './events.js';
 import { HttpMetrics } from './http.js';
+import type { Scrape } from './cluster.js';
 import { registerPoolMetrics } from './pools.js';
 import { type MetricsSources, SourceSet } from './sources.js';
 import { registerTransportMetrics } from './transports.js';
-import { MetricsTelemetry } from './telemetry.js';
+import { MetricsTelemetry } from './metrics-telemetry.js';
 
-export { clusterScrape, shareWithPrimary } from './cluster.js';
+export { clusterScrape, type Scrape, shareWithPrimary } from './cluster.js';
 export { METRICS, type MetricSpec, metricsTable } from './catalogue.js';
 export type {
   AdmissionSample,
@@ -27,12 +27,6 @@ export type {
   SseSample,
   WsSample,
 } from './sources.js';
-
-/** One scrape: Prometheus text and its content type. */
-export interface Scrape {
-  readonly contentType: string;
-  readonly body: string;
-}
 
 export interface MetricsOptions {
   /** Admission slots (SLUICE_MAX_INFLIGHT), reported as `sluice_requests_running_max`. */
@@ -49,7 +43,7 @@ export interface Metrics {
   readonly registry: Registry;
   /** The hooks to hand to the broker's modules. */
   readonly telemetry: Telemetry;
-  /** Counts an error that reached the process-level guard (broker/process-guard.ts). */
+  /** Counts an error that reached the process-level guard (broker/lifecycle/process-guard.ts). */
   guarded(kind: GuardedKind): void;
   /** Adds or replaces sources read at scrape time (a module that starts later plugs itself in). */
   plug(sources: MetricsSources): void;

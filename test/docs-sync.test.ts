@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import t from 'tap';
 import { envName, OPTIONS } from '../broker/config.js';
-import { GENERATED_BLOCKS, renderReadme } from '../broker/docs.js';
+import { GENERATED_BLOCKS, renderReadme } from '../tools/docs.js';
 import { ERROR_CATALOGUE } from '../broker/errors.js';
 
 const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');

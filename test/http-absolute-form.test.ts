@@ -1,7 +1,7 @@
 // Absolute-form request targets (`POST http://host/ HTTP/1.1`, RFC 9112 §3.2.2) on the fast path, on node:http and
 // through a real haproxy, which forwards them as the client sent them: read as the path they carry, host ignored.
 import t, { type Test } from 'tap';
-import type { Broker } from '../broker/broker.js';
+import type { Broker } from '../broker/lifecycle/broker.js';
 import { TOKEN, startTestBroker } from './helpers/broker.js';
 import { haproxyPath, startHaproxy } from './helpers/haproxy.js';
 import { parseRawResponse, rawConnect, sleep, until } from './helpers/load.js';

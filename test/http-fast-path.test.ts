@@ -1,7 +1,7 @@
 // The HTTP fast path over raw sockets: pipelining in order, hand-off to node:http, refusals, drain, timeouts, gone clients.
 import { Redis as UpstashRedis } from '@upstash/redis';
 import t, { type Test } from 'tap';
-import type { Broker } from '../broker/broker.js';
+import type { Broker } from '../broker/lifecycle/broker.js';
 import { READONLY_TOKEN, TOKEN, startTestBroker } from './helpers/broker.js';
 import { rawConnect, type RawClient, sleep, until } from './helpers/load.js';
 import { blockedClients, startRedis } from './helpers/redis.js';

@@ -2,7 +2,7 @@
 // missing or changed internal is named before any request could go unanswered.
 import t from 'tap';
 import { Command } from 'ioredis';
-import { startBroker } from '../broker/broker.js';
+import { startBroker } from '../broker/lifecycle/broker.js';
 import { createLogger } from '../broker/log.js';
 import {
   assertIoredisCompatible,

@@ -1,8 +1,8 @@
-// The V8 flags the broker is tuned for (broker/node-flags.ts): found in argv or NODE_OPTIONS, given to workers by
+// The V8 flags the broker is tuned for (broker/lifecycle/node-flags.ts): found in argv or NODE_OPTIONS, given to workers by
 // their primary, and missed out loud by a single process started without them.
 import { readFileSync } from 'node:fs';
 import t from 'tap';
-import { missingNodeFlags, NODE_FLAGS } from '../broker/node-flags.js';
+import { missingNodeFlags, NODE_FLAGS } from '../broker/lifecycle/node-flags.js';
 import { spawnBrokerProcess, TOKEN } from './helpers/broker.js';
 import { startRedis } from './helpers/redis.js';
 

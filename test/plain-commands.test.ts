@@ -4,7 +4,7 @@ import { isDeepStrictEqual } from 'node:util';
 import fc from 'fast-check';
 import t from 'tap';
 import { parseCommand, parseCommandBody, parseJson, readPlainStrings } from '../broker/protocol/request.js';
-import { parseFrame, parseJsonFrame } from '../broker/ws/frames.js';
+import { parseFrame, parseJsonFrame } from '../broker/ws/ws-messages.js';
 
 /** What a call returned, or the message it threw: both ways must agree on either. */
 function outcome<T>(run: () => T): T | { threw: string } {

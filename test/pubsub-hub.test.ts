@@ -1,7 +1,7 @@
 // The shared subscriber on its own against a real Redis (refcounts, races, binary names), and the pure SSE wire helpers.
 import t from 'tap';
 import { createLogger } from '../broker/log.js';
-import { dataEvent, decodeStreamName, fitsOneLine, monitorLine } from '../broker/protocol/sse.js';
+import { dataEvent, decodeStreamName, fitsOneLine, monitorLine } from '../broker/protocol/sse-events.js';
 import { MAX_NAME_BYTES, SubscriberHub } from '../broker/pubsub/hub.js';
 import type { PubSubListener, PubSubMessage } from '../broker/pubsub/types.js';
 import { NO_TELEMETRY } from '../broker/telemetry.js';

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
-import { parseTokensFile } from '../broker/auth.js';
+import { parseTokensFile } from '../broker/protocol/auth.js';
 import { post, READONLY_TOKEN, startTestBroker, TOKEN } from './helpers/broker.js';
 import { startRedis } from './helpers/redis.js';
 

@@ -9,7 +9,7 @@ import t, { type Test } from 'tap';
 // `yaml` comes with tap (tap-yaml); no extra dependency for parsing the examples.
 import { parseAllDocuments } from 'yaml';
 import { envName, OPTIONS, parseConfig } from '../broker/config.js';
-import { freePort } from '../broker/private-redis.js';
+import { freePort } from '../broker/lifecycle/private-redis.js';
 import { startTestBroker, TOKEN } from './helpers/broker.js';
 import { startRedis } from './helpers/redis.js';
 

@@ -1,7 +1,7 @@
 // Configuration: flags and SLUICE_* env, defaults, every problem listed at once, --help.
 import t from 'tap';
 import { ConfigError, envName, flagName, helpText, OPTIONS, parseConfig } from '../broker/config.js';
-import { reconnectDelayMs } from '../broker/redis/connection.js';
+import { reconnectDelayMs } from '../broker/redis/redis-connection.js';
 
 t.test('defaults, env and flags (flags win)', async (t) => {
   const parsed = parseConfig(['--pool-size', '6', '--queue-max=5'], {

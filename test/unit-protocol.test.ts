@@ -7,7 +7,7 @@ import { classify } from '../broker/protocol/classify.js';
 import { replyJson, replyResp2 } from '../broker/protocol/reply.js';
 import { parseCommand, parseCommandList, decodeBase64 } from '../broker/protocol/request.js';
 import { normaliseScript, ScriptAliases } from '../broker/protocol/scripts.js';
-import { buildCommandTable, lookupCommand } from '../broker/redis/command-table.js';
+import { buildCommandTable, lookupCommand } from '../broker/protocol/command-table.js';
 import { isSluiceError } from '../broker/errors.js';
 
 const b = (s: string) => Buffer.from(s);

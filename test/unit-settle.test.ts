@@ -1,9 +1,9 @@
-// PendingReplies and shared timeouts (broker/settle.ts): one timer per group of requests written together, never
+// PendingReplies and shared timeouts (broker/redis/settle.ts): one timer per group of requests written together, never
 // answering a request before its own timeout, and letting go of a group once its members settled.
 import t from 'tap';
 import { SluiceError } from '../broker/errors.js';
-import type { Outcome } from '../broker/outcome.js';
-import { PendingReplies, Timeouts } from '../broker/settle.js';
+import type { Outcome } from '../broker/redis/outcome.js';
+import { PendingReplies, Timeouts } from '../broker/redis/settle.js';
 import { NO_TELEMETRY } from '../broker/telemetry.js';
 import { sleep } from './helpers/load.js';
 

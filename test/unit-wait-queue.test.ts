@@ -1,7 +1,7 @@
 // WaitQueue, the queue class admission gives p-queue: FIFO order, O(1) removal by id, the oldest wait.
 import PQueue from 'p-queue';
 import t from 'tap';
-import { type WaitOptions, WaitQueue } from '../broker/wait-queue.js';
+import { type WaitOptions, WaitQueue } from '../broker/exec/wait-queue.js';
 
 const run = (name: string) => Object.assign(async () => name, { taskName: name });
 const names = (q: WaitQueue) => q.filter({}).map((r) => (r as { taskName?: string }).taskName);

@@ -10,7 +10,7 @@ import {
   resultFrame,
   resultsFrame,
   wantsBase64,
-} from '../broker/ws/frames.js';
+} from '../broker/ws/ws-messages.js';
 import { closeCodeOf, closeReason } from '../broker/ws/close.js';
 
 t.test('requests parse into typed commands', async (t) => {

@@ -1,7 +1,7 @@
 // One test per /ws limit, each pushed past with real sockets: frame bytes, in-flight, sockets, slow reader, heartbeat, drain.
 import t from 'tap';
 import { WebSocket } from 'ws';
-import type { Broker } from '../broker/broker.js';
+import type { Broker } from '../broker/lifecycle/broker.js';
 import { startTestBroker } from './helpers/broker.js';
 import { startRedis } from './helpers/redis.js';
 import { connect, Peer } from './helpers/ws.js';

@@ -1,6 +1,6 @@
 // Starts the Sluice broker under test as a child process and reads its start-up line and /metrics.
 import { existsSync } from 'node:fs';
-import { NODE_FLAGS } from '../../broker/node-flags.js';
+import { NODE_FLAGS } from '../../broker/lifecycle/node-flags.js';
 import { withNofile } from './nofile.js';
 import { brokerMain } from './paths.js';
 import { type Service, startService } from './proc.js';
@@ -50,7 +50,7 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
   }
   // e.g. BENCH_BROKER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the broker under each scenario's load
   const nodeArgs = (process.env['BENCH_BROKER_NODE_ARGS'] ?? '').split(' ').filter((a) => a !== '');
-  // The flags `npm start` and the container image run the broker with (broker/node-flags.ts).
+  // The flags `npm start` and the container image run the broker with (broker/lifecycle/node-flags.ts).
   const args = [...NODE_FLAGS, ...nodeArgs, main];
   args.push('--redis-url', options.redisUrl, '--port', '0', '--admin-port', '0');
   args.push('--token', options.token);

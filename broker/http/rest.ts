@@ -1,10 +1,10 @@
 // The Upstash REST API: POST / (one command), /pipeline, /multi-exec and path style, with Upstash's encodings.
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
-import type { Principal } from '../auth.js';
+import type { Principal } from '../protocol/auth.js';
 import { SluiceError } from '../errors.js';
-import type { RequestRunner } from '../executor.js';
+import type { RequestRunner } from '../exec/executor.js';
 import type { Logger } from '../log.js';
-import type { Outcome, RequestTiming } from '../outcome.js';
+import type { Outcome, RequestTiming } from '../redis/outcome.js';
 import type { CommandPreparer, PreparedCommand } from '../protocol/prepare.js';
 import { replyJson, replyResp2 } from '../protocol/reply.js';
 import { type Arg, parseCommandBody, parseCommandList, parseJson } from '../protocol/request.js';

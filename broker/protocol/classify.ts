@@ -1,5 +1,5 @@
 // Where a command may run: the shared main pool, the blocking pool, or nowhere (with what to use instead). Pure.
-import type { CommandInfo } from '../redis/command-table.js';
+import type { CommandInfo } from './command-table.js';
 
 export type Route = 'main' | 'blocking';
 export type Classification = { readonly route: Route } | { readonly refused: string };

@@ -1,6 +1,6 @@
 // The JSON of errors and of per-command result lists, shared by REST and WebSocket replies. Pure.
 import { isSluiceError } from '../errors.js';
-import type { Outcome } from '../outcome.js';
+import type { Outcome } from '../redis/outcome.js';
 import { replyJson } from './reply.js';
 
 /** `{"error":…,"code":…}`: Upstash's error shape plus the catalogue code (SLUICE_ERR_REDIS for Redis's own errors). */

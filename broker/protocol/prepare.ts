@@ -1,13 +1,13 @@
 // One code path from an argument list to a command ready to send: name, rights, routing, script fixes. Pure.
-import { type Principal, noPermission, permits } from '../auth.js';
+import { type Principal, noPermission, permits } from './auth.js';
 import { SluiceError } from '../errors.js';
-import { type CommandTable, lookupCommand } from '../redis/command-table.js';
+import { type CommandTable, lookupCommand } from './command-table.js';
 import { classify, type Route } from './classify.js';
 import { emulate } from './emulate.js';
 import type { Reply } from './reply.js';
 import type { Arg } from './request.js';
 import type { ScriptAliases } from './scripts.js';
-import { isRestricted, SCRIPT_COMMANDS, scriptRefused } from '../script-users.js';
+import { isRestricted, SCRIPT_COMMANDS, scriptRefused } from '../exec/script-users.js';
 
 /** A command that passed every check, ready for a pool. */
 export interface PreparedCommand {

@@ -2,7 +2,7 @@
 import type { Redis } from 'ioredis';
 import { SluiceError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { openConnection } from '../redis/connection.js';
+import { openConnection } from '../redis/redis-connection.js';
 import type { RedisTarget } from '../redis/target.js';
 import type { Telemetry } from '../telemetry.js';
 import type { PubSubHub, PubSubListener, PubSubMessage, SubscriptionKind } from './types.js';

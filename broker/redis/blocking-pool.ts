@@ -2,13 +2,13 @@
 import { performance } from 'node:perf_hooks';
 import { Command, type Redis } from 'ioredis';
 import { SluiceError } from '../errors.js';
-import { type BlockingRunner, type Outcome, outcomeOf, type RequestTiming } from '../outcome.js';
+import { type BlockingRunner, type Outcome, outcomeOf, type RequestTiming } from './outcome.js';
 import { type CappedCommand, capBlockingTimeout } from '../protocol/blocking-timeout.js';
 import type { PreparedCommand } from '../protocol/prepare.js';
 import type { Reply } from '../protocol/reply.js';
 import type { Telemetry } from '../telemetry.js';
 import { NotSentError } from './batcher.js';
-import { openConnection } from './connection.js';
+import { openConnection } from './redis-connection.js';
 import type { RedisTarget } from './target.js';
 
 /** Options of the blocking pool; see SLUICE_BLOCKING_POOL_SIZE, SLUICE_BLOCKING_MAX_MS, SLUICE_BLOCKING_IDLE_MS. */

@@ -1,7 +1,7 @@
 // A start-up check that the installed ioredis still has the internals the main pool's hot path relies on.
 import { createRequire } from 'node:module';
 import { Command, Redis } from 'ioredis';
-import type { Outcome } from '../outcome.js';
+import type { Outcome } from './outcome.js';
 import { ReplyCommand } from './reply-command.js';
 
 /** The ioredis release these internals were read from (package-lock.json installs it). */

@@ -4,7 +4,7 @@ import type { Redis, RedisOptions } from 'ioredis';
 import type { Logger } from '../log.js';
 import type { Telemetry } from '../telemetry.js';
 import { Batcher } from './batcher.js';
-import { openConnection } from './connection.js';
+import { openConnection } from './redis-connection.js';
 import type { RedisTarget } from './target.js';
 
 /** Options of a pool; the target comes from SLUICE_REDIS_URL (or the Sentinels) and the TLS options. */

@@ -1,9 +1,9 @@
 // One WebSocket's state: its requests in flight, its pinned pool connection, its subscriptions and its send buffer.
 import { performance } from 'node:perf_hooks';
-import { type Principal, noPermission } from '../auth.js';
+import { type Principal, noPermission } from '../protocol/auth.js';
 import { SluiceError } from '../errors.js';
-import type { Affinity, RequestRunner } from '../executor.js';
-import type { Outcome, RequestTiming } from '../outcome.js';
+import type { Affinity, RequestRunner } from '../exec/executor.js';
+import type { Outcome, RequestTiming } from '../redis/outcome.js';
 import type { Logger } from '../log.js';
 import type { CommandPreparer, PreparedCommand } from '../protocol/prepare.js';
 import type { PubSubHub, PubSubListener, PubSubMessage } from '../pubsub/types.js';
@@ -16,8 +16,8 @@ import {
   resultFrame,
   resultsFrame,
   type SubscriptionRequest,
-} from './frames.js';
-import type { WsConnection } from './connection.js';
+} from './ws-messages.js';
+import type { WsConnection } from './ws-socket.js';
 import { closeCodeOf, closeReason } from './close.js';
 
 /** What a session needs from the broker; shared by every session of a server. */

@@ -2,8 +2,8 @@
 // entry point as a child process.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { Writable } from 'node:stream';
-import type { TokenEntry } from '../../broker/auth.js';
-import { type Broker, startBroker } from '../../broker/broker.js';
+import type { TokenEntry } from '../../broker/protocol/auth.js';
+import { type Broker, startBroker } from '../../broker/lifecycle/broker.js';
 import { type Config, parseConfig } from '../../broker/config.js';
 import { createLogger } from '../../broker/log.js';
 import type { Telemetry } from '../../broker/telemetry.js';

@@ -4,7 +4,7 @@ import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
-import { freePort } from '../../broker/private-redis.js';
+import { freePort } from '../../broker/lifecycle/private-redis.js';
 
 /** The haproxy executable on PATH (Debian installs it in /usr/sbin, not on every user's PATH), or undefined. */
 export function haproxyPath(): string | undefined {

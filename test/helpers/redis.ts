@@ -1,7 +1,7 @@
 // A real redis-server per test file, on a free port, keeping nothing on disk. Faults come from this process.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { Redis } from 'ioredis';
-import { freePort, redisAnswers } from '../../broker/private-redis.js';
+import { freePort, redisAnswers } from '../../broker/lifecycle/private-redis.js';
 
 /** A redis-server child owned by one test file. */
 export interface TestRedis {

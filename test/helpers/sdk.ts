@@ -1,6 +1,6 @@
 // One redis-server, one broker and two @upstash/redis clients (default options, and auto-pipelining off) per test file.
 import { Redis } from '@upstash/redis';
-import type { Broker } from '../../broker/broker.js';
+import type { Broker } from '../../broker/lifecycle/broker.js';
 import { TOKEN, startTestBroker } from './broker.js';
 import { startRedis, type TestRedis } from './redis.js';
 

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis, type RedisOptions } from 'ioredis';
-import { freePort, redisAnswers } from '../../broker/private-redis.js';
+import { freePort, redisAnswers } from '../../broker/lifecycle/private-redis.js';
 
 /** A temporary directory, removed by the returned function. */
 export function tempDir(prefix: string): { path: string; remove: () => void } {

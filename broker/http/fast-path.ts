@@ -1,12 +1,12 @@
 // The fast path: plain REST requests are read and answered straight off the socket, without node:http's objects.
-// A connection stays here while its requests are plain (see wire.ts) and the host serves them; at the first other
+// A connection stays here while its requests are plain (see wire-request.ts) and the host serves them; at the first other
 // request it is handed to node:http for good, with the bytes not yet served, once its answers are out.
 import { performance } from 'node:perf_hooks';
 import { STATUS_CODES, type Server } from 'node:http';
 import type { Socket } from 'node:net';
-import type { Principal } from '../auth.js';
+import type { Principal } from '../protocol/auth.js';
 import { keepSocketErrorsLocal } from './socket-errors.js';
-import { readWireRequest, type WireLimits, type WireRequest } from './wire.js';
+import { readWireRequest, type WireLimits, type WireRequest } from './wire-request.js';
 
 /** Where the fast path sends requests: serves one and returns true, or returns false to leave it to node:http. */
 export interface FastHost {

@@ -2,14 +2,14 @@
 // inside EVAL and FCALL, where the broker's own check of the top-level command cannot see (issue 17, item 2).
 import { hash, randomBytes } from 'node:crypto';
 import { type Redis, ReplyError } from 'ioredis';
-import { type Principal, permits } from './auth.js';
-import { SluiceError } from './errors.js';
-import type { Logger } from './log.js';
-import { isRefusedToAll } from './protocol/classify.js';
-import type { CommandTable } from './redis/command-table.js';
-import { Pool } from './redis/pool.js';
-import type { RedisTarget } from './redis/target.js';
-import type { Telemetry } from './telemetry.js';
+import { type Principal, permits } from '../protocol/auth.js';
+import { SluiceError } from '../errors.js';
+import type { Logger } from '../log.js';
+import { isRefusedToAll } from '../protocol/classify.js';
+import type { CommandTable } from '../protocol/command-table.js';
+import { Pool } from '../redis/pool.js';
+import type { RedisTarget } from '../redis/target.js';
+import type { Telemetry } from '../telemetry.js';
 
 /** The commands that run Lua or functions, inside which Redis (not the broker) decides what each call may do. */
 export const SCRIPT_COMMANDS: ReadonlySet<string> = new Set([

@@ -2,9 +2,9 @@
 // and a second callback once every command settled (what frees the admission slot).
 import { performance } from 'node:perf_hooks';
 import type { Command } from 'ioredis';
-import { SluiceError } from './errors.js';
+import { SluiceError } from '../errors.js';
 import type { Outcome } from './outcome.js';
-import type { CommandOutcome, Telemetry } from './telemetry.js';
+import type { CommandOutcome, Telemetry } from '../telemetry.js';
 
 /** How one request's commands are awaited. */
 export interface SettleOptions {

@@ -1,6 +1,6 @@
 // Admission families: requests running and waiting, the oldest wait (the saturation signal), queue wait times.
 import type { Registry } from 'prom-client';
-import type { FastHistogram } from './fast.js';
+import type { FastHistogram } from './fast-families.js';
 import { gauge, histogram } from './family.js';
 import type { SourceSet } from './sources.js';
 

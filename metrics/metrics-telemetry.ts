@@ -1,5 +1,5 @@
 // The Telemetry the broker calls on its hot path, feeding the event-driven families of one registry.
-import type { FastHistogram } from './fast.js';
+import type { FastHistogram } from './fast-families.js';
 import type { CommandOutcome, RefusalReason, Telemetry } from '../broker/telemetry.js';
 import type { CommandMetrics } from './commands.js';
 import type { RefusalMetrics } from './events.js';

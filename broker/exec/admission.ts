@@ -1,7 +1,7 @@
 // The bounded wait queue in front of the pools (p-queue): at most `maxInflight` requests run, at most `queueMax` wait.
 import { performance } from 'node:perf_hooks';
 import PQueue from 'p-queue';
-import { SluiceError } from './errors.js';
+import { SluiceError } from '../errors.js';
 import { WaitQueue, type WaitOptions } from './wait-queue.js';
 
 /** Limits of admission; see SLUICE_MAX_INFLIGHT, SLUICE_QUEUE_MAX and SLUICE_QUEUE_TIMEOUT_MS. */

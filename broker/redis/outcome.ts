@@ -1,11 +1,11 @@
 // What a command comes to (a reply or an Error), a request's timing, and the blocking-pool contract: shared by the
 // executor, the pools and the transports, so that pools never import the executor.
 import { ReplyError } from 'ioredis';
-import { SluiceError } from './errors.js';
-import type { PreparedCommand } from './protocol/prepare.js';
-import type { Reply } from './protocol/reply.js';
-import { NotSentError } from './redis/batcher.js';
-import type { CommandOutcome } from './telemetry.js';
+import { SluiceError } from '../errors.js';
+import type { PreparedCommand } from '../protocol/prepare.js';
+import type { Reply } from '../protocol/reply.js';
+import { NotSentError } from './batcher.js';
+import type { CommandOutcome } from '../telemetry.js';
 
 /**
  * What one command came to: a reply, or an Error at the top level — a SluiceError from the broker or Redis's own

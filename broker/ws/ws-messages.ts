@@ -1,7 +1,7 @@
 // The /ws protocol as pure functions: a text frame → a typed request or error, and replies/pushes → JSON text.
 import type { RequestId } from '../../client/wire.js';
 import { SluiceError } from '../errors.js';
-import type { Outcome } from '../outcome.js';
+import type { Outcome } from '../redis/outcome.js';
 import { errorBody, itemsJson } from '../protocol/items.js';
 import type { SubscriptionKind } from '../pubsub/types.js';
 import { replyJson } from '../protocol/reply.js';

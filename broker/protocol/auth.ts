@@ -1,7 +1,7 @@
 // Bearer tokens and their rights: who is calling, and whether they may run a command. One code path for every transport.
 import { hash, timingSafeEqual } from 'node:crypto';
-import { SluiceError } from './errors.js';
-import type { CommandInfo } from './redis/command-table.js';
+import { SluiceError } from '../errors.js';
+import type { CommandInfo } from './command-table.js';
 
 /** `admin`: everything, /monitor and admin-flagged commands included. `readwrite`: all but admin commands. `readonly`: reads. */
 export type Right = 'admin' | 'readwrite' | 'readonly';

@@ -2,14 +2,14 @@
 import { performance } from 'node:perf_hooks';
 import { type Cluster, Command, type Redis, ReplyError } from 'ioredis';
 import type { Admission } from './admission.js';
-import { SluiceError } from './errors.js';
+import { SluiceError } from '../errors.js';
 import { type Affinity, mapReplies, type RequestRunner } from './executor.js';
-import { settleCommands } from './settle.js';
-import { type Outcome, outcomeOf, type RequestTiming } from './outcome.js';
-import type { PreparedCommand } from './protocol/prepare.js';
-import type { CommandOutcome, Telemetry } from './telemetry.js';
-import type { BlockingPool } from './redis/blocking-pool.js';
-import type { RedisAddress } from './redis/target.js';
+import { settleCommands } from '../redis/settle.js';
+import { type Outcome, outcomeOf, type RequestTiming } from '../redis/outcome.js';
+import type { PreparedCommand } from '../protocol/prepare.js';
+import type { CommandOutcome, Telemetry } from '../telemetry.js';
+import type { BlockingPool } from '../redis/blocking-pool.js';
+import type { RedisAddress } from '../redis/target.js';
 
 /** Redis's own reply when a request's keys span slots (https://redis.io/docs/latest/operate/oss_and_stack/reference/cluster-spec/). */
 const CROSSSLOT = "CROSSSLOT Keys in request don't hash to the same slot";

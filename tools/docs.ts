@@ -1,6 +1,6 @@
 // README tables rendered from the code (options, errors), so a test can keep README and code equal.
-import { envName, flagName, OPTIONS } from './config.js';
-import { ERROR_CATALOGUE, type ErrorSpec } from './errors.js';
+import { envName, flagName, OPTIONS } from '../broker/config.js';
+import { ERROR_CATALOGUE, type ErrorSpec } from '../broker/errors.js';
 import { metricsTable } from '../metrics/catalogue.js';
 
 /** A generated block of README.md sits between `<!-- name:start -->` and `<!-- name:end -->`. */

@@ -1,8 +1,7 @@
 // The process's last line of defence: an error that reached no listener of its own is logged and counted.
-import type { Logger } from './log.js';
+import type { Logger } from '../log.js';
+import type { GuardedKind } from '../telemetry.js';
 
-/** What reached the guard: a thrown error no one caught, or a rejected promise no one handled. */
-export type GuardedKind = 'uncaught_exception' | 'unhandled_rejection';
 
 /** Errors of a peer's socket: the peer went away; nothing in the process is broken by it. */
 const SOCKET_ERROR_CODES = new Set([

@@ -2,15 +2,15 @@
 import { performance } from 'node:perf_hooks';
 import { Command } from 'ioredis';
 import type { Admission } from './admission.js';
-import type { Principal } from './auth.js';
-import { SluiceError } from './errors.js';
-import type { PreparedCommand } from './protocol/prepare.js';
-import { Pool, type PooledConnection } from './redis/pool.js';
-import { ReplyCommand } from './redis/reply-command.js';
-import { PendingReplies, Timeouts } from './settle.js';
+import type { Principal } from '../protocol/auth.js';
+import { SluiceError } from '../errors.js';
+import type { PreparedCommand } from '../protocol/prepare.js';
+import { Pool, type PooledConnection } from '../redis/pool.js';
+import { ReplyCommand } from '../redis/reply-command.js';
+import { PendingReplies, Timeouts } from '../redis/settle.js';
 import { type ScriptUsers, scriptRefused } from './script-users.js';
-import type { Telemetry } from './telemetry.js';
-import { type BlockingRunner, type Outcome, outcomeOf, type RequestTiming } from './outcome.js';
+import type { Telemetry } from '../telemetry.js';
+import { type BlockingRunner, type Outcome, outcomeOf, type RequestTiming } from '../redis/outcome.js';
 
 /**
  * Keeps one caller's requests on one pooled connection so they run in the order they were sent (a WebSocket's

@@ -1,7 +1,7 @@
 // The SSE routes: /subscribe/<channel> and /psubscribe/<pattern> on the shared subscriber, /monitor on its own connection.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Redis } from 'ioredis';
-import { noPermission, type Principal, permitsStream } from '../auth.js';
+import { noPermission, type Principal, permitsStream } from '../protocol/auth.js';
 import { SluiceError } from '../errors.js';
 import type { Logger } from '../log.js';
 import {
@@ -11,14 +11,14 @@ import {
   fitsOneLine,
   KEEPALIVE,
   monitorLine,
-} from '../protocol/sse.js';
+} from '../protocol/sse-events.js';
 import type { SubscriberHub } from '../pubsub/hub.js';
 import type { PubSubListener, PubSubMessage, SubscriptionKind } from '../pubsub/types.js';
-import { openConnection } from '../redis/connection.js';
+import { openConnection } from '../redis/redis-connection.js';
 import type { RedisTarget } from '../redis/target.js';
 import type { Telemetry } from '../telemetry.js';
-import type { Responder } from './respond.js';
-import type { StreamHandler } from './server.js';
+import type { Responder } from '../http/respond.js';
+import type { StreamHandler } from '../http/main-server.js';
 
 /** What the SSE routes need. */
 export interface SseOptions {

@@ -9,12 +9,12 @@ import {
 } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { Authenticator, Principal } from '../auth.js';
+import type { Authenticator, Principal } from '../protocol/auth.js';
 import type { HttpRoute, Responder } from './respond.js';
 import { errorBody } from '../protocol/items.js';
 import type { RestHandler } from './rest.js';
-import { type FastCaller, FastHttp, type FastHost, type FastResponse } from './fast.js';
-import type { WireRequest } from './wire.js';
+import { type FastCaller, FastHttp, type FastHost, type FastResponse } from './fast-path.js';
+import type { WireRequest } from './wire-request.js';
 import { badTargetError, originFormOf } from './request-target.js';
 import { SluiceError } from '../errors.js';
 
@@ -147,7 +147,7 @@ const REST_ROUTES: Partial<Record<HttpRoute, { postOnly: boolean }>> = {
 };
 
 /**
- * The main listener. Plain REST requests take the fast path (fast.ts); node:http serves every other request, and
+ * The main listener. Plain REST requests take the fast path (fast-path.ts); node:http serves every other request, and
  * every refusal of the prelude (routes, methods, authentication, draining). `drain()` makes it refuse new requests
  * with 503 and close keep-alive connections.
  */
