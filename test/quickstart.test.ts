@@ -7,6 +7,9 @@ import { join } from 'node:path';
 import t from 'tap';
 
 const root = new URL('..', import.meta.url).pathname;
+// A clone, `npm ci` and a build: longer than .taprc's 120 s per file on a loaded machine. The subtest's own
+// timeout (below) must fit inside the file's.
+t.setTimeout(300_000);
 const canIsolate = spawnSync('unshare', ['-n', 'true']).status === 0;
 const hasCurl = spawnSync('curl', ['--version']).status === 0;
 
