@@ -47,6 +47,27 @@ function relativeLinks(markdown: string): string[] {
   return links;
 }
 
+/** Repository paths a document names in backquotes (`broker/redis/batcher.ts`, `metrics/`), patterns left out. */
+function namedPaths(markdown: string): string[] {
+  return [
+    ...prose(markdown).matchAll(/`((?:broker|client|metrics|tools|test|bench|examples|docs)\/[^`\s]*)`/g),
+  ]
+    .map((m) => m[1]!)
+    .filter((path) => !/[*<>{}]/.test(path));
+}
+
+t.test('every repository path the docs name in backquotes exists', async (t) => {
+  let named = 0;
+  // Results files are records of their commit: they name files as they were then.
+  for (const file of documents().filter((path) => !path.startsWith('bench/results/'))) {
+    for (const path of namedPaths(readFileSync(join(root, file), 'utf8'))) {
+      named++;
+      t.ok(existsSync(join(root, path)), `${file}: \`${path}\` exists`);
+    }
+  }
+  t.ok(named >= 40, `${named} paths checked`);
+});
+
 t.test('the anchor rule matches GitHub on the headings these docs use', async (t) => {
   const anchors = anchorsOf(
     '# A\n## Compatibility with `@upstash/redis`, `@vercel/kv` and `@upstash/ratelimit`\n' +
