@@ -63,7 +63,7 @@ type Kind =
   | { type: 'bool' }
   | { type: 'enum'; values: readonly string[] };
 
-/** One option: its key in Config, its flag and env names, default and help. README's table is checked against this. */
+/** One option: its key in Config, its flag and env names, default and help. docs/configuration.md is generated from it. */
 export interface OptionSpec {
   readonly key: keyof Config;
   readonly kind: Kind;

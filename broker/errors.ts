@@ -8,11 +8,11 @@ export interface ErrorSpec {
   readonly retryable: boolean;
   /** WebSocket close code when the error ends a socket. */
   readonly wsClose?: number;
-  /** One line for the README's errors table. */
+  /** One line for the errors table of docs/errors.md. */
   readonly meaning: string;
 }
 
-/** Every error code the broker can answer with. README's errors table is kept equal to this by a test. */
+/** Every error code the broker can answer with. docs/errors.md is generated from it (npm run docs). */
 export const ERROR_CATALOGUE = {
   SLUICE_ERR_AUTH_MISSING: {
     status: 401,

@@ -235,7 +235,7 @@ async function main(): Promise<void> {
   if (config.workers === 1 && missing.length > 0) {
     logger.warn(
       { event: 'node_flags_missing', missing },
-      `started without ${missing.join(' ')}: under load, garbage collection can take a large share of the CPU (README, "Running")`,
+      `started without ${missing.join(' ')}: under load, garbage collection can take a large share of the CPU (docs/operations.md, tuning)`,
     );
   }
   if (config.workers > 1) return runPrimary(config, logger, redisUrl, generated, child);

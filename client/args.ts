@@ -23,7 +23,7 @@ export function base64Arg(arg: Arg): string {
 
 /**
  * Wire form of a batch of commands for a WebSocket frame. When any argument is a `Uint8Array`, every argument
- * after each command name is base64 and `argEncoding` is `"base64"` (DESIGN §4); otherwise arguments are plain.
+ * after each command name is base64 and `argEncoding` is `"base64"` (docs/websocket.md); otherwise arguments are plain.
  */
 export function encodeCommands(commands: ReadonlyArray<ReadonlyArray<Arg>>): {
   commands: WireCommand[];

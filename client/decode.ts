@@ -1,4 +1,4 @@
-// The reply decoding rules of upstash-rest.md §4: a top-level "OK" is plain, every other string is base64.
+// The reply decoding rules of `Upstash-Encoding: base64` (docs/rest-api.md): a top-level "OK" is plain, every other string is base64.
 
 import { decodeBase64, utf8Decode, utf8Encode } from './base64.js';
 import type { JsonValue } from './json.js';

@@ -1,4 +1,4 @@
-// WebSocket frames of DESIGN §4: building requests and reading replies and pushes; pure.
+// WebSocket frames (docs/websocket.md): building requests and reading replies and pushes; pure.
 
 import { type Arg, encodeCommands } from './args.js';
 import { type JsonValue, parseJson } from './json.js';

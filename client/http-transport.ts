@@ -29,7 +29,7 @@ export interface HttpTransportOptions {
   fetch?: FetchLike | undefined;
 }
 
-/** Most commands one auto-pipelined request carries, as the official client (upstash-rest.md §7.2). */
+/** Most commands one auto-pipelined request carries, as the official client's auto-pipelining. */
 export const MAX_BATCH_COMMANDS = 1000;
 
 type Waiter = { command: Arg[]; resolve: (items: RawItem[]) => void; reject: (e: unknown) => void };

@@ -1,4 +1,4 @@
-// The SSE stream of POST /subscribe and /psubscribe (upstash-rest.md §6.2), parsed by hand; pure.
+// The SSE stream of POST /subscribe and /psubscribe (docs/rest-api.md, pub/sub), parsed by hand; pure.
 
 import type { WsPush } from './wire.js';
 

@@ -1,4 +1,4 @@
-// Wire types shared by the broker and the client: the WebSocket frames of DESIGN §4 and the REST reply shapes.
+// Wire types shared by the broker and the client: the WebSocket frames of docs/websocket.md and the REST reply shapes.
 // This file is imported by broker/ (never the reverse) and has no runtime dependencies.
 
 /** A command as sent on the wire: name first, then its arguments. */

@@ -1,4 +1,4 @@
-// The WebSocket transport of DESIGN §4: one lazy socket, requests multiplexed by id, subscriptions re-made after a drop.
+// The WebSocket transport (docs/websocket.md): one lazy socket, requests multiplexed by id, subscriptions re-made after a drop.
 
 import { decodeBase64, utf8Encode } from './base64.js';
 import { CLIENT_CODES, SluiceError, replyError } from './errors.js';

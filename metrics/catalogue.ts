@@ -213,7 +213,7 @@ export function metricSpec(name: MetricName): MetricSpec {
   return METRICS.find((m) => m.name === name)!;
 }
 
-/** The metrics table as markdown lines (docs/metrics.md, README). */
+/** The metrics table as markdown lines (docs/metrics.md). */
 export function metricsTable(): string[] {
   const cell = (text: string) => text.replaceAll('|', '\\|');
   return [

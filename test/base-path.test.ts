@@ -1,4 +1,4 @@
-// SLUICE_BASE_PATH: every route under a prefix, for proxies that forward /prefix/… unchanged (upstash-rest.md §1).
+// SLUICE_BASE_PATH: every route under a prefix, for proxies that forward /prefix/… unchanged (docs/rest-api.md).
 import { Redis } from '@upstash/redis';
 import t from 'tap';
 import WebSocket from 'ws';

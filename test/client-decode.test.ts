@@ -1,4 +1,4 @@
-// Base64 and the reply decoding rules of upstash-rest.md §4.
+// Base64 and the reply decoding rules of `Upstash-Encoding: base64` (docs/rest-api.md).
 
 import t from 'tap';
 import { decodeBase64, encodeBase64, utf8DecodeExact } from '../client/base64.js';

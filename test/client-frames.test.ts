@@ -1,4 +1,4 @@
-// WebSocket frames (DESIGN §4) and argument encoding: built and read as pure functions.
+// WebSocket frames (docs/websocket.md) and argument encoding: built and read as pure functions.
 
 import t from 'tap';
 import { type Arg, base64Arg, encodeCommands, plainArg } from '../client/args.js';

@@ -1,4 +1,4 @@
-// The SSE line parser of subscription streams (upstash-rest.md §6.2).
+// The SSE line parser of subscription streams (docs/rest-api.md, pub/sub).
 
 import t from 'tap';
 import { type SseEvent, SseParser, parseSseLine } from '../client/sse.js';

@@ -14,7 +14,7 @@ const b64 = (s: string) => Buffer.from(s).toString('base64');
 
 type Frame = { id: number; [op: string]: unknown };
 
-/** A /ws peer speaking DESIGN §4 over an in-memory map; `hold` delays replies so tests can reorder or drop. */
+/** A /ws peer speaking docs/websocket.md over an in-memory map; `hold` delays replies so tests can reorder or drop. */
 async function scriptedPeer(t: { teardown(fn: () => unknown): void }) {
   const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
   await new Promise((r) => wss.once('listening', r));

@@ -133,7 +133,7 @@ t.test('@upstash/redis subscribe and psubscribe receive a PUBLISH sent through t
   const raw = await post(broker.url, '/pipeline', [['publish', 'client-ch', 'hi, there']]);
   t.same(raw.body, [{ result: 2 }]);
   t.same(await text, { channel: 'client-ch', message: 'hi, there' });
-  // The client JSON-parses pmessage payloads without a fallback (upstash-rest.md §6.2), so it reports an error.
+  // The client JSON-parses pmessage payloads without a fallback (docs/rest-api.md, pub/sub), so it reports an error.
   await eventually(() => errors.length === 1);
   // Unsubscribing aborts the streams; the broker notices and releases the Redis subscriptions.
   await sub.unsubscribe();

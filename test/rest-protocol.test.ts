@@ -1,4 +1,4 @@
-// The REST wire details of upstash-rest.md, over raw HTTP: routes, methods, encodings, status codes, limits.
+// The REST wire details of docs/rest-api.md, over raw HTTP: routes, methods, encodings, status codes, limits.
 import { request } from 'node:http';
 import t from 'tap';
 import { post, READONLY_TOKEN, startTestBroker, TOKEN } from './helpers/broker.js';

@@ -96,7 +96,7 @@ t.test('keys', async (t) => {
   t.equal(await redis.copy('k1', 'k1copy', { replace: true }), 'COPIED');
   t.equal(await redis.copy('nokey', 'k1copy2'), 'NOT_COPIED');
   t.equal(await redis.copy('kl', 'klcopy'), 'COPIED');
-  // Same source and destination: Upstash answers 0 (upstash-rest.md §9.3); Redis would answer an error.
+  // Same source and destination: Upstash answers 0 (docs/rest-api.md, compatibility); Redis would answer an error.
   t.equal(await redis.copy('k1', 'k1'), 'NOT_COPIED');
   t.equal(await plain.copy('k1', 'k1'), 'NOT_COPIED');
   t.equal(await redis.exists('k1', 'kl', 'nokey'), 2);

@@ -1,7 +1,11 @@
-// `npm run docs`: rewrites README.md's generated tables from the code.
+// `npm run docs`: rewrites the generated tables of README.md, docs/ and client/README.md from the code.
 import { readFileSync, writeFileSync } from 'node:fs';
-import { renderReadme } from './docs.js';
+import { join } from 'node:path';
+import { GENERATED_DOCUMENTS, renderDocument, repositoryRoot } from './docs.js';
 
-const path = new URL('../../README.md', import.meta.url);
-writeFileSync(path, renderReadme(readFileSync(path, 'utf8')));
-process.stdout.write('README.md tables updated\n');
+const root = repositoryRoot();
+for (const document of GENERATED_DOCUMENTS) {
+  const path = join(root, document.path);
+  writeFileSync(path, renderDocument(readFileSync(path, 'utf8'), document));
+  process.stdout.write(`${document.path}: tables updated\n`);
+}

@@ -20,7 +20,7 @@ export interface HistogramTotals {
   readonly count: number;
 }
 
-/** Names the batch-size histogram might carry; the first is the one DESIGN §7 and the harness ask for. */
+/** Names the batch-size histogram might carry; the first is the one docs/metrics.md lists and the harness asks for. */
 export const BATCH_METRICS = [
   'sluice_batch_commands',
   'sluice_batch_size_commands',

@@ -14,7 +14,7 @@ import { type BlockingRunner, type Outcome, outcomeOf, type RequestTiming } from
 
 /**
  * Keeps one caller's requests on one pooled connection so they run in the order they were sent (a WebSocket's
- * commands, DESIGN §4). The executor fills `connection` on first use and re-picks when it is down.
+ * commands, docs/websocket.md). The executor fills `connection` on first use and re-picks when it is down.
  */
 export interface Affinity {
   connection: PooledConnection | undefined;

@@ -378,7 +378,7 @@ export class FastHttp {
 
   /**
    * Idle timeouts are checked a few times per timeout rather than kept as a timer per socket: Node refreshes a
-   * socket's timer on every read and write, twice per request (~1% of the broker's CPU under load). A connection is
+   * socket's timer on every read and write, twice per request (bench/results/code-comment-figures.md). A connection is
    * closed up to a quarter of its timeout (at most a second) late.
    */
   readonly #sweep = (): void => {

@@ -169,7 +169,7 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
     const reason = PREPARE_REFUSALS[error.code];
     if (reason) telemetry.refused(reason);
   });
-  // Scripts of tokens with limited rights run as Redis ACL users with those rights (README: rights inside scripts).
+  // Scripts of tokens with limited rights run as Redis ACL users with those rights (docs/security.md).
   const scriptUsers = new ScriptUsers(
     {
       target: redisTarget,

@@ -3,10 +3,9 @@
 /**
  * `--max-semi-space-size=64`: V8's young generation (16 MB semi-spaces by default) is sized for short-lived pages,
  * not for a broker holding thousands of requests in flight. With it too small, every scavenge promotes the
- * in-flight commands, replies and promises to the old generation, and garbage collection took 41% of the broker's
- * CPU with WebSocket pipeline frames (bench scenario 4; 218k → 411k commands/s with 64 MB). It is a bound, not a
- * reservation: the young generation grows to it only under allocation pressure (peak RSS under that load: 216 →
- * 258 MB).
+ * in-flight commands, replies and promises to the old generation, and garbage collection takes a large share of
+ * the broker's CPU under load (bench scenario 4; figures in bench/results/code-comment-figures.md). It is a bound,
+ * not a reservation: the young generation grows to it only under allocation pressure.
  */
 export const NODE_FLAGS: readonly string[] = ['--max-semi-space-size=64'];
 

@@ -2,7 +2,6 @@
 import type { Logger } from '../log.js';
 import type { GuardedKind } from '../telemetry.js';
 
-
 /** Errors of a peer's socket: the peer went away; nothing in the process is broken by it. */
 const SOCKET_ERROR_CODES = new Set([
   'ECONNRESET',

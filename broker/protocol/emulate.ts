@@ -1,4 +1,4 @@
-// Upstash behaviours plain Redis lacks, rewritten into commands Redis runs in one step (upstash-rest.md §9.1, §9.3). Pure.
+// Upstash behaviours plain Redis lacks, rewritten into commands Redis runs in one step (docs/rest-api.md, compatibility). Pure.
 import type { Arg } from './request.js';
 
 /** A replacement for what is written to Redis; the client still sees (and is checked as) the original command. */

@@ -136,7 +136,7 @@ export class CommandPreparer {
     return wireName;
   }
 
-  /** Shebang flags and SHA aliases for the script commands (upstash-rest.md §8.2). */
+  /** Shebang flags and SHA aliases for the script commands (docs/rest-api.md, scripts). */
   #rewriteScripts(name: string, args: Arg[]): { args: Arg[]; mapReply?: (reply: Reply) => Reply } {
     switch (name) {
       case 'eval':

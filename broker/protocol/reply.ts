@@ -1,4 +1,4 @@
-// Redis replies as the broker holds them, and their JSON form under Upstash's encoding rules (upstash-rest.md §3–4). Pure.
+// Redis replies as the broker holds them, and their JSON form under Upstash's encoding rules (docs/rest-api.md). Pure.
 
 /**
  * A RESP2 reply as ioredis gives it with buffer replies and `stringNumbers`: integers as decimal strings (never

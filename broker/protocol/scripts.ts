@@ -1,5 +1,5 @@
 // Lua scripts from Upstash clients: strip shebang flags Redis does not know, and alias the client's SHA to the stored one.
-// See upstash-rest.md §8: @upstash/ratelimit sends `#!lua flags=allow-key-locking`, which Redis 7 rejects.
+// See docs/rest-api.md, scripts: @upstash/ratelimit sends `#!lua flags=allow-key-locking`, which Redis 7 rejects.
 import { createHash } from 'node:crypto';
 
 /** Shebang flags plain Redis understands (https://redis.io/docs/latest/develop/interact/programmability/lua-api/). */

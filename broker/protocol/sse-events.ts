@@ -1,4 +1,4 @@
-// The SSE wire format of Upstash's pub/sub and monitor streams (upstash-rest.md §6). Pure: bytes in, bytes out.
+// The SSE wire format of Upstash's pub/sub and monitor streams (docs/rest-api.md). Pure: bytes in, bytes out.
 
 const HEX = /^[0-9a-fA-F]{2}$/;
 

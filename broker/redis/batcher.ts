@@ -45,10 +45,10 @@ export class Batcher {
       for (const command of batch) command.reject(error);
       return;
     }
-    // The batch goes out as one string (a chunk per Buffer argument) instead of one writev chunk per command (~12%
-    // of the broker's CPU with /pipeline requests of 10 commands). Each command is queued for its reply as
-    // ioredis's sendCommand would queue it; sendCommand's other work does not apply here (~3% of the broker's CPU
-    // with one-command WebSocket frames): the connection is ready and writable (checked above), and the commands
+    // The batch goes out as one string (a chunk per Buffer argument) instead of one writev chunk per command: the
+    // kernel and libuv then handle one buffer per batch. Each command is queued for its reply as ioredis's
+    // sendCommand would queue it; sendCommand's other work, paid per command, does not apply here (figures for both:
+    // bench/results/code-comment-figures.md): the connection is ready and writable (checked above), and the commands
     // that change a connection's state (SELECT, QUIT, SUBSCRIBE, MONITOR, blocking commands) never reach the main
     // pool (protocol/classify.ts refuses or routes them).
     const collector = new WriteCollector();

@@ -26,8 +26,8 @@ const MAX_FLAG_MEMO = 4096;
 /**
  * ioredis asks `Command.checkFlag` twice for every reply it dispatches (does the command enter or leave subscriber
  * mode?), and the function lower-cases the name and looks it up each time: two strings and two string-table lookups
- * per command (~1% of the broker's CPU under scenario 1's load). The answer depends on the flag and the name only,
- * so it is remembered, for every ioredis connection in the process.
+ * per command, on every reply (measured: bench/results/code-comment-figures.md). The answer depends on the flag and
+ * the name only, so it is remembered, for every ioredis connection in the process.
  */
 function memoiseCheckFlag(): void {
   const command = Command as unknown as { checkFlag(flagName: string, commandName: string): boolean };
@@ -58,8 +58,9 @@ const commandStatics = Command as unknown as {
 /**
  * One command of a request on the main pool. ioredis settles a command by calling its `resolve(reply)` or
  * `reject(error)` (DataHandler, connection loss, the offline checks of sendCommand); here those report to the
- * request's ReplySink by index. ioredis's constructor would also make a promise with two closures per command
- * (about 8% of the broker's CPU with one-command WebSocket frames); `initPromise` below skips that. `promise` stays
+ * request's ReplySink by index. ioredis's constructor would also make a promise with two closures per command,
+ * which nothing here needs and which cost a visible share of the broker's CPU (bench/results/code-comment-figures.md);
+ * `initPromise` below skips that. `promise` stays
  * undefined: nothing on the main pool's path reads it (sendCommand only returns it).
  */
 export class ReplyCommand extends Command {
@@ -69,8 +70,8 @@ export class ReplyCommand extends Command {
   settled = false;
 
   constructor(name: string, args: readonly Arg[], sink: ReplySink, index: number) {
-    // ioredis flattens the arguments it is given (Array.prototype.flat: ~200 ns, most of a command's construction);
-    // ours are flat already, so it gets none and they are set here, before the work initPromise would have done.
+    // ioredis flattens the arguments it is given (Array.prototype.flat, most of a command's construction); ours are
+    // flat already, so it gets none and they are set here, before the work initPromise would have done.
     super(name, NO_ARGS);
     const command = this as unknown as CommandInternals;
     command.args = args.slice();

@@ -192,7 +192,8 @@ export class SseHandler implements StreamHandler {
       const e = error as SluiceError;
       return stream.end(errorComment(e.code ?? 'SLUICE_ERR_INTERNAL', e.message));
     }
-    // The count is always 1: one name per stream, however many streams share the Redis subscription (§6.2).
+    // The count is always 1: one name per stream, however many streams share the Redis subscription
+    // (docs/rest-api.md, pub/sub).
     stream.open(dataEvent(route, name, '1'));
   }
 
