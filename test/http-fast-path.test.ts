@@ -520,9 +520,10 @@ t.test('a client that does not read its answers gets no more requests served unt
   c.client.socket.on('data', (chunk: Buffer) => {
     received += chunk.length;
   });
-  t.ok(await until(() => received >= REQUESTS * VALUE_BYTES, 10000), 'once read, every request is served');
+  // Generous bounds: this asserts that everything is served once read, not how fast (40 MB on a loaded machine).
+  t.ok(await until(() => received >= REQUESTS * VALUE_BYTES, 60_000), 'once read, every request is served');
   // The count above leaves the heads out: wait for the last of them too.
-  const answers = await c.wait(REQUESTS);
+  const answers = await c.wait(REQUESTS, 30_000);
   t.equal(answers.length, REQUESTS);
   t.ok(
     answers.every((a) => a.text.length === VALUE_BYTES + '{"result":""}'.length),
