@@ -36,6 +36,28 @@ function connectionDefaults(options: Omit<ConnectionOptions, 'target'>): RedisOp
   };
 }
 
+/** Sockets that already carry the listener below. */
+const guardedStreams = new WeakSet<object>();
+
+/**
+ * ioredis listens for its socket's errors with `once`: a second error on one socket (a TLS alert after a failed
+ * handshake, a reset right after an error) found no listener and ended the process. Every socket a connection
+ * opens gets a listener of ours for its whole life, added at the connection's first 'connect' or 'error' (ioredis
+ * handles the first error itself; the socket is already being destroyed by then).
+ */
+export function keepStreamErrorsLocal(redis: Redis): void {
+  const guard = () => {
+    const stream = redis.stream as Redis['stream'] | undefined;
+    if (!stream || guardedStreams.has(stream)) return;
+    guardedStreams.add(stream);
+    stream.on('error', ignoreStreamError);
+  };
+  redis.on('connect', guard);
+  redis.on('error', guard);
+}
+
+function ignoreStreamError(): void {}
+
 /**
  * A connection that fails fast while Redis is down (no offline queue), never re-sends a written command after a
  * reconnect (`autoResendUnfulfilledCommands: false`, `maxRetriesPerRequest: 0`), and returns integers as decimal
@@ -47,6 +69,7 @@ export function openConnection(options: ConnectionOptions, extra: RedisOptions =
     ...targetOptions(options.target),
     ...extra,
   });
+  keepStreamErrorsLocal(redis);
   // ioredis releases the failover detector's Sentinel subscriptions only in disconnect(), not when QUIT or a final
   // close ends the connection; without this they would reconnect to the Sentinels forever.
   if (options.target.sentinel) redis.once('end', () => redis.disconnect());
@@ -84,6 +107,7 @@ export function openCluster(options: ConnectionOptions): Cluster {
   // then arrive as strings and its loop compares them as strings ("5461" <= "10922" is false), leaving whole ranges
   // unmapped and their commands sent to random nodes (MOVED, and reordering). That duplicate only reads the map.
   cluster.on('+node', (node: Redis) => {
+    keepStreamErrorsLocal(node);
     const duplicate = node.duplicate.bind(node);
     node.duplicate = (override) => duplicate({ ...override, stringNumbers: false });
   });
