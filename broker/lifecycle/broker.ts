@@ -6,7 +6,8 @@ import { Admission } from '../exec/admission.js';
 import { createAdminServer } from './admin.js';
 import { Authenticator, type TokenEntry } from '../protocol/auth.js';
 import type { Config } from '../config.js';
-import { Executor, type RequestRunner } from '../exec/executor.js';
+import { Executor } from '../exec/executor.js';
+import type { RequestRunner } from '../exec/request-runner.js';
 import { Responder } from '../http/respond.js';
 import { RestHandler } from '../http/rest.js';
 import { MainServer } from '../http/main-server.js';
@@ -48,10 +49,10 @@ export interface BrokerParts {
   readonly config: Config;
   readonly logger: Logger;
   readonly pool: Pool;
+  /** The blocking pool of the standalone executor (unused under Cluster, where each primary gets its own). */
   readonly blockingPool: BlockingPool;
   readonly admission: Admission;
-  readonly executor: Executor;
-  /** What transports run requests on: `executor`, or the cluster executor when SLUICE_REDIS_CLUSTER_NODES is set. */
+  /** What transports run requests on: the Executor, or the cluster executor when SLUICE_REDIS_CLUSTER_NODES is set. */
   readonly requests: RequestRunner;
   /** The Redis Cluster client (cluster mode only; the main pool is then empty). */
   readonly cluster: Cluster | undefined;
@@ -132,7 +133,30 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
     telemetry,
   );
   const admission = new Admission(config);
-  const executor = new Executor(pool, admission, telemetry, config);
+  // Scripts of tokens with limited rights run as Redis ACL users with those rights (docs/security.md).
+  const scriptUsers = new ScriptUsers(
+    {
+      target: redisTarget,
+      connectTimeoutMs: config.redisConnectTimeoutMs,
+      stallMs: config.redisStallMs,
+      unsupported: redisTarget.cluster
+        ? 'under Redis Cluster each node keeps its own ACL users, which the broker does not manage'
+        : redisTarget.sentinel
+          ? 'under Sentinel a promoted replica would lack the ACL users made on the old primary'
+          : undefined,
+      control: () => pool.any(),
+    },
+    logger,
+    telemetry,
+  );
+  const preparer = new CommandPreparer({
+    scripts: new ScriptAliases(),
+    scriptGate: (runAs) => scriptUsers.refusal(runAs),
+    onRefused: (error) => {
+      const reason = PREPARE_REFUSALS[error.code];
+      if (reason) telemetry.refused(reason);
+    },
+  });
   const blockingPool = new BlockingPool(
     {
       target: redisTarget,
@@ -145,7 +169,6 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
     },
     telemetry,
   );
-  executor.setBlockingRunner(blockingPool);
   const requests: RequestRunner = cluster
     ? new ClusterExecutor(cluster, admission, telemetry, {
         commandTimeoutMs: config.commandTimeoutMs,
@@ -164,30 +187,7 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
             telemetry,
           ),
       })
-    : executor;
-  const preparer = new CommandPreparer(new ScriptAliases(), (error) => {
-    const reason = PREPARE_REFUSALS[error.code];
-    if (reason) telemetry.refused(reason);
-  });
-  // Scripts of tokens with limited rights run as Redis ACL users with those rights (docs/security.md).
-  const scriptUsers = new ScriptUsers(
-    {
-      target: redisTarget,
-      connectTimeoutMs: config.redisConnectTimeoutMs,
-      stallMs: config.redisStallMs,
-      unsupported: redisTarget.cluster
-        ? 'under Redis Cluster each node keeps its own ACL users, which the broker does not manage'
-        : redisTarget.sentinel
-          ? 'under Sentinel a promoted replica would lack the ACL users made on the old primary'
-          : undefined,
-      control: () => pool.any(),
-      table: () => preparer.table,
-    },
-    logger,
-    telemetry,
-  );
-  preparer.setScriptGate((principal) => scriptUsers.refusal(principal));
-  executor.setScriptUsers(scriptUsers);
+    : new Executor({ pool, blocking: blockingPool, scriptUsers, admission, telemetry }, config);
   const auth = new Authenticator(deps.tokens);
   const responder = new Responder(createSyncTokens(), telemetry);
   const rest = new RestHandler(
@@ -285,16 +285,11 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
   metrics?.plug({
     pools: {
       main: () => {
-        if (requests instanceof ClusterExecutor) {
-          const { primaries, ready } = requests.stats();
-          return { max: primaries, connections: { ready, down: primaries - ready }, inflight: 0 };
-        }
-        const { size, ready, inflight } = pool.stats();
+        const { size, ready, inflight } = requests.stats().main;
         return { max: size, connections: { ready, down: size - ready }, inflight };
       },
       blocking: () => {
-        const { size, busy, open } =
-          requests instanceof ClusterExecutor ? requests.blockingStats() : blockingPool.stats();
+        const { size, busy, open } = requests.stats().blocking;
         return { max: size, connections: { busy, idle: open - busy }, inflight: busy };
       },
     },
@@ -302,7 +297,7 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
     pubsub: () => pubsub.stats(),
     sse: () => ({ streams: sse.stats().streams + sse.stats().monitors }),
     ws: () => ws.stats(),
-    clusterNodes: () => (requests instanceof ClusterExecutor ? requests.nodeStats() : []),
+    clusterNodes: () => requests.nodeStats(),
   });
   const admin =
     deps.admin === false
@@ -318,7 +313,6 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
     pool,
     blockingPool,
     admission,
-    executor,
     requests,
     cluster,
     preparer,
@@ -345,24 +339,18 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
       logger.info({ event: 'draining', timeoutMs: config.drainTimeoutMs }, 'draining');
       server.drain();
       // Blocked callers get Redis's timeout reply (nil) now rather than a cut connection at the drain deadline.
-      blockingPool.unblockAll();
-      if (requests instanceof ClusterExecutor) requests.unblockAll();
+      requests.unblockAll();
       const deadline = new Promise<void>((resolve) => setTimeout(resolve, config.drainTimeoutMs).unref());
       await Promise.race([
         Promise.allSettled(drainHooks.map((hook) => hook())).then(() =>
-          Promise.all([
-            admission.onIdle(),
-            blockingPool.idle(),
-            requests instanceof ClusterExecutor ? requests.idle() : undefined,
-          ]),
+          Promise.all([admission.onIdle(), requests.idle()]),
         ),
         deadline,
       ]);
       server.closeAllConnections();
       ws.close();
-      await blockingPool.close();
+      await requests.close();
       await scriptUsers.close();
-      if (requests instanceof ClusterExecutor) await requests.close();
       await pool.close();
       await cluster?.quit().catch(() => cluster.disconnect());
       admin?.close();

@@ -2,8 +2,7 @@
 // executor, the pools and the transports, so that pools never import the executor.
 import { ReplyError } from 'ioredis';
 import { SluiceError } from '../errors.js';
-import type { PreparedCommand } from '../protocol/prepare.js';
-import type { Reply } from '../protocol/reply.js';
+import type { PreparedCommand, Reply } from './command.js';
 import { NotSentError } from './batcher.js';
 import type { CommandOutcome } from '../telemetry.js';
 

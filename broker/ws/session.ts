@@ -2,7 +2,7 @@
 import { performance } from 'node:perf_hooks';
 import { type Principal, noPermission } from '../protocol/auth.js';
 import { SluiceError } from '../errors.js';
-import type { Affinity, RequestRunner } from '../exec/executor.js';
+import type { Affinity, RequestRunner } from '../exec/request-runner.js';
 import type { Outcome, RequestTiming } from '../redis/outcome.js';
 import type { Logger } from '../log.js';
 import type { CommandPreparer, PreparedCommand } from '../protocol/prepare.js';

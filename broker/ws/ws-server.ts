@@ -4,7 +4,7 @@ import type { Socket } from 'node:net';
 import { type RawData, type ServerOptions, type WebSocket, WebSocketServer } from 'ws';
 import type { Principal } from '../protocol/auth.js';
 import { SluiceError } from '../errors.js';
-import type { RequestRunner } from '../exec/executor.js';
+import type { RequestRunner } from '../exec/request-runner.js';
 import { type UpgradeHandler, type UpgradeRequest, writeRawError } from '../http/main-server.js';
 import type { Logger } from '../log.js';
 import type { CommandPreparer } from '../protocol/prepare.js';
