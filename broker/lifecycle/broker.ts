@@ -60,7 +60,7 @@ export interface BrokerParts {
   readonly auth: Authenticator;
   readonly responder: Responder;
   readonly server: MainServer;
-  /** The /ws endpoint (attach the shared subscriber with `ws.setHub`). */
+  /** The /ws endpoint. */
   readonly ws: WsServer;
   readonly telemetry: Telemetry;
   readonly redisUrl: string;
@@ -200,27 +200,6 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
     },
     logger,
   );
-  const server = new MainServer(auth, rest, responder, {
-    headersTimeoutMs: config.httpHeadersTimeoutMs,
-    requestTimeoutMs: config.httpRequestTimeoutMs,
-    keepAliveTimeoutMs: config.httpKeepAliveTimeoutMs,
-    maxConnections: config.httpMaxConnections,
-    maxBodyBytes: config.maxBodyBytes,
-    basePath: config.basePath,
-  });
-  const ws = new WsServer(
-    { preparer, executor: requests, logger, telemetry, syncToken: () => responder.syncToken() },
-    {
-      maxFrameBytes: config.wsMaxFrameBytes,
-      maxInflight: config.wsMaxInflight,
-      maxSockets: config.wsMaxSockets,
-      sendBufferBytes: config.wsSendBufferBytes,
-      heartbeatMs: config.wsHeartbeatMs,
-      maxPipelineCommands: config.maxPipelineCommands,
-    },
-  );
-  server.setUpgradeHandler(ws);
-
   const pubsub = new SubscriberHub(
     {
       target: seedTarget,
@@ -240,8 +219,28 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
     bufferBytes: config.subscriberBufferBytes,
     keepaliveMs: config.sseKeepaliveMs,
   });
-  server.setStreamHandler(sse);
-  ws.setHub(pubsub);
+  const ws = new WsServer(
+    { preparer, executor: requests, hub: pubsub, logger, telemetry, syncToken: () => responder.syncToken() },
+    {
+      maxFrameBytes: config.wsMaxFrameBytes,
+      maxInflight: config.wsMaxInflight,
+      maxSockets: config.wsMaxSockets,
+      sendBufferBytes: config.wsSendBufferBytes,
+      heartbeatMs: config.wsHeartbeatMs,
+      maxPipelineCommands: config.maxPipelineCommands,
+    },
+  );
+  const server = new MainServer(
+    { auth, rest, responder, streams: sse, upgrades: ws },
+    {
+      headersTimeoutMs: config.httpHeadersTimeoutMs,
+      requestTimeoutMs: config.httpRequestTimeoutMs,
+      keepAliveTimeoutMs: config.httpKeepAliveTimeoutMs,
+      maxConnections: config.httpMaxConnections,
+      maxBodyBytes: config.maxBodyBytes,
+      basePath: config.basePath,
+    },
+  );
 
   // Routing needs Redis's own command list; read it whenever Redis (re)appears until it has been read once.
   const loadCommands = async () => {

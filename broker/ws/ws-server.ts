@@ -39,8 +39,8 @@ export interface WsServerDeps {
   readonly logger: Logger;
   /** A fresh sync token for refused upgrades (every HTTP response carries one). */
   syncToken(): string;
-  /** The shared subscriber; can also be attached later with `setHub`. */
-  readonly hub?: PubSubHub;
+  /** The shared subscriber (SSE and WebSocket subscriptions). */
+  readonly hub: PubSubHub;
   /** Counts limit refusals (sockets, in-flight, slow readers). */
   readonly telemetry?: Telemetry;
 }
@@ -61,7 +61,7 @@ export function maxBufferedChunks(maxFrameBytes: number): number {
   return Math.max(1024, Math.ceil(maxFrameBytes / 400));
 }
 
-/** The WebSocket endpoint. One per broker process; attach it with `MainServer.setUpgradeHandler`. */
+/** The WebSocket endpoint. One per broker process; MainServer hands it the upgrades for /ws. */
 export class WsServer implements UpgradeHandler {
   readonly #wss: WebSocketServer;
   readonly #limits: ReaderLimits;
@@ -70,7 +70,6 @@ export class WsServer implements UpgradeHandler {
   readonly #sessionDeps: SessionDeps;
   readonly #frames = { in: 0, out: 0 };
   readonly #sessions = new Set<Session>();
-  #hub: PubSubHub | undefined;
   #heartbeat: NodeJS.Timeout | undefined;
   #nextConnId = 1;
   #draining = false;
@@ -79,7 +78,6 @@ export class WsServer implements UpgradeHandler {
   constructor(deps: WsServerDeps, options: WsServerOptions) {
     this.#deps = deps;
     this.#options = options;
-    this.#hub = deps.hub;
     this.#limits = {
       maxFrameBytes: options.maxFrameBytes,
       maxFragments: MAX_FRAGMENTS,
@@ -106,7 +104,7 @@ export class WsServer implements UpgradeHandler {
     this.#sessionDeps = {
       preparer: deps.preparer,
       executor: deps.executor,
-      hub: () => this.#hub,
+      hub: deps.hub,
       logger: deps.logger,
       maxPipelineCommands: options.maxPipelineCommands,
       maxInflight: options.maxInflight,
@@ -119,11 +117,6 @@ export class WsServer implements UpgradeHandler {
   /** Open sockets and cumulative frame counts, for metrics. */
   stats(): { sockets: number; framesIn: number; framesOut: number } {
     return { sockets: this.#sessions.size, framesIn: this.#frames.in, framesOut: this.#frames.out };
-  }
-
-  /** Attaches the shared subscriber; until then subscribe requests answer SLUICE_ERR_WS_PUBSUB_UNAVAILABLE. */
-  setHub(hub: PubSubHub): void {
-    this.#hub = hub;
   }
 
   /** Open sockets. */
