@@ -3,15 +3,8 @@ import { performance } from 'node:perf_hooks';
 import { type Cluster, Command, type Redis, ReplyError } from 'ioredis';
 import type { Admission } from './admission.js';
 import { SluiceError } from '../errors.js';
-import {
-  type Affinity,
-  execResult,
-  mergeOutcomes,
-  type NodeStats,
-  type RequestRunner,
-  type RunnerStats,
-  sendableOf,
-} from './request-runner.js';
+import type { Affinity, NodeStats, RequestRunner, RunnerStats } from './request-runner.js';
+import { execResult, mergeOutcomes, sendableOf } from './request-outcomes.js';
 import { settleCommands } from '../redis/settle.js';
 import { type Outcome, outcomeOf, type RequestTiming } from '../redis/outcome.js';
 import type { PreparedCommand } from '../redis/command.js';

@@ -11,15 +11,8 @@ import { PendingReplies, Timeouts } from '../redis/settle.js';
 import type { ScriptUsers } from './script-users.js';
 import type { Telemetry } from '../telemetry.js';
 import { type Outcome, outcomeOf, type RequestTiming } from '../redis/outcome.js';
-import {
-  type Affinity,
-  execResult,
-  mergeOutcomes,
-  type NodeStats,
-  type RequestRunner,
-  type RunnerStats,
-  sendableOf,
-} from './request-runner.js';
+import type { Affinity, NodeStats, RequestRunner, RunnerStats } from './request-runner.js';
+import { execResult, mergeOutcomes, sendableOf } from './request-outcomes.js';
 
 /** What an Executor runs on. */
 export interface ExecutorParts {
