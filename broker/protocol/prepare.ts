@@ -49,11 +49,6 @@ export class CommandPreparer {
     return this.#table.size > 0;
   }
 
-  /** The table read from Redis's COMMAND reply (empty until then). */
-  get table(): CommandTable {
-    return this.#table;
-  }
-
   /** Installs the table read from Redis's COMMAND reply. */
   setTable(table: CommandTable): void {
     this.#table = table;

@@ -2,7 +2,7 @@
 import { performance } from 'node:perf_hooks';
 import { Command, type Redis } from 'ioredis';
 import { SluiceError } from '../errors.js';
-import { type BlockingRunner, type Outcome, outcomeOf, type RequestTiming } from './outcome.js';
+import { type Outcome, outcomeOf, type RequestTiming } from './outcome.js';
 import { type CappedCommand, capBlockingTimeout } from './blocking-timeout.js';
 import type { PreparedCommand, Reply } from './command.js';
 import type { Telemetry } from '../telemetry.js';
@@ -66,7 +66,7 @@ function notSent(reason: string): Error {
  * pool. When every connection is busy the command is refused at once (SLUICE_ERR_BLOCKING_POOL_FULL), never queued:
  * a queue of blocking commands would only add their block times together.
  */
-export class BlockingPool implements BlockingRunner {
+export class BlockingPool {
   readonly #options: BlockingPoolOptions;
   readonly #telemetry: Telemetry;
   readonly #slots = new Set<Slot>();
