@@ -21,7 +21,7 @@ export interface CommandPreparerOptions {
   /** Decides about scripts of restricted callers before they are admitted. */
   readonly scriptGate: ScriptGate;
   /** Hears every command this preparer refuses (for the refusals metric). */
-  readonly onRefused?: ((error: SluiceError) => void) | undefined;
+  readonly onRefused: (error: SluiceError) => void;
 }
 
 function text(arg: Arg | undefined): string | undefined {
@@ -33,7 +33,7 @@ export class CommandPreparer {
   #table: CommandTable = new Map();
   readonly #wireNames = new Map<string, string>();
   readonly #scripts: ScriptAliases;
-  readonly #onRefused: ((error: SluiceError) => void) | undefined;
+  readonly #onRefused: (error: SluiceError) => void;
   readonly #scriptGate: ScriptGate;
   /** Each restricted caller's ACL rules, computed once from the table (one object per caller keys ScriptUsers). */
   #runAs = new WeakMap<Principal, RunAs>();
@@ -63,7 +63,7 @@ export class CommandPreparer {
   /** Prepares one command (`argv[0]` is the name), or returns the error that refuses it. Never throws. */
   prepare(argv: readonly Arg[], principal: Principal): PreparedCommand | SluiceError {
     const prepared = this.#prepare(argv, principal);
-    if (this.#onRefused && prepared instanceof SluiceError) this.#onRefused(prepared);
+    if (prepared instanceof SluiceError) this.#onRefused(prepared);
     return prepared;
   }
 

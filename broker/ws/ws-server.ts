@@ -42,7 +42,7 @@ export interface WsServerDeps {
   /** The shared subscriber (SSE and WebSocket subscriptions). */
   readonly hub: PubSubHub;
   /** Counts limit refusals (sockets, in-flight, slow readers). */
-  readonly telemetry?: Telemetry;
+  readonly telemetry: Telemetry;
 }
 
 /** How long a closing socket may take to answer our close frame before it is destroyed (ws's closeTimeout). */
@@ -110,7 +110,7 @@ export class WsServer implements UpgradeHandler {
       maxInflight: options.maxInflight,
       sendBufferBytes: options.sendBufferBytes,
       frames: this.#frames,
-      limitHit: () => deps.telemetry?.refused('ws_limit'),
+      limitHit: () => deps.telemetry.refused('ws_limit'),
     };
   }
 
@@ -143,7 +143,7 @@ export class WsServer implements UpgradeHandler {
         { event: 'ws_max_sockets', limit: max },
         'refused a WebSocket: too many open (SLUICE_WS_MAX_SOCKETS)',
       );
-      this.#deps.telemetry?.refused('ws_limit');
+      this.#deps.telemetry.refused('ws_limit');
       return this.#refuse(
         socket,
         new SluiceError(
