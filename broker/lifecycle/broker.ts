@@ -17,7 +17,7 @@ import { CommandPreparer } from '../protocol/prepare.js';
 import { SubscriberHub } from '../pubsub/hub.js';
 import { ScriptAliases } from '../protocol/scripts.js';
 import { BlockingPool } from '../redis/blocking-pool.js';
-import type { Cluster } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { ClusterExecutor } from '../exec/cluster-executor.js';
 import { buildCommandTable } from '../protocol/command-table.js';
 import { assertIoredisCompatible } from '../redis/ioredis-check.js';
@@ -157,35 +157,26 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
       if (reason) telemetry.refused(reason);
     },
   });
-  const blockingPool = new BlockingPool(
-    {
-      target: redisTarget,
-      size: config.blockingPoolSize,
-      maxMs: config.blockingMaxMs,
-      idleMs: config.blockingIdleMs,
-      commandTimeoutMs: config.commandTimeoutMs,
-      connectTimeoutMs: config.redisConnectTimeoutMs,
-      control: () => pool.any(),
-    },
-    telemetry,
-  );
+  /** A blocking pool of SLUICE_BLOCKING_POOL_SIZE on `target`, unblocking its callers through `control`. */
+  const blockingPoolOn = (target: RedisTarget, control: () => Redis | undefined) =>
+    new BlockingPool(
+      {
+        target,
+        size: config.blockingPoolSize,
+        maxMs: config.blockingMaxMs,
+        idleMs: config.blockingIdleMs,
+        commandTimeoutMs: config.commandTimeoutMs,
+        connectTimeoutMs: config.redisConnectTimeoutMs,
+        control,
+      },
+      telemetry,
+    );
+  const blockingPool = blockingPoolOn(redisTarget, () => pool.any());
   const requests: RequestRunner = cluster
     ? new ClusterExecutor(cluster, admission, telemetry, {
         commandTimeoutMs: config.commandTimeoutMs,
         // Each primary gets a blocking pool of SLUICE_BLOCKING_POOL_SIZE, opened lazily.
-        blockingPool: (node, control) =>
-          new BlockingPool(
-            {
-              target: nodeTarget(redisTarget, node),
-              size: config.blockingPoolSize,
-              maxMs: config.blockingMaxMs,
-              idleMs: config.blockingIdleMs,
-              commandTimeoutMs: config.commandTimeoutMs,
-              connectTimeoutMs: config.redisConnectTimeoutMs,
-              control,
-            },
-            telemetry,
-          ),
+        blockingPool: (node, control) => blockingPoolOn(nodeTarget(redisTarget, node), control),
       })
     : new Executor({ pool, blocking: blockingPool, scriptUsers, admission, telemetry }, config);
   const auth = new Authenticator(deps.tokens);
