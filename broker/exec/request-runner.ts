@@ -59,6 +59,6 @@ export interface RequestRunner {
   unblockAll(): void;
   /** Resolves when no blocking command runs. */
   idle(): Promise<void>;
-  /** Closes the connections the runner opened for itself (blocking pools). */
+  /** Closes the connections the runner opened for itself (the cluster executor's per-primary blocking pools). */
   close(): Promise<void>;
 }

@@ -340,6 +340,7 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
       server.closeAllConnections();
       ws.close();
       await requests.close();
+      await blockingPool.close();
       await scriptUsers.close();
       await pool.close();
       await cluster?.quit().catch(() => cluster.disconnect());
