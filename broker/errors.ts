@@ -238,11 +238,6 @@ export const ERROR_CATALOGUE = {
     meaning:
       'The socket did not answer a ping within SLUICE_WS_HEARTBEAT_MS; it is dropped without a close frame.',
   },
-  SLUICE_ERR_WS_PUBSUB_UNAVAILABLE: {
-    status: 503,
-    retryable: true,
-    meaning: 'Subscriptions are not served by this broker (no shared subscriber is running).',
-  },
   SLUICE_ERR_INTERNAL: {
     status: 500,
     retryable: false,

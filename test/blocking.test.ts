@@ -1,7 +1,7 @@
 // The blocking pool through the broker: wake-ups, the pool bound, timeout capping, callers that go away, isolation.
 import { Agent, request } from 'node:http';
 import t from 'tap';
-import { capBlockingTimeout } from '../broker/protocol/blocking-timeout.js';
+import { capBlockingTimeout } from '../broker/redis/blocking-timeout.js';
 import { NO_TELEMETRY } from '../broker/telemetry.js';
 import { post, startTestBroker, TOKEN } from './helpers/broker.js';
 import { until } from './helpers/load.js';

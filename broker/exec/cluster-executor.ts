@@ -3,10 +3,11 @@ import { performance } from 'node:perf_hooks';
 import { type Cluster, Command, type Redis, ReplyError } from 'ioredis';
 import type { Admission } from './admission.js';
 import { SluiceError } from '../errors.js';
-import { type Affinity, mapReplies, type RequestRunner } from './executor.js';
+import type { Affinity, NodeStats, RequestRunner, RunnerStats } from './request-runner.js';
+import { execResult, mergeOutcomes, sendableOf } from './request-outcomes.js';
 import { settleCommands } from '../redis/settle.js';
 import { type Outcome, outcomeOf, type RequestTiming } from '../redis/outcome.js';
-import type { PreparedCommand } from '../protocol/prepare.js';
+import type { PreparedCommand } from '../redis/command.js';
 import type { CommandOutcome, Telemetry } from '../telemetry.js';
 import type { BlockingPool } from '../redis/blocking-pool.js';
 import type { RedisAddress } from '../redis/target.js';
@@ -19,17 +20,8 @@ export interface ClusterExecutorOptions {
   readonly commandTimeoutMs: number;
   /**
    * Builds the blocking pool of one primary (`host:port`), given a way to reach that primary for CLIENT UNBLOCK.
-   * Undefined: blocking commands are refused.
    */
-  readonly blockingPool?: (node: RedisAddress, control: () => Redis | undefined) => BlockingPool;
-}
-
-/** A point-in-time view of the cluster client, for /readyz and metrics. */
-export interface ClusterStats {
-  /** Primaries the client holds a connection object for. */
-  readonly primaries: number;
-  /** Of those, connected and ready. */
-  readonly ready: number;
+  readonly blockingPool: (node: RedisAddress, control: () => Redis | undefined) => BlockingPool;
 }
 
 /**
@@ -56,14 +48,16 @@ export class ClusterExecutor implements RequestRunner {
     this.#options = options;
   }
 
-  stats(): ClusterStats {
+  /** Main connections are the primaries the client holds (one each); blocking ones are summed over every primary. */
+  stats(): RunnerStats {
     const primaries = this.#cluster.nodes('master');
-    return { primaries: primaries.length, ready: primaries.filter((n) => n.status === 'ready').length };
+    const ready = primaries.filter((n) => n.status === 'ready').length;
+    return { main: { size: primaries.length, ready, inflight: 0 }, blocking: this.#blockingStats() };
   }
 
-  /** Connections per primary node, by pool and state, for the per-node metric (bounded by the cluster's size). */
-  nodeStats(): { node: string; pool: string; state: string; count: number }[] {
-    const rows: { node: string; pool: string; state: string; count: number }[] = [];
+  /** Connections per primary node, by pool and state (bounded by the cluster's size). */
+  nodeStats(): NodeStats[] {
+    const rows: NodeStats[] = [];
     for (const primary of this.#cluster.nodes('master')) {
       const node = `${primary.options.host}:${primary.options.port}`;
       rows.push({ node, pool: 'main', state: primary.status === 'ready' ? 'ready' : 'down', count: 1 });
@@ -94,7 +88,7 @@ export class ClusterExecutor implements RequestRunner {
   }
 
   /** Blocking connections open and busy over all primaries, against the bound of all their pools. */
-  blockingStats(): { size: number; busy: number; open: number } {
+  #blockingStats(): { size: number; busy: number; open: number } {
     let size = 0;
     let busy = 0;
     let open = 0;
@@ -131,8 +125,7 @@ export class ClusterExecutor implements RequestRunner {
       items.length === 1 &&
       only !== undefined &&
       !(only instanceof SluiceError) &&
-      only.route === 'blocking' &&
-      this.#options.blockingPool
+      only.route === 'blocking'
     )
       return this.#runBlocking(only, timing).then((outcome) => [outcome]);
     const refusal = blockingRefusal(items);
@@ -140,8 +133,7 @@ export class ClusterExecutor implements RequestRunner {
       this.#telemetry.refused('command_refused');
       return Promise.resolve(items.map((item) => (item instanceof SluiceError ? item : refusal)));
     }
-    const sendable: PreparedCommand[] = [];
-    for (const item of items) if (!(item instanceof SluiceError)) sendable.push(item);
+    const sendable = sendableOf(items);
     if (sendable.length === 0) return Promise.resolve(items as SluiceError[]);
     return this.#admitted(
       sendable.length,
@@ -152,12 +144,7 @@ export class ClusterExecutor implements RequestRunner {
         return commands;
       },
       sendable,
-    ).then((outcomes) => {
-      mapReplies(sendable, outcomes, 0);
-      if (sendable.length === items.length) return outcomes;
-      let next = 0;
-      return items.map((item) => (item instanceof SluiceError ? item : outcomes[next++]!));
-    });
+    ).then((outcomes) => mergeOutcomes(items, sendable, outcomes));
   }
 
   #transaction(items: readonly PreparedCommand[], timing: RequestTiming): Promise<Outcome[] | Error> {
@@ -185,27 +172,17 @@ export class ClusterExecutor implements RequestRunner {
         return all;
       },
       labels,
-    ).then((outcomes) => {
-      for (const outcome of outcomes) if (outcome instanceof SluiceError) return outcome;
-      for (let i = 1; i < outcomes.length - 1; i++) {
-        const outcome = outcomes[i];
-        if (!(outcome instanceof Error)) continue;
+    ).then((outcomes) =>
+      execResult(items, outcomes, (error) => {
         // The slot moved between our routing and Redis's check: EXECABORT guarantees nothing ran.
-        if (/^(MOVED|ASK|TRYAGAIN|CLUSTERDOWN) /.test(outcome.message)) {
-          this.#cluster.refreshSlotsCache();
-          return new SluiceError(
-            'SLUICE_ERR_REDIS_UNAVAILABLE',
-            `ERR the transaction's slot is moving between cluster nodes (${outcome.message.split(' ')[0]}); nothing ran, retry`,
-          );
-        }
-        return outcome;
-      }
-      const exec = outcomes[outcomes.length - 1]!;
-      if (exec instanceof Error) return exec;
-      if (!Array.isArray(exec))
-        return new SluiceError('SLUICE_ERR_INTERNAL', 'ERR EXEC did not return an array');
-      return mapReplies(items, exec, 0);
-    });
+        if (!/^(MOVED|ASK|TRYAGAIN|CLUSTERDOWN) /.test(error.message)) return error;
+        this.#cluster.refreshSlotsCache();
+        return new SluiceError(
+          'SLUICE_ERR_REDIS_UNAVAILABLE',
+          `ERR the transaction's slot is moving between cluster nodes (${error.message.split(' ')[0]}); nothing ran, retry`,
+        );
+      }),
+    );
   }
 
   /**
@@ -221,7 +198,7 @@ export class ClusterExecutor implements RequestRunner {
     let pool = this.#blocking.get(key);
     if (!pool) {
       const node = { host: key.slice(0, at), port: Number(key.slice(at + 1)) };
-      pool = this.#options.blockingPool!(node, () => this.#primaryFor(slot ?? undefined));
+      pool = this.#options.blockingPool(node, () => this.#primaryFor(slot ?? undefined));
       this.#blocking.set(key, pool);
     }
     const outcome = await pool.run(item, timing);
@@ -308,7 +285,7 @@ function unavailable(why: string): SluiceError {
   );
 }
 
-/** A refusal for blocking commands inside pipelines or transactions (or when no blocking pools are configured). */
+/** A refusal for blocking commands inside pipelines or transactions. */
 function blockingRefusal(items: readonly (PreparedCommand | SluiceError)[]): SluiceError | undefined {
   const blocking = items.find((item) => !(item instanceof SluiceError) && item.route === 'blocking');
   if (!blocking || blocking instanceof SluiceError) return undefined;

@@ -2,51 +2,32 @@
 import { performance } from 'node:perf_hooks';
 import { Command } from 'ioredis';
 import type { Admission } from './admission.js';
-import type { Principal } from '../protocol/auth.js';
 import { SluiceError } from '../errors.js';
-import type { PreparedCommand } from '../protocol/prepare.js';
-import { Pool, type PooledConnection } from '../redis/pool.js';
+import type { BlockingPool } from '../redis/blocking-pool.js';
+import type { PreparedCommand, RunAs } from '../redis/command.js';
+import { Pool } from '../redis/pool.js';
 import { ReplyCommand } from '../redis/reply-command.js';
 import { PendingReplies, Timeouts } from '../redis/settle.js';
-import { type ScriptUsers, scriptRefused } from './script-users.js';
+import type { ScriptUsers } from './script-users.js';
 import type { Telemetry } from '../telemetry.js';
-import { type BlockingRunner, type Outcome, outcomeOf, type RequestTiming } from '../redis/outcome.js';
+import { type Outcome, outcomeOf, type RequestTiming } from '../redis/outcome.js';
+import type { Affinity, NodeStats, RequestRunner, RunnerStats } from './request-runner.js';
+import { execResult, mergeOutcomes, sendableOf } from './request-outcomes.js';
 
-/**
- * Keeps one caller's requests on one pooled connection so they run in the order they were sent (a WebSocket's
- * commands, docs/websocket.md). The executor fills `connection` on first use and re-picks when it is down.
- */
-export interface Affinity {
-  connection: PooledConnection | undefined;
-  /**
-   * While the caller moves to another connection (its first script runs as its ACL user, see script-users.ts), its
-   * later requests wait here, in order, holding their admission slots, so none overtakes the move.
-   */
-  held?: (() => void)[] | undefined;
+/** What an Executor runs on. */
+export interface ExecutorParts {
+  /** The shared main pool. */
+  readonly pool: Pool;
+  /** Runs blocking commands, one per connection (the standalone blocking pool). */
+  readonly blocking: BlockingPool;
+  /** The ACL users that run scripts of restricted callers. */
+  readonly scriptUsers: ScriptUsers;
+  readonly admission: Admission;
+  readonly telemetry: Telemetry;
 }
 
 export interface ExecutorOptions {
   readonly commandTimeoutMs: number;
-}
-
-/**
- * What transports run requests on: the standalone Executor, or the cluster executor (broker.ts chooses one). Each
- * calls `answer` exactly once, never throws: failures are Error outcomes. Callbacks rather than promises: an answer
- * then costs no promise and no microtask hop.
- */
-export interface RequestRunner {
-  pipeline(
-    items: readonly (PreparedCommand | SluiceError)[],
-    timing: RequestTiming,
-    affinity: Affinity | undefined,
-    answer: (outcomes: Outcome[]) => void,
-  ): void;
-  transaction(
-    items: readonly PreparedCommand[],
-    timing: RequestTiming,
-    affinity: Affinity | undefined,
-    answer: (result: Outcome[] | Error) => void,
-  ): void;
 }
 
 /** Executes requests. Every public method answers exactly once, never throws: failures are Error outcomes. */
@@ -56,24 +37,37 @@ export class Executor implements RequestRunner {
   readonly #telemetry: Telemetry;
   readonly #options: ExecutorOptions;
   readonly #timeouts = new Timeouts();
-  #blocking: BlockingRunner | undefined;
-  #scriptUsers: ScriptUsers | undefined;
+  readonly #blocking: BlockingPool;
+  readonly #scriptUsers: ScriptUsers;
 
-  constructor(pool: Pool, admission: Admission, telemetry: Telemetry, options: ExecutorOptions) {
-    this.#pool = pool;
-    this.#admission = admission;
-    this.#telemetry = telemetry;
+  constructor(parts: ExecutorParts, options: ExecutorOptions) {
+    this.#pool = parts.pool;
+    this.#blocking = parts.blocking;
+    this.#scriptUsers = parts.scriptUsers;
+    this.#admission = parts.admission;
+    this.#telemetry = parts.telemetry;
     this.#options = options;
   }
 
-  /** Attaches the blocking pool; until then blocking commands are refused. */
-  setBlockingRunner(runner: BlockingRunner): void {
-    this.#blocking = runner;
+  stats(): RunnerStats {
+    return { main: this.#pool.stats(), blocking: this.#blocking.stats() };
   }
 
-  /** Attaches the ACL users that run scripts of restricted callers; until then those scripts are refused. */
-  setScriptUsers(users: ScriptUsers): void {
-    this.#scriptUsers = users;
+  nodeStats(): NodeStats[] {
+    return [];
+  }
+
+  unblockAll(): void {
+    this.#blocking.unblockAll();
+  }
+
+  idle(): Promise<void> {
+    return this.#blocking.idle();
+  }
+
+  /** Nothing to close: the pools it runs on were given to it, and their builder closes them. */
+  close(): Promise<void> {
+    return Promise.resolve();
   }
 
   /**
@@ -87,7 +81,7 @@ export class Executor implements RequestRunner {
     answer: (outcomes: Outcome[]) => void,
   ): void {
     let sendable = 0;
-    let runAs: Principal | undefined;
+    let runAs: RunAs | undefined;
     for (const item of items) {
       if (item instanceof SluiceError) continue;
       if (item.route === 'blocking') return void this.#withBlocking(items, timing).then(answer);
@@ -95,16 +89,10 @@ export class Executor implements RequestRunner {
       sendable++;
     }
     if (sendable === 0) return answer(items as SluiceError[]);
-    const commands =
-      sendable === items.length
-        ? (items as PreparedCommand[])
-        : items.filter((i): i is PreparedCommand => !(i instanceof SluiceError));
-    this.#run(commands, timing, false, affinity, runAs, (outcomes) => {
-      mapReplies(commands, outcomes, 0);
-      if (commands.length === items.length) return answer(outcomes);
-      let next = 0;
-      answer(items.map((item) => (item instanceof SluiceError ? item : outcomes[next++]!)));
-    });
+    const commands = sendableOf(items);
+    this.#run(commands, timing, false, affinity, runAs, (outcomes) =>
+      answer(mergeOutcomes(items, commands, outcomes)),
+    );
   }
 
   /**
@@ -134,14 +122,6 @@ export class Executor implements RequestRunner {
       );
       return Promise.resolve(items.map((item) => (item instanceof SluiceError ? item : error)));
     }
-    if (!this.#blocking) {
-      const error = new SluiceError(
-        'SLUICE_ERR_COMMAND_REFUSED',
-        `ERR ${only.name.toUpperCase()} blocks a connection and is not served on the shared pool`,
-      );
-      this.#telemetry.refused('command_refused');
-      return Promise.resolve([error]);
-    }
     return this.#blocking.run(only, timing).then((outcome) => [outcome]);
   }
 
@@ -155,7 +135,7 @@ export class Executor implements RequestRunner {
     timing: RequestTiming,
     transaction: boolean,
     affinity: Affinity | undefined,
-    runAs: Principal | undefined,
+    runAs: RunAs | undefined,
     answer: (outcomes: Outcome[]) => void,
   ): void {
     const count = items.length + (transaction ? 2 : 0);
@@ -183,10 +163,7 @@ export class Executor implements RequestRunner {
     const start = () => {
       if (affinity?.held) return void affinity.held.push(start);
       if (runAs === undefined) return write(this.#pool);
-      const users = this.#scriptUsers;
-      const acquired = users
-        ? users.acquire(runAs)
-        : scriptRefused('this broker has no Redis ACL users for scripts');
+      const acquired = this.#scriptUsers.acquire(runAs);
       if (acquired instanceof SluiceError) {
         leave();
         return fail(acquired);
@@ -337,34 +314,6 @@ function release(affinity: Affinity | undefined): void {
   affinity.held = undefined;
   // A request may hold the caller again (another move): those after it then wait on the new list, still in order.
   for (const start of held) start();
-}
-
-/** A transaction's answer from its outcomes (MULTI, each command's QUEUED, EXEC): EXEC's items, or one Error. */
-function execResult(items: readonly PreparedCommand[], outcomes: Outcome[]): Outcome[] | Error {
-  const exec = outcomes[outcomes.length - 1]!;
-  for (const outcome of outcomes) {
-    if (outcome instanceof SluiceError) return outcome;
-  }
-  for (let i = 1; i < outcomes.length - 1; i++) {
-    if (outcomes[i] instanceof Error) return outcomes[i] as Error;
-  }
-  if (exec instanceof Error) return exec;
-  if (!Array.isArray(exec)) return new SluiceError('SLUICE_ERR_INTERNAL', 'ERR EXEC did not return an array');
-  return mapReplies(items, exec, 0);
-}
-
-/** Applies each command's reply rewrite (see PreparedCommand.mapReply) to its successful outcome, in place. */
-export function mapReplies(
-  items: readonly PreparedCommand[],
-  outcomes: Outcome[],
-  offset: number,
-): Outcome[] {
-  items.forEach((item, i) => {
-    const outcome = outcomes[offset + i];
-    if (item.mapReply && outcome !== undefined && !(outcome instanceof Error))
-      outcomes[offset + i] = item.mapReply(outcome);
-  });
-  return outcomes;
 }
 
 const REFUSAL_REASONS: Partial<Record<SluiceError['code'], Parameters<Telemetry['refused']>[0]>> = {

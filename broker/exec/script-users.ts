@@ -1,51 +1,14 @@
 // Scripts of tokens with limited rights run as a Redis ACL user holding exactly those rights, so Redis enforces them
-// inside EVAL and FCALL, where the broker's own check of the top-level command cannot see (issue 17, item 2).
+// inside EVAL and FCALL, where the broker's own check of the top-level command cannot see (issue 17, item 2). The
+// rules come with the command (protocol/script-rights.ts); this file makes users and their connections from them.
 import { hash, randomBytes } from 'node:crypto';
 import { type Redis, ReplyError } from 'ioredis';
-import { type Principal, permits } from '../protocol/auth.js';
 import { SluiceError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { isRefusedToAll } from '../protocol/classify.js';
-import type { CommandTable } from '../protocol/command-table.js';
+import type { RunAs } from '../redis/command.js';
 import { Pool } from '../redis/pool.js';
 import type { RedisTarget } from '../redis/target.js';
 import type { Telemetry } from '../telemetry.js';
-
-/** The commands that run Lua or functions, inside which Redis (not the broker) decides what each call may do. */
-export const SCRIPT_COMMANDS: ReadonlySet<string> = new Set([
-  'eval',
-  'evalsha',
-  'eval_ro',
-  'evalsha_ro',
-  'fcall',
-  'fcall_ro',
-]);
-
-/** Whether a caller has fewer rights than the broker's own connections: its scripts need an ACL user. */
-export function isRestricted(principal: Principal): boolean {
-  return principal.right !== 'admin' || principal.allow !== undefined || principal.deny !== undefined;
-}
-
-/**
- * The ACL command rules of a caller: `-@all`, then `+cmd` (or `+cmd|sub`) for each command of Redis's own table that
- * `permits` allows it and that the broker does not refuse to everyone. Built from the same table and the same check
- * as the broker's top-level refusals, so the two cannot disagree. Sorted: one profile, one rule list.
- */
-export function aclCommandRules(principal: Principal, table: CommandTable): string[] {
-  const allowed: string[] = [];
-  for (const [name, info] of table) {
-    if (isRefusedToAll(name)) continue;
-    if (info.subcommands) {
-      for (const [sub, subInfo] of info.subcommands)
-        if (permits(principal, name, subInfo)) allowed.push(`+${name}|${sub}`);
-    } else if (permits(principal, name, info)) allowed.push(`+${name}`);
-  }
-  // What the broker itself sends on the connection: CLIENT SETNAME as ioredis connects, MULTI and EXEC around a
-  // /multi-exec. All three are `noscript` and refused to every caller (classify.ts), so they grant nothing to a
-  // script or a request.
-  allowed.push('+client|setname', '+multi', '+exec');
-  return ['-@all', ...allowed.sort()];
-}
 
 /** The catalogue refusal for a restricted caller's script, naming why no ACL user can run it. */
 export function scriptRefused(why: string): SluiceError {
@@ -74,8 +37,6 @@ export interface ScriptUsersOptions {
   readonly unsupported: string | undefined;
   /** A ready connection of the broker's own (main pool) to run ACL SETUSER on. */
   readonly control: () => Redis | undefined;
-  /** Redis's command table, as the preparer uses it. */
-  readonly table: () => CommandTable;
 }
 
 /**
@@ -90,7 +51,7 @@ export class ScriptUsers {
   readonly #telemetry: Telemetry;
   readonly #password = randomBytes(32).toString('hex');
   #byRules = new Map<string, ScriptUser>();
-  #byPrincipal = new WeakMap<Principal, ScriptUser>();
+  #byRunAs = new WeakMap<RunAs, ScriptUser>();
 
   constructor(options: ScriptUsersOptions, logger: Logger, telemetry: Telemetry) {
     this.#options = options;
@@ -98,21 +59,20 @@ export class ScriptUsers {
     this.#telemetry = telemetry;
   }
 
-  /** The refusal for a restricted caller's scripts when it is already known (topology, Redis refused the user). */
-  refusal(principal: Principal): SluiceError | undefined {
+  /** The refusal for scripts under these rules when it is already known (topology, Redis refused the user). */
+  refusal(runAs: RunAs): SluiceError | undefined {
     if (this.#options.unsupported !== undefined) return scriptRefused(this.#options.unsupported);
-    return this.#byPrincipal.get(principal)?.refused;
+    return this.#byRunAs.get(runAs)?.refused;
   }
 
   /**
-   * The pool whose connection runs `principal`'s scripts: at once when open, else a promise (the user is being made
+   * The pool whose connection runs scripts under `runAs`: at once when open, else a promise (the user is being made
    * and its connection opened), or the error that refuses the script. Never throws.
    */
-  acquire(principal: Principal): Pool | Promise<Pool | SluiceError> | SluiceError {
-    const known = this.refusal(principal);
+  acquire(runAs: RunAs): Pool | Promise<Pool | SluiceError> | SluiceError {
+    const known = this.refusal(runAs);
     if (known) return known;
-    const user = this.#userOf(principal);
-    if (user instanceof SluiceError) return user;
+    const user = this.#userOf(runAs);
     if (user.refused) return user.refused;
     if (user.pool) return user.pool;
     user.opening ??= this.#open(user).finally(() => {
@@ -128,7 +88,7 @@ export class ScriptUsers {
   reset(): void {
     const users = [...this.#byRules.values()];
     this.#byRules = new Map();
-    this.#byPrincipal = new WeakMap();
+    this.#byRunAs = new WeakMap();
     for (const user of users) void user.pool?.close();
   }
 
@@ -145,16 +105,10 @@ export class ScriptUsers {
     );
   }
 
-  #userOf(principal: Principal): ScriptUser | SluiceError {
-    const found = this.#byPrincipal.get(principal);
+  #userOf(runAs: RunAs): ScriptUser {
+    const found = this.#byRunAs.get(runAs);
     if (found) return found;
-    const table = this.#options.table();
-    if (table.size === 0)
-      return new SluiceError(
-        'SLUICE_ERR_REDIS_UNAVAILABLE',
-        'ERR Redis has not been reached yet; nothing was sent',
-      );
-    const rules = aclCommandRules(principal, table);
+    const { rules } = runAs;
     const key = rules.join(' ');
     let user = this.#byRules.get(key);
     if (!user) {
@@ -162,7 +116,7 @@ export class ScriptUsers {
       user = { name, rules, pool: undefined, opening: undefined, refused: undefined };
       this.#byRules.set(key, user);
     }
-    this.#byPrincipal.set(principal, user);
+    this.#byRunAs.set(runAs, user);
     return user;
   }
 

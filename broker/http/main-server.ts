@@ -146,6 +146,17 @@ const REST_ROUTES: Partial<Record<HttpRoute, { postOnly: boolean }>> = {
   'multi-exec': { postOnly: true },
 };
 
+/** What the main listener hands requests to. */
+export interface MainServerParts {
+  readonly auth: Authenticator;
+  readonly rest: RestHandler;
+  readonly responder: Responder;
+  /** The SSE routes (subscribe, psubscribe, monitor). */
+  readonly streams: StreamHandler;
+  /** The /ws endpoint. */
+  readonly upgrades: UpgradeHandler;
+}
+
 /**
  * The main listener. Plain REST requests take the fast path (fast-path.ts); node:http serves every other request, and
  * every refusal of the prelude (routes, methods, authentication, draining). `drain()` makes it refuse new requests
@@ -158,16 +169,18 @@ export class MainServer implements FastHost {
   readonly #rest: RestHandler;
   readonly #responder: Responder;
   readonly #basePath: string;
-  #streams: StreamHandler | undefined;
-  #upgrades: UpgradeHandler | undefined;
+  readonly #streams: StreamHandler;
+  readonly #upgrades: UpgradeHandler;
   #draining = false;
   /** Responses not yet finished, so drain() can tell their clients not to reuse the connection. */
   readonly #open = new Set<ServerResponse>();
 
-  constructor(auth: Authenticator, rest: RestHandler, responder: Responder, options: MainServerOptions) {
-    this.#auth = auth;
-    this.#rest = rest;
-    this.#responder = responder;
+  constructor(parts: MainServerParts, options: MainServerOptions) {
+    this.#auth = parts.auth;
+    this.#rest = parts.rest;
+    this.#responder = parts.responder;
+    this.#streams = parts.streams;
+    this.#upgrades = parts.upgrades;
     this.#basePath = options.basePath;
     this.server = createServer(
       {
@@ -223,16 +236,6 @@ export class MainServer implements FastHost {
               );
       writeRawError(socket, refusal, this.#responder.syncToken());
     });
-  }
-
-  /** Attaches the SSE handler (subscribe, psubscribe, monitor). */
-  setStreamHandler(handler: StreamHandler): void {
-    this.#streams = handler;
-  }
-
-  /** Attaches the WebSocket handler for /ws. */
-  setUpgradeHandler(handler: UpgradeHandler): void {
-    this.#upgrades = handler;
   }
 
   /** Stops taking requests: new ones get 503 SLUICE_ERR_DRAINING; idle keep-alive connections are closed. */
@@ -292,7 +295,7 @@ export class MainServer implements FastHost {
    * refusal is left to node:http's 'upgrade' handler below.
    */
   upgrade(request: WireRequest, head: Buffer, connection: FastCaller, take: () => Socket): boolean {
-    if (this.#draining || !this.#upgrades) return false;
+    if (this.#draining) return false;
     const target = splitTarget(request.target, this.#basePath);
     if (target?.pathname !== '/ws') return false;
     const principal = this.#identifyOn(connection, request.headers['authorization'], target.query);
@@ -366,12 +369,6 @@ export class MainServer implements FastHost {
     const principal = this.#auth.identify(tokenOf(req.headers.authorization, query));
     if (principal instanceof SluiceError) return this.#responder.error(res, route, principal);
     if (route === 'subscribe' || route === 'psubscribe' || route === 'monitor') {
-      if (!this.#streams)
-        return this.#responder.error(
-          res,
-          route,
-          new SluiceError('SLUICE_ERR_HTTP_NOT_FOUND', `ERR ${route} is not available on this broker`),
-        );
       const name = route === 'monitor' ? '' : pathname.slice(route.length + 2);
       return this.#streams.handle(req, res, route, principal, name);
     }
@@ -409,7 +406,7 @@ export class MainServer implements FastHost {
     const { pathname, query } = splitTarget(origin, this.#basePath) ?? { pathname: '', query: '' };
     if (this.#draining)
       return refuse(new SluiceError('SLUICE_ERR_DRAINING', 'ERR the broker is shutting down'));
-    if (pathname !== '/ws' || !this.#upgrades)
+    if (pathname !== '/ws')
       return refuse(
         new SluiceError(
           'SLUICE_ERR_HTTP_NOT_FOUND',

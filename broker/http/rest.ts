@@ -2,7 +2,7 @@
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { Principal } from '../protocol/auth.js';
 import { SluiceError } from '../errors.js';
-import type { RequestRunner } from '../exec/executor.js';
+import type { RequestRunner } from '../exec/request-runner.js';
 import type { Logger } from '../log.js';
 import type { Outcome, RequestTiming } from '../redis/outcome.js';
 import type { CommandPreparer, PreparedCommand } from '../protocol/prepare.js';

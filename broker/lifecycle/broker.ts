@@ -6,7 +6,8 @@ import { Admission } from '../exec/admission.js';
 import { createAdminServer } from './admin.js';
 import { Authenticator, type TokenEntry } from '../protocol/auth.js';
 import type { Config } from '../config.js';
-import { Executor, type RequestRunner } from '../exec/executor.js';
+import { Executor } from '../exec/executor.js';
+import type { RequestRunner } from '../exec/request-runner.js';
 import { Responder } from '../http/respond.js';
 import { RestHandler } from '../http/rest.js';
 import { MainServer } from '../http/main-server.js';
@@ -16,7 +17,7 @@ import { CommandPreparer } from '../protocol/prepare.js';
 import { SubscriberHub } from '../pubsub/hub.js';
 import { ScriptAliases } from '../protocol/scripts.js';
 import { BlockingPool } from '../redis/blocking-pool.js';
-import type { Cluster } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { ClusterExecutor } from '../exec/cluster-executor.js';
 import { buildCommandTable } from '../protocol/command-table.js';
 import { assertIoredisCompatible } from '../redis/ioredis-check.js';
@@ -48,10 +49,10 @@ export interface BrokerParts {
   readonly config: Config;
   readonly logger: Logger;
   readonly pool: Pool;
+  /** The blocking pool of the standalone executor (unused under Cluster, where each primary gets its own). */
   readonly blockingPool: BlockingPool;
   readonly admission: Admission;
-  readonly executor: Executor;
-  /** What transports run requests on: `executor`, or the cluster executor when SLUICE_REDIS_CLUSTER_NODES is set. */
+  /** What transports run requests on: the Executor, or the cluster executor when SLUICE_REDIS_CLUSTER_NODES is set. */
   readonly requests: RequestRunner;
   /** The Redis Cluster client (cluster mode only; the main pool is then empty). */
   readonly cluster: Cluster | undefined;
@@ -59,7 +60,7 @@ export interface BrokerParts {
   readonly auth: Authenticator;
   readonly responder: Responder;
   readonly server: MainServer;
-  /** The /ws endpoint (attach the shared subscriber with `ws.setHub`). */
+  /** The /ws endpoint. */
   readonly ws: WsServer;
   readonly telemetry: Telemetry;
   readonly redisUrl: string;
@@ -132,43 +133,6 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
     telemetry,
   );
   const admission = new Admission(config);
-  const executor = new Executor(pool, admission, telemetry, config);
-  const blockingPool = new BlockingPool(
-    {
-      target: redisTarget,
-      size: config.blockingPoolSize,
-      maxMs: config.blockingMaxMs,
-      idleMs: config.blockingIdleMs,
-      commandTimeoutMs: config.commandTimeoutMs,
-      connectTimeoutMs: config.redisConnectTimeoutMs,
-      control: () => pool.any(),
-    },
-    telemetry,
-  );
-  executor.setBlockingRunner(blockingPool);
-  const requests: RequestRunner = cluster
-    ? new ClusterExecutor(cluster, admission, telemetry, {
-        commandTimeoutMs: config.commandTimeoutMs,
-        // Each primary gets a blocking pool of SLUICE_BLOCKING_POOL_SIZE, opened lazily.
-        blockingPool: (node, control) =>
-          new BlockingPool(
-            {
-              target: nodeTarget(redisTarget, node),
-              size: config.blockingPoolSize,
-              maxMs: config.blockingMaxMs,
-              idleMs: config.blockingIdleMs,
-              commandTimeoutMs: config.commandTimeoutMs,
-              connectTimeoutMs: config.redisConnectTimeoutMs,
-              control,
-            },
-            telemetry,
-          ),
-      })
-    : executor;
-  const preparer = new CommandPreparer(new ScriptAliases(), (error) => {
-    const reason = PREPARE_REFUSALS[error.code];
-    if (reason) telemetry.refused(reason);
-  });
   // Scripts of tokens with limited rights run as Redis ACL users with those rights (docs/security.md).
   const scriptUsers = new ScriptUsers(
     {
@@ -181,13 +145,40 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
           ? 'under Sentinel a promoted replica would lack the ACL users made on the old primary'
           : undefined,
       control: () => pool.any(),
-      table: () => preparer.table,
     },
     logger,
     telemetry,
   );
-  preparer.setScriptGate((principal) => scriptUsers.refusal(principal));
-  executor.setScriptUsers(scriptUsers);
+  const preparer = new CommandPreparer({
+    scripts: new ScriptAliases(),
+    scriptGate: (runAs) => scriptUsers.refusal(runAs),
+    onRefused: (error) => {
+      const reason = PREPARE_REFUSALS[error.code];
+      if (reason) telemetry.refused(reason);
+    },
+  });
+  /** A blocking pool of SLUICE_BLOCKING_POOL_SIZE on `target`, unblocking its callers through `control`. */
+  const blockingPoolOn = (target: RedisTarget, control: () => Redis | undefined) =>
+    new BlockingPool(
+      {
+        target,
+        size: config.blockingPoolSize,
+        maxMs: config.blockingMaxMs,
+        idleMs: config.blockingIdleMs,
+        commandTimeoutMs: config.commandTimeoutMs,
+        connectTimeoutMs: config.redisConnectTimeoutMs,
+        control,
+      },
+      telemetry,
+    );
+  const blockingPool = blockingPoolOn(redisTarget, () => pool.any());
+  const requests: RequestRunner = cluster
+    ? new ClusterExecutor(cluster, admission, telemetry, {
+        commandTimeoutMs: config.commandTimeoutMs,
+        // Each primary gets a blocking pool of SLUICE_BLOCKING_POOL_SIZE, opened lazily.
+        blockingPool: (node, control) => blockingPoolOn(nodeTarget(redisTarget, node), control),
+      })
+    : new Executor({ pool, blocking: blockingPool, scriptUsers, admission, telemetry }, config);
   const auth = new Authenticator(deps.tokens);
   const responder = new Responder(createSyncTokens(), telemetry);
   const rest = new RestHandler(
@@ -200,27 +191,6 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
     },
     logger,
   );
-  const server = new MainServer(auth, rest, responder, {
-    headersTimeoutMs: config.httpHeadersTimeoutMs,
-    requestTimeoutMs: config.httpRequestTimeoutMs,
-    keepAliveTimeoutMs: config.httpKeepAliveTimeoutMs,
-    maxConnections: config.httpMaxConnections,
-    maxBodyBytes: config.maxBodyBytes,
-    basePath: config.basePath,
-  });
-  const ws = new WsServer(
-    { preparer, executor: requests, logger, telemetry, syncToken: () => responder.syncToken() },
-    {
-      maxFrameBytes: config.wsMaxFrameBytes,
-      maxInflight: config.wsMaxInflight,
-      maxSockets: config.wsMaxSockets,
-      sendBufferBytes: config.wsSendBufferBytes,
-      heartbeatMs: config.wsHeartbeatMs,
-      maxPipelineCommands: config.maxPipelineCommands,
-    },
-  );
-  server.setUpgradeHandler(ws);
-
   const pubsub = new SubscriberHub(
     {
       target: seedTarget,
@@ -240,8 +210,28 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
     bufferBytes: config.subscriberBufferBytes,
     keepaliveMs: config.sseKeepaliveMs,
   });
-  server.setStreamHandler(sse);
-  ws.setHub(pubsub);
+  const ws = new WsServer(
+    { preparer, executor: requests, hub: pubsub, logger, telemetry, syncToken: () => responder.syncToken() },
+    {
+      maxFrameBytes: config.wsMaxFrameBytes,
+      maxInflight: config.wsMaxInflight,
+      maxSockets: config.wsMaxSockets,
+      sendBufferBytes: config.wsSendBufferBytes,
+      heartbeatMs: config.wsHeartbeatMs,
+      maxPipelineCommands: config.maxPipelineCommands,
+    },
+  );
+  const server = new MainServer(
+    { auth, rest, responder, streams: sse, upgrades: ws },
+    {
+      headersTimeoutMs: config.httpHeadersTimeoutMs,
+      requestTimeoutMs: config.httpRequestTimeoutMs,
+      keepAliveTimeoutMs: config.httpKeepAliveTimeoutMs,
+      maxConnections: config.httpMaxConnections,
+      maxBodyBytes: config.maxBodyBytes,
+      basePath: config.basePath,
+    },
+  );
 
   // Routing needs Redis's own command list; read it whenever Redis (re)appears until it has been read once.
   const loadCommands = async () => {
@@ -285,16 +275,11 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
   metrics?.plug({
     pools: {
       main: () => {
-        if (requests instanceof ClusterExecutor) {
-          const { primaries, ready } = requests.stats();
-          return { max: primaries, connections: { ready, down: primaries - ready }, inflight: 0 };
-        }
-        const { size, ready, inflight } = pool.stats();
+        const { size, ready, inflight } = requests.stats().main;
         return { max: size, connections: { ready, down: size - ready }, inflight };
       },
       blocking: () => {
-        const { size, busy, open } =
-          requests instanceof ClusterExecutor ? requests.blockingStats() : blockingPool.stats();
+        const { size, busy, open } = requests.stats().blocking;
         return { max: size, connections: { busy, idle: open - busy }, inflight: busy };
       },
     },
@@ -302,7 +287,7 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
     pubsub: () => pubsub.stats(),
     sse: () => ({ streams: sse.stats().streams + sse.stats().monitors }),
     ws: () => ws.stats(),
-    clusterNodes: () => (requests instanceof ClusterExecutor ? requests.nodeStats() : []),
+    clusterNodes: () => requests.nodeStats(),
   });
   const admin =
     deps.admin === false
@@ -318,7 +303,6 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
     pool,
     blockingPool,
     admission,
-    executor,
     requests,
     cluster,
     preparer,
@@ -345,24 +329,19 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
       logger.info({ event: 'draining', timeoutMs: config.drainTimeoutMs }, 'draining');
       server.drain();
       // Blocked callers get Redis's timeout reply (nil) now rather than a cut connection at the drain deadline.
-      blockingPool.unblockAll();
-      if (requests instanceof ClusterExecutor) requests.unblockAll();
+      requests.unblockAll();
       const deadline = new Promise<void>((resolve) => setTimeout(resolve, config.drainTimeoutMs).unref());
       await Promise.race([
         Promise.allSettled(drainHooks.map((hook) => hook())).then(() =>
-          Promise.all([
-            admission.onIdle(),
-            blockingPool.idle(),
-            requests instanceof ClusterExecutor ? requests.idle() : undefined,
-          ]),
+          Promise.all([admission.onIdle(), requests.idle()]),
         ),
         deadline,
       ]);
       server.closeAllConnections();
       ws.close();
+      await requests.close();
       await blockingPool.close();
       await scriptUsers.close();
-      if (requests instanceof ClusterExecutor) await requests.close();
       await pool.close();
       await cluster?.quit().catch(() => cluster.disconnect());
       admin?.close();

@@ -1,7 +1,7 @@
 // Where a command may run: the shared main pool, the blocking pool, or nowhere (with what to use instead). Pure.
+import type { Route } from '../redis/command.js';
 import type { CommandInfo } from './command-table.js';
 
-export type Route = 'main' | 'blocking';
 export type Classification = { readonly route: Route } | { readonly refused: string };
 
 const USE_MULTI_EXEC = 'use POST /multi-exec (or a WebSocket "multi" request) for an atomic transaction';

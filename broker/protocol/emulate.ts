@@ -1,5 +1,5 @@
 // Upstash behaviours plain Redis lacks, rewritten into commands Redis runs in one step (docs/rest-api.md, compatibility). Pure.
-import type { Arg } from './request.js';
+import type { Arg } from '../redis/command.js';
 
 /** A replacement for what is written to Redis; the client still sees (and is checked as) the original command. */
 export interface Emulation {

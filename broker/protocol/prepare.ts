@@ -2,35 +2,27 @@
 import { type Principal, noPermission, permits } from './auth.js';
 import { SluiceError } from '../errors.js';
 import { type CommandTable, lookupCommand } from './command-table.js';
-import { classify, type Route } from './classify.js';
+import { classify } from './classify.js';
 import { emulate } from './emulate.js';
-import type { Reply } from './reply.js';
-import type { Arg } from './request.js';
+import type { Arg, PreparedCommand, Reply, RunAs } from '../redis/command.js';
 import type { ScriptAliases } from './scripts.js';
-import { isRestricted, SCRIPT_COMMANDS, scriptRefused } from '../exec/script-users.js';
+import { aclCommandRules, isRestricted, SCRIPT_COMMANDS } from './script-rights.js';
 
-/** A command that passed every check, ready for a pool. */
-export interface PreparedCommand {
-  /** Lower-case command name. */
-  readonly name: string;
-  /** The name as written to Redis: upper case, which also keeps ioredis's own argument/reply rewriting away. */
-  readonly wireName: string;
-  /** Arguments after the name. */
-  readonly args: Arg[];
-  readonly route: Route;
-  /** Metric label: a command Redis knows, or `other`. */
-  readonly label: string;
-  /** Rewrites the reply (SCRIPT LOAD answers the SHA the client computed). */
-  readonly mapReply?: ((reply: Reply) => Reply) | undefined;
-  /**
-   * Set on a script (EVAL*, FCALL*) of a caller with limited rights: it must run as that caller's Redis ACL user
-   * (see script-users.ts), never on the broker's own connections.
-   */
-  readonly runAs: Principal | undefined;
+// Transports hand prepared commands to the executor; the shape itself lives with the layers that run it.
+export type { PreparedCommand } from '../redis/command.js';
+
+/** Answers whether scripts under these ACL rules are already known to be refused (see ScriptUsers.refusal). */
+export type ScriptGate = (runAs: RunAs) => SluiceError | undefined;
+
+/** What a CommandPreparer is built with. */
+export interface CommandPreparerOptions {
+  /** The script aliases (shebang flags, SHA rewrites) of this broker. */
+  readonly scripts: ScriptAliases;
+  /** Decides about scripts of restricted callers before they are admitted. */
+  readonly scriptGate: ScriptGate;
+  /** Hears every command this preparer refuses (for the refusals metric). */
+  readonly onRefused: (error: SluiceError) => void;
 }
-
-/** Answers whether a restricted caller's scripts are already known to be refused (see ScriptUsers.refusal). */
-export type ScriptGate = (principal: Principal) => SluiceError | undefined;
 
 function text(arg: Arg | undefined): string | undefined {
   return arg === undefined ? undefined : typeof arg === 'string' ? arg : arg.toString('utf8');
@@ -41,18 +33,15 @@ export class CommandPreparer {
   #table: CommandTable = new Map();
   readonly #wireNames = new Map<string, string>();
   readonly #scripts: ScriptAliases;
-  readonly #onRefused: ((error: SluiceError) => void) | undefined;
-  #scriptGate: ScriptGate = () => scriptRefused('this broker has no Redis ACL users for scripts');
+  readonly #onRefused: (error: SluiceError) => void;
+  readonly #scriptGate: ScriptGate;
+  /** Each restricted caller's ACL rules, computed once from the table (one object per caller keys ScriptUsers). */
+  #runAs = new WeakMap<Principal, RunAs>();
 
-  /** `onRefused` hears every command this preparer refuses (for the refusals metric). */
-  constructor(scripts: ScriptAliases, onRefused?: (error: SluiceError) => void) {
-    this.#scripts = scripts;
-    this.#onRefused = onRefused;
-  }
-
-  /** Decides about scripts of restricted callers; until it is set they are refused (never run with more rights). */
-  setScriptGate(gate: ScriptGate): void {
-    this.#scriptGate = gate;
+  constructor(options: CommandPreparerOptions) {
+    this.#scripts = options.scripts;
+    this.#scriptGate = options.scriptGate;
+    this.#onRefused = options.onRefused;
   }
 
   /** Whether the command table has been read from Redis. */
@@ -60,14 +49,10 @@ export class CommandPreparer {
     return this.#table.size > 0;
   }
 
-  /** The table read from Redis's COMMAND reply (empty until then). */
-  get table(): CommandTable {
-    return this.#table;
-  }
-
   /** Installs the table read from Redis's COMMAND reply. */
   setTable(table: CommandTable): void {
     this.#table = table;
+    this.#runAs = new WeakMap();
   }
 
   /** Whether Redis knows the command (for bounded metric labels). */
@@ -78,7 +63,7 @@ export class CommandPreparer {
   /** Prepares one command (`argv[0]` is the name), or returns the error that refuses it. Never throws. */
   prepare(argv: readonly Arg[], principal: Principal): PreparedCommand | SluiceError {
     const prepared = this.#prepare(argv, principal);
-    if (this.#onRefused && prepared instanceof SluiceError) this.#onRefused(prepared);
+    if (prepared instanceof SluiceError) this.#onRefused(prepared);
     return prepared;
   }
 
@@ -103,11 +88,11 @@ export class CommandPreparer {
     const classification = classify(name, given, info);
     if ('refused' in classification)
       return new SluiceError('SLUICE_ERR_COMMAND_REFUSED', classification.refused);
-    let runAs: Principal | undefined;
+    let runAs: RunAs | undefined;
     if (SCRIPT_COMMANDS.has(name) && isRestricted(principal)) {
-      const refused = this.#scriptGate(principal);
+      runAs = this.#runAsOf(principal);
+      const refused = this.#scriptGate(runAs);
       if (refused) return refused;
-      runAs = principal;
     }
     const label = info ? name : 'other';
     const emulated = emulate(name, given);
@@ -124,6 +109,16 @@ export class CommandPreparer {
       mapReply,
       runAs,
     };
+  }
+
+  /** The ACL rules `principal`'s scripts run under, the same object each time. */
+  #runAsOf(principal: Principal): RunAs {
+    let runAs = this.#runAs.get(principal);
+    if (runAs === undefined) {
+      runAs = { rules: aclCommandRules(principal, this.#table) };
+      this.#runAs.set(principal, runAs);
+    }
+    return runAs;
   }
 
   /** The upper-case name of a command Redis knows (bounded by its command table). */

@@ -1,10 +1,5 @@
 // Redis replies as the broker holds them, and their JSON form under Upstash's encoding rules (docs/rest-api.md). Pure.
-
-/**
- * A RESP2 reply as ioredis gives it with buffer replies and `stringNumbers`: integers as decimal strings (never
- * through a JS number), bulk and simple strings as Buffers, nil as null, errors nested in arrays as Error.
- */
-export type Reply = null | string | Buffer | Reply[] | Error;
+import type { Reply } from '../redis/command.js';
 
 const OK = Buffer.from('OK');
 

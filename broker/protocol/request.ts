@@ -1,8 +1,9 @@
 // Turning request bodies (JSON commands, pipelines, base64 arguments) into argument lists. Pure.
 import { SluiceError } from '../errors.js';
+import type { Arg } from '../redis/command.js';
 
-/** One argument as sent to Redis: text (written as UTF-8) or raw bytes. */
-export type Arg = string | Buffer;
+// Transports name arguments through the protocol; the type itself lives with the commands the pools run.
+export type { Arg } from '../redis/command.js';
 
 function describe(value: unknown): string {
   if (value === null) return 'null';

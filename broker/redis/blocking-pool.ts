@@ -2,10 +2,9 @@
 import { performance } from 'node:perf_hooks';
 import { Command, type Redis } from 'ioredis';
 import { SluiceError } from '../errors.js';
-import { type BlockingRunner, type Outcome, outcomeOf, type RequestTiming } from './outcome.js';
-import { type CappedCommand, capBlockingTimeout } from '../protocol/blocking-timeout.js';
-import type { PreparedCommand } from '../protocol/prepare.js';
-import type { Reply } from '../protocol/reply.js';
+import { type Outcome, outcomeOf, type RequestTiming } from './outcome.js';
+import { type CappedCommand, capBlockingTimeout } from './blocking-timeout.js';
+import type { PreparedCommand, Reply } from './command.js';
 import type { Telemetry } from '../telemetry.js';
 import { NotSentError } from './batcher.js';
 import { openConnection } from './redis-connection.js';
@@ -67,7 +66,7 @@ function notSent(reason: string): Error {
  * pool. When every connection is busy the command is refused at once (SLUICE_ERR_BLOCKING_POOL_FULL), never queued:
  * a queue of blocking commands would only add their block times together.
  */
-export class BlockingPool implements BlockingRunner {
+export class BlockingPool {
   readonly #options: BlockingPoolOptions;
   readonly #telemetry: Telemetry;
   readonly #slots = new Set<Slot>();

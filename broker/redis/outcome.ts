@@ -1,9 +1,8 @@
-// What a command comes to (a reply or an Error), a request's timing, and the blocking-pool contract: shared by the
-// executor, the pools and the transports, so that pools never import the executor.
+// What a command comes to (a reply or an Error) and a request's timing: shared by the executors, the pools and the
+// transports, so that pools never import the executor.
 import { ReplyError } from 'ioredis';
 import { SluiceError } from '../errors.js';
-import type { PreparedCommand } from '../protocol/prepare.js';
-import type { Reply } from '../protocol/reply.js';
+import type { Reply } from './command.js';
 import { NotSentError } from './batcher.js';
 import type { CommandOutcome } from '../telemetry.js';
 
@@ -24,11 +23,6 @@ export interface RequestTiming {
    * leaves the queue. A hook rather than a signal, so that a request admitted at once costs nothing.
    */
   readonly onAbandon?: (listener: () => void) => void;
-}
-
-/** Runs blocking commands; provided by the blocking pool. */
-export interface BlockingRunner {
-  run(command: PreparedCommand, timing: RequestTiming): Promise<Outcome>;
 }
 
 /** Turns a failure into the Error a caller sees, and how it ended for the command-outcome metric. */

@@ -1,7 +1,7 @@
 // A Command whose reply goes straight to its request, without the promise ioredis makes for every command.
 import { Command } from 'ioredis';
 import type { Outcome } from './outcome.js';
-import type { Arg } from '../protocol/request.js';
+import type { Arg } from './command.js';
 import type { ReplySink } from './settle.js';
 
 /** The parts of ioredis's Command this class relies on that its typings keep private. */

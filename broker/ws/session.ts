@@ -2,7 +2,7 @@
 import { performance } from 'node:perf_hooks';
 import { type Principal, noPermission } from '../protocol/auth.js';
 import { SluiceError } from '../errors.js';
-import type { Affinity, RequestRunner } from '../exec/executor.js';
+import type { Affinity, RequestRunner } from '../exec/request-runner.js';
 import type { Outcome, RequestTiming } from '../redis/outcome.js';
 import type { Logger } from '../log.js';
 import type { CommandPreparer, PreparedCommand } from '../protocol/prepare.js';
@@ -24,8 +24,8 @@ import { closeCodeOf, closeReason } from './close.js';
 export interface SessionDeps {
   readonly preparer: CommandPreparer;
   readonly executor: RequestRunner;
-  /** The shared subscriber, when one runs. */
-  hub(): PubSubHub | undefined;
+  /** The shared subscriber. */
+  readonly hub: PubSubHub;
   readonly logger: Logger;
   /** SLUICE_MAX_PIPELINE_COMMANDS. */
   readonly maxPipelineCommands: number;
@@ -163,7 +163,7 @@ export class Session implements PubSubListener {
     if (this.#channels.size + this.#patterns.size > 0) {
       this.#channels.clear();
       this.#patterns.clear();
-      this.#deps.hub()?.unsubscribeAll(this);
+      this.#deps.hub.unsubscribeAll(this);
     }
   }
 
@@ -229,18 +229,7 @@ export class Session implements PubSubListener {
 
   #subscription(request: SubscriptionRequest): void {
     const { idJson, op, subscriptionKind: kind } = request;
-    const hub = this.#deps.hub();
-    if (!hub) {
-      return this.#answer(
-        errorFrame(
-          idJson,
-          new SluiceError(
-            'SLUICE_ERR_WS_PUBSUB_UNAVAILABLE',
-            `ERR ${op} is not available: this broker runs no shared subscriber`,
-          ),
-        ),
-      );
-    }
+    const hub = this.#deps.hub;
     // Every right may listen (read-only tokens included); a token's own allow/deny lists still apply.
     const { allow, deny } = this.#principal;
     if (deny?.has(op) || (allow && !allow.has(op))) return this.#answer(errorFrame(idJson, noPermission(op)));

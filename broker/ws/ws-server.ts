@@ -4,7 +4,7 @@ import type { Socket } from 'node:net';
 import { type RawData, type ServerOptions, type WebSocket, WebSocketServer } from 'ws';
 import type { Principal } from '../protocol/auth.js';
 import { SluiceError } from '../errors.js';
-import type { RequestRunner } from '../exec/executor.js';
+import type { RequestRunner } from '../exec/request-runner.js';
 import { type UpgradeHandler, type UpgradeRequest, writeRawError } from '../http/main-server.js';
 import type { Logger } from '../log.js';
 import type { CommandPreparer } from '../protocol/prepare.js';
@@ -39,10 +39,10 @@ export interface WsServerDeps {
   readonly logger: Logger;
   /** A fresh sync token for refused upgrades (every HTTP response carries one). */
   syncToken(): string;
-  /** The shared subscriber; can also be attached later with `setHub`. */
-  readonly hub?: PubSubHub;
+  /** The shared subscriber (SSE and WebSocket subscriptions). */
+  readonly hub: PubSubHub;
   /** Counts limit refusals (sockets, in-flight, slow readers). */
-  readonly telemetry?: Telemetry;
+  readonly telemetry: Telemetry;
 }
 
 /** How long a closing socket may take to answer our close frame before it is destroyed (ws's closeTimeout). */
@@ -61,7 +61,7 @@ export function maxBufferedChunks(maxFrameBytes: number): number {
   return Math.max(1024, Math.ceil(maxFrameBytes / 400));
 }
 
-/** The WebSocket endpoint. One per broker process; attach it with `MainServer.setUpgradeHandler`. */
+/** The WebSocket endpoint. One per broker process; MainServer hands it the upgrades for /ws. */
 export class WsServer implements UpgradeHandler {
   readonly #wss: WebSocketServer;
   readonly #limits: ReaderLimits;
@@ -70,7 +70,6 @@ export class WsServer implements UpgradeHandler {
   readonly #sessionDeps: SessionDeps;
   readonly #frames = { in: 0, out: 0 };
   readonly #sessions = new Set<Session>();
-  #hub: PubSubHub | undefined;
   #heartbeat: NodeJS.Timeout | undefined;
   #nextConnId = 1;
   #draining = false;
@@ -79,7 +78,6 @@ export class WsServer implements UpgradeHandler {
   constructor(deps: WsServerDeps, options: WsServerOptions) {
     this.#deps = deps;
     this.#options = options;
-    this.#hub = deps.hub;
     this.#limits = {
       maxFrameBytes: options.maxFrameBytes,
       maxFragments: MAX_FRAGMENTS,
@@ -106,24 +104,19 @@ export class WsServer implements UpgradeHandler {
     this.#sessionDeps = {
       preparer: deps.preparer,
       executor: deps.executor,
-      hub: () => this.#hub,
+      hub: deps.hub,
       logger: deps.logger,
       maxPipelineCommands: options.maxPipelineCommands,
       maxInflight: options.maxInflight,
       sendBufferBytes: options.sendBufferBytes,
       frames: this.#frames,
-      limitHit: () => deps.telemetry?.refused('ws_limit'),
+      limitHit: () => deps.telemetry.refused('ws_limit'),
     };
   }
 
   /** Open sockets and cumulative frame counts, for metrics. */
   stats(): { sockets: number; framesIn: number; framesOut: number } {
     return { sockets: this.#sessions.size, framesIn: this.#frames.in, framesOut: this.#frames.out };
-  }
-
-  /** Attaches the shared subscriber; until then subscribe requests answer SLUICE_ERR_WS_PUBSUB_UNAVAILABLE. */
-  setHub(hub: PubSubHub): void {
-    this.#hub = hub;
   }
 
   /** Open sockets. */
@@ -150,7 +143,7 @@ export class WsServer implements UpgradeHandler {
         { event: 'ws_max_sockets', limit: max },
         'refused a WebSocket: too many open (SLUICE_WS_MAX_SOCKETS)',
       );
-      this.#deps.telemetry?.refused('ws_limit');
+      this.#deps.telemetry.refused('ws_limit');
       return this.#refuse(
         socket,
         new SluiceError(

@@ -1,6 +1,6 @@
 // Where each blocking command carries its timeout, and capping it to the broker's longest block. Pure.
 import { SluiceError } from '../errors.js';
-import type { Arg } from './request.js';
+import type { Arg } from './command.js';
 
 /** How a command states its timeout: seconds (fractions allowed) or whole milliseconds. */
 type Unit = 's' | 'ms';
