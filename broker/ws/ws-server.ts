@@ -5,7 +5,8 @@ import { type RawData, type ServerOptions, type WebSocket, WebSocketServer } fro
 import type { Principal } from '../protocol/auth.js';
 import { SluiceError } from '../errors.js';
 import type { RequestRunner } from '../exec/request-runner.js';
-import { type UpgradeHandler, type UpgradeRequest, writeRawError } from '../http/main-server.js';
+import type { UpgradeHandler, UpgradeRequest } from '../entrance/upgrade.js';
+import { writeRawError } from '../entrance/raw-error.js';
 import type { Logger } from '../log.js';
 import type { CommandPreparer } from '../protocol/prepare.js';
 import type { PubSubHub } from '../pubsub/types.js';
