@@ -1,6 +1,6 @@
 // What an upgrade request is to the entrance and to the WebSocket endpoint it admits callers to.
 import type { Socket } from 'node:net';
-import type { Principal } from '../protocol/auth.js';
+import type { AdmittedUpgrade } from './entrance.js';
 
 /** Request headers by lower-case name, as node:http and the fast path's reader both give them. */
 export type UpgradeHeaders = Readonly<Record<string, string | string[] | undefined>>;
@@ -15,15 +15,9 @@ export interface UpgradeRequest {
   readonly headers: UpgradeHeaders;
 }
 
-/** Accepts WebSocket upgrades on /ws for a caller the entrance admitted; provided by the WebSocket module. */
+/** Accepts WebSocket upgrades on /ws as the entrance admitted them (caller, query); provided by the WebSocket module. */
 export interface UpgradeHandler {
-  handleUpgrade(
-    request: UpgradeRequest,
-    socket: Socket,
-    head: Buffer,
-    principal: Principal,
-    query: string,
-  ): void;
+  handleUpgrade(request: UpgradeRequest, socket: Socket, head: Buffer, admitted: AdmittedUpgrade): void;
 }
 
 /** Whether a lower-cased Connection value lists the upgrade option (`Upgrade`, `keep-alive, Upgrade`). */

@@ -178,13 +178,7 @@ export class MainServer implements FastHost {
     );
     if (admission instanceof SluiceError) return false;
     const { method, target: url, headers } = request;
-    this.#upgrades.handleUpgrade(
-      { method, url, headers },
-      take(),
-      head,
-      admission.principal,
-      admission.query,
-    );
+    this.#upgrades.handleUpgrade({ method, url, headers }, take(), head, admission);
     return true;
   }
 
@@ -228,6 +222,6 @@ export class MainServer implements FastHost {
     const admission = this.#entrance.admitUpgrade(req.url ?? '/', req.headers.authorization);
     if (admission instanceof SluiceError)
       return writeRawError(socket, admission, this.#responder.syncToken());
-    this.#upgrades.handleUpgrade(req, socket as Socket, head, admission.principal, admission.query);
+    this.#upgrades.handleUpgrade(req, socket as Socket, head, admission);
   }
 }
