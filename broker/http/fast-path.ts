@@ -350,6 +350,7 @@ export class FastHttp {
     this.options = options;
     this.keepAliveHead = `Connection: keep-alive\r\nKeep-Alive: timeout=${Math.floor(options.keepAliveTimeoutMs / 1000)}\r\n\r\n`;
     this.#server = server;
+    // node:http's own listener, replayed for each connection handed over (node-http-check.ts checks it at start-up).
     const [nodeListener] = server.listeners('connection') as NodeConnectionListener[];
     if (!nodeListener) throw new Error('node:http registered no connection listener');
     this.#nodeListener = nodeListener;
