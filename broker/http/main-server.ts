@@ -5,7 +5,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Authenticator } from '../protocol/auth.js';
-import type { Responder } from './respond.js';
+import type { Responder } from '../entrance/respond.js';
 import type { RestHandler } from './rest.js';
 import { FastHttp, type FastHost, type FastResponse } from './fast-path.js';
 import type { WireRequest } from './wire-request.js';

@@ -9,7 +9,7 @@ import type { CommandPreparer, PreparedCommand } from '../protocol/prepare.js';
 import { replyJson, replyResp2 } from '../protocol/reply.js';
 import { type Arg, parseCommandBody, parseCommandList, parseJson } from '../protocol/request.js';
 import { pathCommand } from './path-style.js';
-import type { Responder, ResponseSink } from './respond.js';
+import type { Responder, ResponseSink } from '../entrance/respond.js';
 import type { HttpRoute } from '../entrance/entrance.js';
 import { itemsJson } from '../protocol/items.js';
 import { preparePipeline, prepareTransaction, sharedFailure } from '../protocol/batch.js';

@@ -8,7 +8,7 @@ import { Authenticator, type TokenEntry } from '../protocol/auth.js';
 import type { Config } from '../config.js';
 import { Executor } from '../exec/executor.js';
 import type { RequestRunner } from '../exec/request-runner.js';
-import { Responder } from '../http/respond.js';
+import { Responder } from '../entrance/respond.js';
 import { RestHandler } from '../http/rest.js';
 import { MainServer } from '../http/main-server.js';
 import { SseHandler } from '../sse/sse-streams.js';
