@@ -3,10 +3,8 @@
 import type { EventEmitter } from 'node:events';
 import t from 'tap';
 import { WebSocket } from 'ws';
-import { startBroker } from '../broker/lifecycle/broker.js';
-import { createLogger } from '../broker/log.js';
 import { assertWsCompatible, WS_CHECKED_VERSION, wsProblems } from '../broker/ws/ws-check.js';
-import { testConfig } from './helpers/broker.js';
+import { startRefusal } from './helpers/broker.js';
 
 type SetSocket = (this: { _receiver: EventEmitter }, ...args: unknown[]) => void;
 const proto = WebSocket.prototype as unknown as { setSocket: SetSocket };
@@ -43,18 +41,7 @@ t.test('a reader error without its code is named', async (t) => {
 });
 
 t.test('startBroker refuses to start, naming the problem and the versions', async (t) => {
-  const error = await withCodelessErrors(() =>
-    startBroker({
-      config: testConfig(),
-      redisUrl: 'redis://127.0.0.1:1',
-      tokens: [],
-      logger: createLogger('silent'),
-      admin: false,
-    }).then(
-      () => undefined,
-      (e: unknown) => e as Error,
-    ),
-  );
+  const error = await withCodelessErrors(startRefusal);
   t.ok(error, 'rejected');
   t.match(error?.message, /^ws \d+\.\d+\.\d+ does not work the way Sluice relies on/);
   t.match(error?.message, `checked against ${WS_CHECKED_VERSION}`);
