@@ -3,7 +3,7 @@ import { createServer } from 'node:http';
 import { connect } from 'node:net';
 import fc from 'fast-check';
 import t, { type Test } from 'tap';
-import { originFormOf } from '../broker/http/request-target.js';
+import { originFormOf } from '../broker/entrance/request-target.js';
 import { readWireRequest, type WireLimits, type WireRequest } from '../broker/http/wire-request.js';
 
 const LIMITS: WireLimits = { maxHeaderBytes: 256, maxBodyBytes: 16 };

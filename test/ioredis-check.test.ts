@@ -2,14 +2,12 @@
 // missing or changed internal is named before any request could go unanswered.
 import t from 'tap';
 import { Command } from 'ioredis';
-import { startBroker } from '../broker/lifecycle/broker.js';
-import { createLogger } from '../broker/log.js';
 import {
   assertIoredisCompatible,
   IOREDIS_CHECKED_VERSION,
   ioredisProblems,
 } from '../broker/redis/ioredis-check.js';
-import { testConfig } from './helpers/broker.js';
+import { startRefusal } from './helpers/broker.js';
 
 const proto = Command.prototype as unknown as Record<string, unknown>;
 
@@ -63,18 +61,7 @@ t.test('arguments kept anywhere but "args" are caught', async (t) => {
 });
 
 t.test('startBroker refuses to start, naming the problem and the versions', async (t) => {
-  const error = await withPrototype('stringifyArguments', 42, () =>
-    startBroker({
-      config: testConfig(),
-      redisUrl: 'redis://127.0.0.1:1',
-      tokens: [],
-      logger: createLogger('silent'),
-      admin: false,
-    }).then(
-      () => undefined,
-      (e: unknown) => e as Error,
-    ),
-  );
+  const error = await withPrototype('stringifyArguments', 42, startRefusal);
   t.ok(error, 'rejected');
   t.match(error?.message, /^ioredis \d+\.\d+\.\d+ does not work the way Sluice relies on/);
   t.match(error?.message, `checked against ${IOREDIS_CHECKED_VERSION}`);

@@ -4,8 +4,8 @@
 import { performance } from 'node:perf_hooks';
 import { STATUS_CODES, type Server } from 'node:http';
 import type { Socket } from 'node:net';
-import type { Principal } from '../protocol/auth.js';
-import { keepSocketErrorsLocal } from './socket-errors.js';
+import type { CallerMemo } from '../entrance/entrance.js';
+import { keepSocketErrorsLocal } from '../entrance/socket-errors.js';
 import { readWireRequest, type WireLimits, type WireRequest } from './wire-request.js';
 
 /** Where the fast path sends requests: serves one and returns true, or returns false to leave it to node:http. */
@@ -15,7 +15,7 @@ export interface FastHost {
    * An upgrade request, first on its connection: taken (true) by calling `take` for the socket, which then leaves
    * the fast path, with `head` (what the client sent after the request); or left to node:http (false).
    */
-  upgrade(request: WireRequest, head: Buffer, connection: FastCaller, take: () => Socket): boolean;
+  upgrade(request: WireRequest, head: Buffer, connection: CallerMemo, take: () => Socket): boolean;
 }
 
 export interface FastOptions extends WireLimits {
@@ -61,21 +61,6 @@ function statusLine(status: number): string {
   return line;
 }
 
-/**
- * What the host may remember about a connection's caller: the token it sent last (and the Authorization header it
- * came in) and who that is, so that a keep-alive connection is not identified again (a SHA-256 per request) while
- * it sends the same token.
- */
-export interface FastCaller {
-  caller:
-    | {
-        readonly authorization: string | undefined;
-        readonly token: string;
-        readonly principal: Principal;
-      }
-    | undefined;
-}
-
 /** One response of a fast connection; the fields and methods the Responder uses of a ServerResponse. */
 export class FastResponse {
   headersSent = false;
@@ -90,7 +75,7 @@ export class FastResponse {
   }
 
   /** The connection's remembered caller. */
-  get connection(): FastCaller {
+  get connection(): CallerMemo {
     return this.#connection;
   }
 
@@ -162,9 +147,9 @@ export class FastResponse {
 }
 
 /** One client connection served by the fast path until it is handed to node:http. */
-class FastConnection implements FastCaller {
+class FastConnection implements CallerMemo {
   closed = false;
-  caller: FastCaller['caller'];
+  caller: CallerMemo['caller'];
   readonly #socket: Socket;
   readonly #fast: FastHttp;
   /** Responses not yet written, in request order. */
@@ -365,6 +350,7 @@ export class FastHttp {
     this.options = options;
     this.keepAliveHead = `Connection: keep-alive\r\nKeep-Alive: timeout=${Math.floor(options.keepAliveTimeoutMs / 1000)}\r\n\r\n`;
     this.#server = server;
+    // node:http's own listener, replayed for each connection handed over (node-http-check.ts checks it at start-up).
     const [nodeListener] = server.listeners('connection') as NodeConnectionListener[];
     if (!nodeListener) throw new Error('node:http registered no connection listener');
     this.#nodeListener = nodeListener;

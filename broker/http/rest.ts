@@ -9,8 +9,10 @@ import type { CommandPreparer, PreparedCommand } from '../protocol/prepare.js';
 import { replyJson, replyResp2 } from '../protocol/reply.js';
 import { type Arg, parseCommandBody, parseCommandList, parseJson } from '../protocol/request.js';
 import { pathCommand } from './path-style.js';
-import type { HttpRoute, Responder, ResponseSink } from './respond.js';
+import type { Responder, ResponseSink } from '../entrance/respond.js';
+import type { HttpRoute } from '../entrance/entrance.js';
 import { itemsJson } from '../protocol/items.js';
+import { preparePipeline, prepareTransaction, sharedFailure } from '../protocol/batch.js';
 
 /** How replies are written for one request. */
 interface Format {
@@ -138,13 +140,6 @@ export function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
   });
 }
 
-/** When every item failed with the same broker-side error (Redis down, queue full, timeout), answer with it. */
-function sharedFailure(outcomes: readonly Outcome[]): SluiceError | undefined {
-  const first = outcomes[0];
-  if (!(first instanceof SluiceError) || first.status < 500) return undefined;
-  return outcomes.every((o) => o === first) ? first : undefined;
-}
-
 /**
  * The timing to run `items` with: when one of them blocks, it gains a signal that fires if the caller goes away
  * before its answer was sent, so its blocking connection is freed at once. Other requests skip the cost.
@@ -217,19 +212,14 @@ export class RestHandler {
           );
         }
         case 'pipeline': {
-          const items = this.#commandList(body).map((argv) => preparer.prepare(argv, req.principal));
+          const items = preparePipeline(preparer, this.#commandList(body), req.principal);
           return executor.pipeline(items, withCallerSignal(req, items, timing), undefined, (outcomes) =>
             this.#answer(res, route, () => this.#pipeline(res, outcomes, format)),
           );
         }
         case 'multi-exec': {
-          const prepared: PreparedCommand[] = [];
-          for (const argv of this.#commandList(body)) {
-            const item = preparer.prepare(argv, req.principal);
-            // A refused command discards the whole transaction, as a queuing error does in Redis.
-            if (item instanceof SluiceError) return this.#fail(res, route, item);
-            prepared.push(item);
-          }
+          const prepared = prepareTransaction(preparer, this.#commandList(body), req.principal);
+          if (prepared instanceof SluiceError) return this.#fail(res, route, prepared);
           return executor.transaction(prepared, timing, undefined, (outcome) =>
             this.#answer(res, route, () => this.#transaction(res, outcome, format)),
           );

@@ -22,7 +22,8 @@ export interface WireLimits {
   readonly maxBodyBytes: number;
 }
 
-import { originFormOf } from './request-target.js';
+import { originFormOf } from '../entrance/request-target.js';
+import { listsUpgrade } from '../entrance/upgrade.js';
 
 const CR = 0x0d;
 const LF = 0x0a;
@@ -108,14 +109,6 @@ function methodAt(buffer: Buffer, start: number): WireRequest['method'] | undefi
     return 'POST';
   if (b === 0x55 && buffer[start + 2] === 0x54 && buffer[start + 3] === SPACE) return 'PUT';
   return undefined;
-}
-
-/** Whether a lower-cased Connection value lists the upgrade option (`Upgrade`, `keep-alive, Upgrade`). */
-export function listsUpgrade(connection: string | undefined): boolean {
-  if (connection === undefined) return false;
-  if (connection === 'upgrade') return true;
-  for (const option of connection.split(',')) if (option.trim() === 'upgrade') return true;
-  return false;
 }
 
 /**

@@ -1,8 +1,8 @@
 // The admin listener: /healthz (the process answers), /readyz (Redis reachable and not draining), /metrics.
 import { createServer, type Server } from 'node:http';
 import type { Socket } from 'node:net';
-import { badTargetError, originFormOf } from '../http/request-target.js';
-import { keepSocketErrorsLocal } from '../http/socket-errors.js';
+import { badTargetError, originFormOf } from '../entrance/request-target.js';
+import { keepSocketErrorsLocal } from '../entrance/socket-errors.js';
 import { errorBody } from '../protocol/items.js';
 
 /** What the admin listener reads when asked. */

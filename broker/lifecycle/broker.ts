@@ -8,7 +8,7 @@ import { Authenticator, type TokenEntry } from '../protocol/auth.js';
 import type { Config } from '../config.js';
 import { Executor } from '../exec/executor.js';
 import type { RequestRunner } from '../exec/request-runner.js';
-import { Responder } from '../http/respond.js';
+import { Responder } from '../entrance/respond.js';
 import { RestHandler } from '../http/rest.js';
 import { MainServer } from '../http/main-server.js';
 import { SseHandler } from '../sse/sse-streams.js';
@@ -21,6 +21,8 @@ import type { Cluster, Redis } from 'ioredis';
 import { ClusterExecutor } from '../exec/cluster-executor.js';
 import { buildCommandTable } from '../protocol/command-table.js';
 import { assertIoredisCompatible } from '../redis/ioredis-check.js';
+import { assertNodeHttpCompatible } from '../http/node-http-check.js';
+import { assertWsCompatible } from '../ws/ws-check.js';
 import { openCluster } from '../redis/redis-connection.js';
 import { Pool } from '../redis/pool.js';
 import { createRedisTarget, firstNodeTarget, nodeTarget, type RedisTarget } from '../redis/target.js';
@@ -107,6 +109,8 @@ const PREPARE_REFUSALS: Partial<Record<string, RefusalReason>> = {
 /** Builds and starts a broker; resolves once both listeners listen. Redis may still be down (it reconnects). */
 export async function startBroker(deps: BrokerDeps): Promise<Broker> {
   assertIoredisCompatible();
+  assertNodeHttpCompatible();
+  await assertWsCompatible();
   const { config, logger } = deps;
   const metrics = config.metricsEnabled ? createMetrics({ maxRunning: config.maxInflight }) : undefined;
   const telemetry = deps.telemetry ?? metrics?.telemetry ?? NO_TELEMETRY;

@@ -17,8 +17,8 @@ import type { PubSubListener, PubSubMessage, SubscriptionKind } from '../pubsub/
 import { openConnection } from '../redis/redis-connection.js';
 import type { RedisTarget } from '../redis/target.js';
 import type { Telemetry } from '../telemetry.js';
-import type { Responder } from '../http/respond.js';
-import type { StreamHandler } from '../http/main-server.js';
+import type { Responder } from '../entrance/respond.js';
+import type { StreamHandler } from '../entrance/entrance.js';
 
 /** What the SSE routes need. */
 export interface SseOptions {

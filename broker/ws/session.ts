@@ -3,9 +3,9 @@ import { performance } from 'node:perf_hooks';
 import { type Principal, noPermission } from '../protocol/auth.js';
 import { SluiceError } from '../errors.js';
 import type { Affinity, RequestRunner } from '../exec/request-runner.js';
-import type { Outcome, RequestTiming } from '../redis/outcome.js';
+import type { RequestTiming } from '../redis/outcome.js';
 import type { Logger } from '../log.js';
-import type { CommandPreparer, PreparedCommand } from '../protocol/prepare.js';
+import type { CommandPreparer } from '../protocol/prepare.js';
 import type { PubSubHub, PubSubListener, PubSubMessage } from '../pubsub/types.js';
 import {
   type CommandRequest,
@@ -19,6 +19,7 @@ import {
 } from './ws-messages.js';
 import type { WsConnection } from './ws-socket.js';
 import { closeCodeOf, closeReason } from './close.js';
+import { preparePipeline, prepareTransaction, sharedFailure } from '../protocol/batch.js';
 
 /** What a session needs from the broker; shared by every session of a server. */
 export interface SessionDeps {
@@ -37,13 +38,6 @@ export interface SessionDeps {
   readonly frames: { in: number; out: number };
   /** Called when a socket hits a limit (in-flight, send buffer). */
   limitHit(): void;
-}
-
-/** When every item failed with the same broker-side error (Redis down, queue full, timeout), answer with it. */
-function sharedFailure(outcomes: readonly Outcome[]): SluiceError | undefined {
-  const first = outcomes[0];
-  if (!(first instanceof SluiceError) || first.status < 500) return undefined;
-  return outcomes.every((o) => o === first) ? first : undefined;
 }
 
 /** One open WebSocket. The server feeds it frames; it answers on its own socket only. */
@@ -198,13 +192,8 @@ export class Session implements PubSubListener {
         request.deadlineMs === undefined ? Number.POSITIVE_INFINITY : performance.now() + request.deadlineMs,
     };
     if (request.op === 'multi') {
-      const prepared: PreparedCommand[] = [];
-      for (const argv of request.commands) {
-        const item = preparer.prepare(argv, this.#principal);
-        // A refused command discards the whole transaction, as a queuing error does in Redis (and as on REST).
-        if (item instanceof SluiceError) return this.#answer(errorFrame(idJson, item));
-        prepared.push(item);
-      }
+      const prepared = prepareTransaction(preparer, request.commands, this.#principal);
+      if (prepared instanceof SluiceError) return this.#answer(errorFrame(idJson, prepared));
       executor.transaction(prepared, timing, this.#affinity, (outcome) => {
         this.#answer(
           outcome instanceof Error
@@ -214,7 +203,7 @@ export class Session implements PubSubListener {
       });
       return;
     }
-    const items = request.commands.map((argv) => preparer.prepare(argv, this.#principal));
+    const items = preparePipeline(preparer, request.commands, this.#principal);
     executor.pipeline(items, timing, this.#affinity, (outcomes) => {
       if (request.op === 'cmd') {
         const outcome = outcomes[0]!;

@@ -1,7 +1,6 @@
 // The refusals of a WebSocket upgrade request that are ours to word (JSON, catalogue codes), decided before `ws` sees it.
 import { SluiceError } from '../errors.js';
-import type { UpgradeHeaders } from '../http/main-server.js';
-import { listsUpgrade } from '../http/wire-request.js';
+import { listsUpgrade, type UpgradeHeaders } from '../entrance/upgrade.js';
 
 /** RFC 6455 §4.1: the key is 16 random bytes in base64 (the test `ws`'s handleUpgrade applies too). */
 const KEY = /^[+/0-9A-Za-z]{22}==$/;

@@ -5,7 +5,9 @@ import { type RawData, type ServerOptions, type WebSocket, WebSocketServer } fro
 import type { Principal } from '../protocol/auth.js';
 import { SluiceError } from '../errors.js';
 import type { RequestRunner } from '../exec/request-runner.js';
-import { type UpgradeHandler, type UpgradeRequest, writeRawError } from '../http/main-server.js';
+import type { UpgradeHandler, UpgradeRequest } from '../entrance/upgrade.js';
+import type { AdmittedUpgrade } from '../entrance/entrance.js';
+import { writeRawError } from '../entrance/raw-error.js';
 import type { Logger } from '../log.js';
 import type { CommandPreparer } from '../protocol/prepare.js';
 import type { PubSubHub } from '../pubsub/types.js';
@@ -125,16 +127,11 @@ export class WsServer implements UpgradeHandler {
   }
 
   /**
-   * UpgradeHandler: the caller is already authenticated; `request` is node:http's request, or the fields ws reads
-   * of one (method, url, headers) built from the fast path's; `head` is what the client sent after it.
+   * UpgradeHandler: the entrance admitted the caller; `request` is node:http's request, or the fields ws reads of
+   * one (method, url, headers) built from the fast path's; `head` is what the client sent after it.
    */
-  handleUpgrade(
-    request: UpgradeRequest,
-    socket: Socket,
-    head: Buffer,
-    principal: Principal,
-    query: string,
-  ): void {
+  handleUpgrade(request: UpgradeRequest, socket: Socket, head: Buffer, admitted: AdmittedUpgrade): void {
+    const { principal, query } = admitted;
     if (this.#draining)
       return this.#refuse(socket, new SluiceError('SLUICE_ERR_DRAINING', 'ERR the broker is shutting down'));
     const max = this.#options.maxSockets;

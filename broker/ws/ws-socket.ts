@@ -36,7 +36,8 @@ export class WsConnection {
     this.#socket = socket;
     // ws closes a socket whose receiver failed with the code alone (websocket.js receiverOnError), and has no public
     // hook that runs first; its Receiver, an EventEmitter kept in `_receiver` since ws 1.x, is the only place to
-    // learn the error before that close. Closing here first makes ws's own close a no-op.
+    // learn the error before that close (ws-check.ts checks this at start-up). Closing here first makes ws's own
+    // close a no-op.
     const receiver = (ws as unknown as { _receiver?: EventEmitter })._receiver;
     receiver?.prependListener('error', (cause: WsReceiverError) => {
       const error = readerError(cause, limits);

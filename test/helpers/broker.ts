@@ -64,6 +64,26 @@ export async function startTestBroker(redisUrl: string, options: TestBrokerOptio
   });
 }
 
+/**
+ * Why startBroker refuses to start (nothing listens on its Redis port, so a broker that did start would only
+ * reconnect): for the start-up checks of the libraries' internals. Undefined when it started (and it is closed).
+ */
+export async function startRefusal(): Promise<Error | undefined> {
+  return startBroker({
+    config: testConfig(),
+    redisUrl: 'redis://127.0.0.1:1',
+    tokens: [],
+    logger: createLogger('silent'),
+    admin: false,
+  }).then(
+    async (broker) => {
+      await broker.close();
+      return undefined;
+    },
+    (error: unknown) => error as Error,
+  );
+}
+
 /** POSTs JSON (or raw text) to the broker and returns status, headers and parsed body. */
 export async function post(
   url: string,

@@ -30,3 +30,15 @@ export function badTargetError(target: string): SluiceError {
     `ERR expected a request target that is a path (/…) or an absolute http(s)://host/… URL, got ${JSON.stringify(target.slice(0, 100))}`,
   );
 }
+
+/**
+ * An origin-form target relative to the base path (`/redis` and `/redis/` are the base URL itself, read as `/`):
+ * the target itself when there is no base path. Undefined when the target is not under the base path.
+ */
+export function underBasePath(target: string, basePath: string): string | undefined {
+  if (basePath === '') return target;
+  if (!target.startsWith(basePath)) return undefined;
+  const rest = target.slice(basePath.length);
+  if (rest === '' || rest.startsWith('?')) return '/' + rest;
+  return rest.startsWith('/') ? rest : undefined;
+}

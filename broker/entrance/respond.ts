@@ -3,18 +3,7 @@ import { ReplyError } from 'ioredis';
 import { isSluiceError } from '../errors.js';
 import { errorBody } from '../protocol/items.js';
 import type { RefusalReason, Telemetry } from '../telemetry.js';
-
-/** The known routes, used as bounded metric labels. */
-export type HttpRoute =
-  | 'single'
-  | 'pipeline'
-  | 'multi-exec'
-  | 'path'
-  | 'subscribe'
-  | 'psubscribe'
-  | 'monitor'
-  | 'ws'
-  | 'other';
+import type { HttpRoute } from './entrance.js';
 
 /** What a response is written to: node:http's ServerResponse, or the fast path's FastResponse. */
 export interface ResponseSink {
