@@ -7,6 +7,7 @@ import type { Socket } from 'node:net';
 import type { Principal } from '../protocol/auth.js';
 import { keepSocketErrorsLocal } from './socket-errors.js';
 import { readWireRequest, type WireLimits, type WireRequest } from './wire-request.js';
+import type { ClientFlow } from '../exec/flow.js';
 
 /** Where the fast path sends requests: serves one and returns true, or returns false to leave it to node:http. */
 export interface FastHost {
@@ -74,6 +75,10 @@ export interface FastCaller {
         readonly principal: Principal;
       }
     | undefined;
+  /** The reply bytes this connection may have owed (made by the host at its first request). */
+  flow: ClientFlow | undefined;
+  /** Starts reading requests again once its flow allows (the flow's wake-up). */
+  readonly resumeReading: () => void;
 }
 
 /** One response of a fast connection; the fields and methods the Responder uses of a ServerResponse. */
@@ -128,6 +133,7 @@ export class FastResponse {
   /** Completes the response with its body; it is written in request order. */
   end(body: string | Buffer): this {
     this.#body = body;
+    this.#connection.flow?.answered(body.length);
     this.#connection.flush();
     return this;
   }
@@ -165,6 +171,7 @@ export class FastResponse {
 class FastConnection implements FastCaller {
   closed = false;
   caller: FastCaller['caller'];
+  flow: ClientFlow | undefined;
   readonly #socket: Socket;
   readonly #fast: FastHttp;
   /** Responses not yet written, in request order. */
@@ -174,6 +181,8 @@ class FastConnection implements FastCaller {
   #reading = true;
   /** Bytes waiting for node:http once the pending responses are out; undefined while this connection is fast. */
   #handOffBytes: Buffer | undefined;
+  /** Requests read but not started because the connection's flow is over its bound (see #holdBack). */
+  #unread: Buffer | undefined;
   /**
    * When the connection last became idle (performance.now()): opened, or its last answer written or drained. A
    * request makes it busy until answered, and anything else it sends takes it off the fast path.
@@ -215,6 +224,10 @@ class FastConnection implements FastCaller {
   readonly #onData = (chunk: Buffer): void => {
     let offset = 0;
     while (offset < chunk.length) {
+      // Pipelined requests start while the replies they may bring fit the flow's bounds (SLUICE_*_MAX_PENDING_BYTES);
+      // the others wait, unparsed, with the socket paused. A request with none before it always starts.
+      if (this.#pending.length > 0 && this.flow?.mayStart(this.#socket.writableLength) === false)
+        return this.#holdBack(chunk.subarray(offset));
       const request = readWireRequest(chunk, offset, this.#fast.options);
       if (!request) break;
       if (request.upgrade) {
@@ -260,7 +273,9 @@ class FastConnection implements FastCaller {
     if (close) {
       this.#stopReading();
       socket.end();
-    } else if (pending.length === 0 && this.#handOffBytes) this.#completeHandOff();
+      return;
+    }
+    if (pending.length === 0 && this.#handOffBytes) this.#completeHandOff();
     else if (this.#reading && socket.writableNeedDrain) {
       // Backpressure, as node:http applies it: a client that does not read its answers gets no more requests
       // served until they drain, instead of the broker buffering every answer it sends.
@@ -268,12 +283,35 @@ class FastConnection implements FastCaller {
       socket.pause();
       socket.once('drain', this.#onDrain);
     }
+    const flow = this.flow;
+    if (flow !== undefined) {
+      flow.report(socket.writableLength);
+      if (this.#unread !== undefined) this.resumeReading();
+    }
   }
 
   readonly #onDrain = (): void => {
     this.#lastActive = performance.now();
     this.#reading = true;
-    this.#socket.resume();
+    this.flow?.report(this.#socket.writableLength);
+    if (this.#unread !== undefined) this.resumeReading();
+    else this.#socket.resume();
+  };
+
+  /** Keeps requests that may not start yet: the socket is paused until resumeReading takes them up. */
+  #holdBack(bytes: Buffer): void {
+    this.#unread = bytes;
+    this.#socket.pause();
+  }
+
+  /** Serves the held requests the flow allows now, then reads the socket again when none is left held. */
+  readonly resumeReading = (): void => {
+    const bytes = this.#unread;
+    if (bytes === undefined || this.closed || !this.#reading) return;
+    if (this.flow?.mayStart(this.#socket.writableLength) === false) return;
+    this.#unread = undefined;
+    this.#onData(bytes);
+    if (this.#unread === undefined && this.#reading) this.#socket.resume();
   };
 
   #stopReading(): void {
@@ -305,6 +343,8 @@ class FastConnection implements FastCaller {
     socket.removeListener('end', this.#onEnd);
     socket.removeListener('close', this.#onClose);
     socket.removeListener('error', this.#onError);
+    this.flow?.close();
+    this.flow = undefined;
     this.#fast.forget(this);
     return socket;
   };
@@ -335,6 +375,8 @@ class FastConnection implements FastCaller {
 
   readonly #onClose = (): void => {
     this.#abandonAll();
+    this.#unread = undefined;
+    this.flow?.close();
     this.#fast.forget(this);
   };
 

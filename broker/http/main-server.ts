@@ -17,6 +17,7 @@ import { type FastCaller, FastHttp, type FastHost, type FastResponse } from './f
 import type { WireRequest } from './wire-request.js';
 import { badTargetError, originFormOf } from './request-target.js';
 import { SluiceError } from '../errors.js';
+import type { Flows } from '../exec/flow.js';
 
 /** Serves one streaming route (SSE subscribe/psubscribe/monitor); provided by the pub/sub module. */
 export interface StreamHandler {
@@ -155,6 +156,8 @@ export interface MainServerParts {
   readonly streams: StreamHandler;
   /** The /ws endpoint. */
   readonly upgrades: UpgradeHandler;
+  /** Reply-byte bounds per connection and per token (SLUICE_CLIENT_/TOKEN_MAX_PENDING_BYTES). */
+  readonly flows: Flows;
 }
 
 /**
@@ -171,6 +174,7 @@ export class MainServer implements FastHost {
   readonly #basePath: string;
   readonly #streams: StreamHandler;
   readonly #upgrades: UpgradeHandler;
+  readonly #flows: Flows;
   #draining = false;
   /** Responses not yet finished, so drain() can tell their clients not to reuse the connection. */
   readonly #open = new Set<ServerResponse>();
@@ -181,6 +185,7 @@ export class MainServer implements FastHost {
     this.#responder = parts.responder;
     this.#streams = parts.streams;
     this.#upgrades = parts.upgrades;
+    this.#flows = parts.flows;
     this.#basePath = options.basePath;
     this.server = createServer(
       {
@@ -271,8 +276,13 @@ export class MainServer implements FastHost {
     const route = routeOf(pathname);
     const rest = REST_ROUTES[route];
     if (!rest || (rest.postOnly && request.method !== 'POST')) return false;
-    const principal = this.#identifyOn(response.connection, request.headers['authorization'], query);
+    const connection = response.connection;
+    const principal = this.#identifyOn(connection, request.headers['authorization'], query);
     if (principal instanceof SluiceError) return false;
+    // Counted under the token of its first request: a connection that changes tokens keeps that count.
+    connection.flow ??= this.#flows.client(principal, connection.resumeReading);
+    const flow = connection.flow;
+    flow.started();
     this.#rest.handle(
       {
         route,
@@ -284,6 +294,7 @@ export class MainServer implements FastHost {
         headers: request.headers,
         body: request.body,
         onAbandon: (listener) => response.onAbandon(listener),
+        largeReplies: flow.largeReplies,
       },
       response,
     );

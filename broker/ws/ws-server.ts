@@ -6,6 +6,7 @@ import type { Principal } from '../protocol/auth.js';
 import { SluiceError } from '../errors.js';
 import type { RequestRunner } from '../exec/request-runner.js';
 import { type UpgradeHandler, type UpgradeRequest, writeRawError } from '../http/main-server.js';
+import type { Flows } from '../exec/flow.js';
 import type { Logger } from '../log.js';
 import type { CommandPreparer } from '../protocol/prepare.js';
 import type { PubSubHub } from '../pubsub/types.js';
@@ -43,6 +44,8 @@ export interface WsServerDeps {
   readonly hub: PubSubHub;
   /** Counts limit refusals (sockets, in-flight, slow readers). */
   readonly telemetry: Telemetry;
+  /** Reply-byte bounds per socket and per token; none when absent. */
+  readonly flows?: Flows;
 }
 
 /** How long a closing socket may take to answer our close frame before it is destroyed (ws's closeTimeout). */
@@ -111,6 +114,7 @@ export class WsServer implements UpgradeHandler {
       sendBufferBytes: options.sendBufferBytes,
       frames: this.#frames,
       limitHit: () => deps.telemetry.refused('ws_limit'),
+      flows: deps.flows,
     };
   }
 
