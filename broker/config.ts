@@ -32,6 +32,9 @@ export interface Config {
   readonly redisConnectTimeoutMs: number;
   readonly maxBodyBytes: number;
   readonly maxPipelineCommands: number;
+  readonly maxReplyBytes: number;
+  readonly clientMaxPendingBytes: number;
+  readonly tokenMaxPendingBytes: number;
   readonly drainTimeoutMs: number;
   readonly httpHeadersTimeoutMs: number;
   readonly httpRequestTimeoutMs: number;
@@ -222,6 +225,24 @@ export const OPTIONS: readonly OptionSpec[] = [
     kind: int(1000, 10_000_000),
     default: 100_000,
     help: 'Commands in one /pipeline or /multi-exec (at least 1000, the client batch size).',
+  },
+  {
+    key: 'maxReplyBytes',
+    kind: int(1024, 4096 * MiB),
+    default: 64 * MiB,
+    help: 'Reply bytes of one request (a command, a /pipeline, a WebSocket frame); past it each further reply is SLUICE_ERR_REPLY_TOO_LARGE (the commands still run).',
+  },
+  {
+    key: 'clientMaxPendingBytes',
+    kind: int(1024, 4096 * MiB),
+    default: 8 * MiB,
+    help: 'Reply bytes one HTTP connection or WebSocket may have owed (answers not yet read by it, plus its requests in flight at their recent reply size); over it the broker reads no more of its requests until it catches up.',
+  },
+  {
+    key: 'tokenMaxPendingBytes',
+    kind: int(1024, 65536 * MiB),
+    default: 16 * MiB,
+    help: 'The same, over all connections and WebSockets of one token (their unread answers plus their running requests at their recent reply size): over it, none of them starts a second request until answers are read.',
   },
   {
     key: 'drainTimeoutMs',

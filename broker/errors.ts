@@ -133,6 +133,12 @@ export const ERROR_CATALOGUE = {
     meaning:
       'The Redis connection closed after the command was written; it may have run. It is never re-sent.',
   },
+  SLUICE_ERR_REPLY_TOO_LARGE: {
+    status: 400,
+    retryable: false,
+    meaning:
+      "One request's replies passed SLUICE_MAX_REPLY_BYTES: the commands ran, the replies past the limit are this error (per item in a pipeline).",
+  },
   SLUICE_ERR_PUBSUB_BAD_NAME: {
     status: 400,
     retryable: false,

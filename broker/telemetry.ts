@@ -17,7 +17,11 @@ export type RefusalReason =
   | 'too_large'
   | 'blocking_pool_full'
   | 'ws_limit'
-  | 'subscriber_overflow';
+  | 'subscriber_overflow'
+  /** A client's reading was paused over SLUICE_CLIENT_/TOKEN_MAX_PENDING_BYTES: slowed, not refused. */
+  | 'reply_bytes_throttled'
+  /** A request's replies passed SLUICE_MAX_REPLY_BYTES: its later replies were dropped (counted once per request). */
+  | 'reply_too_large';
 
 /** What reached the process guard: a thrown error no one caught, or a rejected promise no one handled. */
 export type GuardedKind = 'uncaught_exception' | 'unhandled_rejection';

@@ -118,7 +118,7 @@ export const METRICS = [
     labels: ['reason'],
     help: 'Requests or commands refused before reaching Redis, by reason (the limit or rule hit).',
     rises:
-      'queue_full/queue_timeout: the pool is the bottleneck; redis_unavailable: Redis is down; noperm/auth: a caller lacks rights; command_refused: a command needs another route; blocking_pool_full, ws_limit, too_large: that limit was hit.',
+      'queue_full/queue_timeout: the pool is the bottleneck; redis_unavailable: Redis is down; noperm/auth: a caller lacks rights; command_refused: a command needs another route; blocking_pool_full, ws_limit, too_large, reply_too_large: that limit was hit; reply_bytes_throttled: a client pulling large replies was paused (slowed, not refused) over SLUICE_CLIENT_MAX_PENDING_BYTES or SLUICE_TOKEN_MAX_PENDING_BYTES.',
   },
   {
     name: 'sluice_redis_up',

@@ -52,7 +52,10 @@ export class ClusterExecutor implements RequestRunner {
   stats(): RunnerStats {
     const primaries = this.#cluster.nodes('master');
     const ready = primaries.filter((n) => n.status === 'ready').length;
-    return { main: { size: primaries.length, ready, inflight: 0 }, blocking: this.#blockingStats() };
+    return {
+      main: { size: primaries.length, ready, inflight: 0, pendingReplyBytes: 0 },
+      blocking: this.#blockingStats(),
+    };
   }
 
   /** Connections per primary node, by pool and state (bounded by the cluster's size). */

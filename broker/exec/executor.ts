@@ -5,10 +5,11 @@ import type { Admission } from './admission.js';
 import { SluiceError } from '../errors.js';
 import type { BlockingPool } from '../redis/blocking-pool.js';
 import type { PreparedCommand, RunAs } from '../redis/command.js';
-import { Pool } from '../redis/pool.js';
+import { Pool, type PooledConnection } from '../redis/pool.js';
 import { ReplyCommand } from '../redis/reply-command.js';
 import { PendingReplies, Timeouts } from '../redis/settle.js';
 import type { ScriptUsers } from './script-users.js';
+import { NotSentError } from '../redis/batcher.js';
 import type { Telemetry } from '../telemetry.js';
 import { type Outcome, outcomeOf, type RequestTiming } from '../redis/outcome.js';
 import type { Affinity, NodeStats, RequestRunner, RunnerStats } from './request-runner.js';
@@ -28,7 +29,17 @@ export interface ExecutorParts {
 
 export interface ExecutorOptions {
   readonly commandTimeoutMs: number;
+  /** SLUICE_MAX_REPLY_BYTES: reply bytes of one request before further replies are dropped. */
+  readonly maxReplyBytes: number;
 }
+
+/**
+ * Commands of one request unanswered on its connection at most: a longer /pipeline is written in slices of half
+ * this as its replies come back, so that other clients' commands wait behind a thousand of its commands, not a
+ * hundred thousand (issue 17), and the broker holds the ioredis commands of one window, not of the whole request.
+ * A transaction is written whole: MULTI … EXEC must stay one block.
+ */
+const WRITE_WINDOW = 1024;
 
 /** Executes requests. Every public method answers exactly once, never throws: failures are Error outcomes. */
 export class Executor implements RequestRunner {
@@ -39,6 +50,12 @@ export class Executor implements RequestRunner {
   readonly #timeouts = new Timeouts();
   readonly #blocking: BlockingPool;
   readonly #scriptUsers: ScriptUsers;
+  /** Restarts a sliced request's timeout as a slice is written: commands time out from when they are written. */
+  readonly #rearm = (pending: PendingReplies, deadline: number): void => {
+    const now = performance.now();
+    const ms = Math.max(0, Math.min(this.#options.commandTimeoutMs, deadline - now));
+    pending.rearmTimeout(this.#timeouts.groupFor(ms, now));
+  };
 
   constructor(parts: ExecutorParts, options: ExecutorOptions) {
     this.#pool = parts.pool;
@@ -206,7 +223,8 @@ export class Executor implements RequestRunner {
     leave: () => void,
   ): void {
     const from = affinity?.connection;
-    if (affinity === undefined || !from?.ready || pool.owns(from)) {
+    // Nothing of the caller unsettled: nothing to fence, its next request may go anywhere (see Affinity.unsettled).
+    if (affinity === undefined || affinity.unsettled === 0 || !from?.ready || pool.owns(from)) {
       write(pool);
       return release(affinity);
     }
@@ -256,10 +274,10 @@ export class Executor implements RequestRunner {
       );
     }
     // Admission is FIFO and this write is synchronous, so requests pinned to one connection reach Redis in order.
-    let connection = affinity?.connection;
+    // A pinned caller with nothing unsettled may move: none of its commands can be overtaken.
+    let connection = affinity === undefined || affinity.unsettled === 0 ? undefined : affinity.connection;
     if (!connection?.ready) {
-      // A caller pinned for its lifetime gets the least busy connection; others share the first one not busy.
-      connection = affinity ? pool.leastBusy() : pool.pick();
+      connection = pool.pick(timing.largeReplies === true);
       if (affinity) affinity.connection = connection;
     }
     if (!connection) {
@@ -269,6 +287,14 @@ export class Executor implements RequestRunner {
       );
     }
     const count = items.length + (transaction ? 2 : 0);
+    if (affinity) {
+      affinity.unsettled++;
+      const settled = allSettled;
+      allSettled = () => {
+        affinity.unsettled--;
+        settled();
+      };
+    }
     const labels: string[] = [];
     const timeoutMs = Math.max(0, Math.min(this.#options.commandTimeoutMs, timing.deadline - written));
     const pending = new PendingReplies(
@@ -281,10 +307,17 @@ export class Executor implements RequestRunner {
         telemetry: this.#telemetry,
         classify: outcomeOf,
         onSettled: connection.settled,
+        maxReplyBytes: this.#options.maxReplyBytes,
       },
       answer,
       allSettled,
     );
+    if (!transaction && count > WRITE_WINDOW) {
+      for (const item of items) labels.push(item.label);
+      new WindowedWrite(items, connection, pending, timing.deadline, this.#rearm).start();
+      pending.armTimeout();
+      return undefined;
+    }
     const commands: ReplyCommand[] = [];
     if (transaction) {
       commands.push(new ReplyCommand('MULTI', [], pending, 0));
@@ -314,6 +347,91 @@ function release(affinity: Affinity | undefined): void {
   affinity.held = undefined;
   // A request may hold the caller again (another move): those after it then wait on the new list, still in order.
   for (const start of held) start();
+}
+
+/**
+ * A long pipeline written WRITE_WINDOW commands at a time, on one connection and in order. A slice that cannot be
+ * written (the connection went down, the deadline passed, the caller was answered) is never written elsewhere: its
+ * commands and the rest fail as not sent.
+ */
+class WindowedWrite {
+  readonly #items: readonly PreparedCommand[];
+  readonly #connection: PooledConnection;
+  readonly #pending: PendingReplies;
+  readonly #deadline: number;
+  readonly #rearm: (pending: PendingReplies, deadline: number) => void;
+  #written = 0;
+  #settled = 0;
+  #stopped = false;
+  /** True while the unsent commands are failed: they were never counted in flight on the connection. */
+  #failingUnsent = false;
+
+  constructor(
+    items: readonly PreparedCommand[],
+    connection: PooledConnection,
+    pending: PendingReplies,
+    deadline: number,
+    rearm: (pending: PendingReplies, deadline: number) => void,
+  ) {
+    this.#rearm = rearm;
+    this.#items = items;
+    this.#connection = connection;
+    this.#pending = pending;
+    this.#deadline = deadline;
+    pending.settledBy(this.#onSettled);
+  }
+
+  start(): void {
+    this.#writeSlice(WRITE_WINDOW);
+  }
+
+  readonly #onSettled = (now: number): number | undefined => {
+    if (this.#failingUnsent) return undefined;
+    const bytes = this.#connection.settled(now);
+    this.#settled++;
+    if (this.#stopped || this.#written === this.#items.length) return bytes;
+    if (this.#pending.answered)
+      this.#stop(
+        new NotSentError('the request was answered (it timed out) before these commands were written'),
+      );
+    else if (this.#written - this.#settled <= WRITE_WINDOW / 2) this.#writeSlice(WRITE_WINDOW / 2);
+    return bytes;
+  };
+
+  #writeSlice(size: number): void {
+    const connection = this.#connection;
+    if (!connection.ready)
+      return this.#stop(
+        new NotSentError('the Redis connection went down before these commands were written'),
+      );
+    if (performance.now() >= this.#deadline) {
+      return this.#stop(
+        new SluiceError(
+          'SLUICE_ERR_DEADLINE_EXPIRED',
+          'ERR the request deadline passed before this command was sent; it was not sent',
+        ),
+      );
+    }
+    const items = this.#items;
+    const end = Math.min(items.length, this.#written + size);
+    const commands: ReplyCommand[] = [];
+    for (let i = this.#written; i < end; i++)
+      commands.push(new ReplyCommand(items[i]!.wireName, items[i]!.args, this.#pending, i));
+    this.#written = end;
+    connection.wrote(commands.length);
+    connection.batcher.write(commands);
+    this.#rearm(this.#pending, this.#deadline);
+  }
+
+  #stop(error: Error): void {
+    this.#stopped = true;
+    this.#failingUnsent = true;
+    // One error for all of them: a SluiceError per unsent command (up to 100,000, each with its stack) once cost
+    // seconds of CPU and garbage when a long /pipeline timed out.
+    const { error: shared, outcome } = outcomeOf(error);
+    for (let i = this.#written; i < this.#items.length; i++) this.#pending.settle(i, shared, outcome);
+    this.#failingUnsent = false;
+  }
 }
 
 const REFUSAL_REASONS: Partial<Record<SluiceError['code'], Parameters<Telemetry['refused']>[0]>> = {

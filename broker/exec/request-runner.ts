@@ -12,6 +12,13 @@ import type { PooledConnection, PoolStats } from '../redis/pool.js';
 export interface Affinity {
   connection: PooledConnection | undefined;
   /**
+   * Requests of the caller written and not yet settled on Redis (answered or not). At 0 nothing of the caller can
+   * still run, so its next request may go to any connection without overtaking one: the pool then picks it afresh
+   * for its expected reply size (issue 17: a socket whose replies turned large leaves the connection kept for small
+   * ones; one that turned small goes back).
+   */
+  unsettled: number;
+  /**
    * While the caller moves to another connection (its first script runs as its ACL user, see script-users.ts), its
    * later requests wait here, in order, holding their admission slots, so none overtakes the move.
    */

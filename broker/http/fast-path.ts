@@ -7,6 +7,7 @@ import type { Socket } from 'node:net';
 import type { CallerMemo } from '../entrance/entrance.js';
 import { keepSocketErrorsLocal } from '../entrance/socket-errors.js';
 import { readWireRequest, type WireLimits, type WireRequest } from './wire-request.js';
+import type { ClientFlow } from '../exec/flow.js';
 
 /** Where the fast path sends requests: serves one and returns true, or returns false to leave it to node:http. */
 export interface FastHost {
@@ -61,6 +62,14 @@ function statusLine(status: number): string {
   return line;
 }
 
+/** What the host keeps per fast connection: the caller the entrance remembers, and the reply bytes it may owe. */
+export interface FastCaller extends CallerMemo {
+  /** The reply bytes this connection may have owed (made by the host at its first request). */
+  flow: ClientFlow | undefined;
+  /** Starts reading requests again once its flow allows (the flow's wake-up). */
+  readonly resumeReading: () => void;
+}
+
 /** One response of a fast connection; the fields and methods the Responder uses of a ServerResponse. */
 export class FastResponse {
   headersSent = false;
@@ -75,7 +84,7 @@ export class FastResponse {
   }
 
   /** The connection's remembered caller. */
-  get connection(): CallerMemo {
+  get connection(): FastCaller {
     return this.#connection;
   }
 
@@ -113,6 +122,7 @@ export class FastResponse {
   /** Completes the response with its body; it is written in request order. */
   end(body: string | Buffer): this {
     this.#body = body;
+    this.#connection.flow?.answered(body.length);
     this.#connection.flush();
     return this;
   }
@@ -147,9 +157,10 @@ export class FastResponse {
 }
 
 /** One client connection served by the fast path until it is handed to node:http. */
-class FastConnection implements CallerMemo {
+class FastConnection implements FastCaller {
   closed = false;
   caller: CallerMemo['caller'];
+  flow: ClientFlow | undefined;
   readonly #socket: Socket;
   readonly #fast: FastHttp;
   /** Responses not yet written, in request order. */
@@ -159,6 +170,8 @@ class FastConnection implements CallerMemo {
   #reading = true;
   /** Bytes waiting for node:http once the pending responses are out; undefined while this connection is fast. */
   #handOffBytes: Buffer | undefined;
+  /** Requests read but not started because the connection's flow is over its bound (see #holdBack). */
+  #unread: Buffer | undefined;
   /**
    * When the connection last became idle (performance.now()): opened, or its last answer written or drained. A
    * request makes it busy until answered, and anything else it sends takes it off the fast path.
@@ -200,6 +213,10 @@ class FastConnection implements CallerMemo {
   readonly #onData = (chunk: Buffer): void => {
     let offset = 0;
     while (offset < chunk.length) {
+      // Pipelined requests start while the replies they may bring fit the flow's bounds (SLUICE_*_MAX_PENDING_BYTES);
+      // the others wait, unparsed, with the socket paused. A request with none before it always starts.
+      if (this.#pending.length > 0 && this.flow?.mayStart(this.#socket.writableLength) === false)
+        return this.#holdBack(chunk.subarray(offset));
       const request = readWireRequest(chunk, offset, this.#fast.options);
       if (!request) break;
       if (request.upgrade) {
@@ -245,7 +262,9 @@ class FastConnection implements CallerMemo {
     if (close) {
       this.#stopReading();
       socket.end();
-    } else if (pending.length === 0 && this.#handOffBytes) this.#completeHandOff();
+      return;
+    }
+    if (pending.length === 0 && this.#handOffBytes) this.#completeHandOff();
     else if (this.#reading && socket.writableNeedDrain) {
       // Backpressure, as node:http applies it: a client that does not read its answers gets no more requests
       // served until they drain, instead of the broker buffering every answer it sends.
@@ -253,12 +272,35 @@ class FastConnection implements CallerMemo {
       socket.pause();
       socket.once('drain', this.#onDrain);
     }
+    const flow = this.flow;
+    if (flow !== undefined) {
+      flow.report(socket.writableLength);
+      if (this.#unread !== undefined) this.resumeReading();
+    }
   }
 
   readonly #onDrain = (): void => {
     this.#lastActive = performance.now();
     this.#reading = true;
-    this.#socket.resume();
+    this.flow?.report(this.#socket.writableLength);
+    if (this.#unread !== undefined) this.resumeReading();
+    else this.#socket.resume();
+  };
+
+  /** Keeps requests that may not start yet: the socket is paused until resumeReading takes them up. */
+  #holdBack(bytes: Buffer): void {
+    this.#unread = bytes;
+    this.#socket.pause();
+  }
+
+  /** Serves the held requests the flow allows now, then reads the socket again when none is left held. */
+  readonly resumeReading = (): void => {
+    const bytes = this.#unread;
+    if (bytes === undefined || this.closed || !this.#reading) return;
+    if (this.flow?.mayStart(this.#socket.writableLength) === false) return;
+    this.#unread = undefined;
+    this.#onData(bytes);
+    if (this.#unread === undefined && this.#reading) this.#socket.resume();
   };
 
   #stopReading(): void {
@@ -290,6 +332,8 @@ class FastConnection implements CallerMemo {
     socket.removeListener('end', this.#onEnd);
     socket.removeListener('close', this.#onClose);
     socket.removeListener('error', this.#onError);
+    this.flow?.close();
+    this.flow = undefined;
     this.#fast.forget(this);
     return socket;
   };
@@ -320,6 +364,8 @@ class FastConnection implements CallerMemo {
 
   readonly #onClose = (): void => {
     this.#abandonAll();
+    this.#unread = undefined;
+    this.flow?.close();
     this.#fast.forget(this);
   };
 

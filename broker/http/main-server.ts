@@ -19,6 +19,7 @@ import {
 } from '../entrance/entrance.js';
 import { writeRawError } from '../entrance/raw-error.js';
 import type { UpgradeHandler } from '../entrance/upgrade.js';
+import type { Flows } from '../exec/flow.js';
 
 export interface MainServerOptions {
   /** SLUICE_BASE_PATH: '' or a prefix such as `/redis` that every route sits under. */
@@ -43,6 +44,8 @@ export interface MainServerParts {
   readonly streams: StreamHandler;
   /** The /ws endpoint. */
   readonly upgrades: UpgradeHandler;
+  /** Reply-byte bounds per connection and per token (SLUICE_CLIENT_/TOKEN_MAX_PENDING_BYTES). */
+  readonly flows: Flows;
 }
 
 /**
@@ -58,6 +61,7 @@ export class MainServer implements FastHost {
   readonly #responder: Responder;
   readonly #streams: StreamHandler;
   readonly #upgrades: UpgradeHandler;
+  readonly #flows: Flows;
   /** Responses not yet finished, so drain() can tell their clients not to reuse the connection. */
   readonly #open = new Set<ServerResponse>();
 
@@ -67,6 +71,7 @@ export class MainServer implements FastHost {
     this.#responder = parts.responder;
     this.#streams = parts.streams;
     this.#upgrades = parts.upgrades;
+    this.#flows = parts.flows;
     this.server = createServer(
       {
         headersTimeout: options.headersTimeoutMs,
@@ -149,6 +154,11 @@ export class MainServer implements FastHost {
       response.connection,
     );
     if (admission.refusal !== undefined || !isRestRoute(admission.route)) return false;
+    const connection = response.connection;
+    // Counted under the token of its first request: a connection that changes tokens keeps that count.
+    connection.flow ??= this.#flows.client(admission.principal, connection.resumeReading);
+    const flow = connection.flow;
+    flow.started();
     this.#rest.handle(
       {
         route: admission.route,
@@ -160,6 +170,7 @@ export class MainServer implements FastHost {
         headers: request.headers,
         body: request.body,
         onAbandon: (listener) => response.onAbandon(listener),
+        largeReplies: flow.largeReplies,
       },
       response,
     );

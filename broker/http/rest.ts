@@ -35,6 +35,8 @@ export interface RestRequest {
   readonly body: Buffer | IncomingMessage;
   /** Calls `listener` if the caller goes away before its answer was sent (callable unbound). */
   readonly onAbandon: (listener: () => void) => void;
+  /** Whether its client's answers are expected to be large (see RequestTiming.largeReplies); false when unknown. */
+  readonly largeReplies?: boolean;
 }
 
 /** What the REST handler needs from the broker. */
@@ -80,9 +82,10 @@ export function readTiming(
   headers: Readonly<IncomingHttpHeaders>,
   arrived: number,
   onAbandon?: (listener: () => void) => void,
+  largeReplies = false,
 ): RequestTiming {
   const header = headers['sluice-deadline-ms'];
-  if (header === undefined) return { deadline: Number.POSITIVE_INFINITY, onAbandon };
+  if (header === undefined) return { deadline: Number.POSITIVE_INFINITY, onAbandon, largeReplies };
   const text = String(header);
   if (!/^\d{1,9}$/.test(text) || Number(text) === 0) {
     throw new SluiceError(
@@ -90,7 +93,7 @@ export function readTiming(
       `ERR Sluice-Deadline-Ms: expected a positive whole number of milliseconds, got ${JSON.stringify(text)}`,
     );
   }
-  return { deadline: arrived + Number(text), onAbandon };
+  return { deadline: arrived + Number(text), onAbandon, largeReplies };
 }
 
 /**
@@ -177,7 +180,7 @@ export class RestHandler {
     let timing: RequestTiming;
     try {
       format = readFormat(req.headers);
-      timing = readTiming(req.headers, req.arrived, req.onAbandon);
+      timing = readTiming(req.headers, req.arrived, req.onAbandon, req.largeReplies);
     } catch (error) {
       return this.#fail(res, req.route, error);
     }

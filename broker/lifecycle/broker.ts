@@ -18,6 +18,7 @@ import { SubscriberHub } from '../pubsub/hub.js';
 import { ScriptAliases } from '../protocol/scripts.js';
 import { BlockingPool } from '../redis/blocking-pool.js';
 import type { Cluster, Redis } from 'ioredis';
+import { Flows } from '../exec/flow.js';
 import { ClusterExecutor } from '../exec/cluster-executor.js';
 import { buildCommandTable } from '../protocol/command-table.js';
 import { assertIoredisCompatible } from '../redis/ioredis-check.js';
@@ -214,8 +215,24 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
     bufferBytes: config.subscriberBufferBytes,
     keepaliveMs: config.sseKeepaliveMs,
   });
+  // One count of reply bytes per token, shared by its HTTP connections and WebSockets.
+  const flows = new Flows(
+    {
+      clientMaxPendingBytes: config.clientMaxPendingBytes,
+      tokenMaxPendingBytes: config.tokenMaxPendingBytes,
+    },
+    () => telemetry.refused('reply_bytes_throttled'),
+  );
   const ws = new WsServer(
-    { preparer, executor: requests, hub: pubsub, logger, telemetry, syncToken: () => responder.syncToken() },
+    {
+      preparer,
+      executor: requests,
+      hub: pubsub,
+      logger,
+      telemetry,
+      flows,
+      syncToken: () => responder.syncToken(),
+    },
     {
       maxFrameBytes: config.wsMaxFrameBytes,
       maxInflight: config.wsMaxInflight,
@@ -226,7 +243,7 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
     },
   );
   const server = new MainServer(
-    { auth, rest, responder, streams: sse, upgrades: ws },
+    { auth, rest, responder, streams: sse, upgrades: ws, flows },
     {
       headersTimeoutMs: config.httpHeadersTimeoutMs,
       requestTimeoutMs: config.httpRequestTimeoutMs,

@@ -23,6 +23,11 @@ export interface RequestTiming {
    * leaves the queue. A hook rather than a signal, so that a request admitted at once costs nothing.
    */
   readonly onAbandon?: (listener: () => void) => void;
+  /**
+   * Whether the caller's answers are expected to be large (its flow's recent answers, see flow.ts): the pool then
+   * puts the request on a connection that may carry large replies, not on the one kept for small ones.
+   */
+  readonly largeReplies?: boolean;
 }
 
 /** Turns a failure into the Error a caller sees, and how it ended for the command-outcome metric. */

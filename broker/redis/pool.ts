@@ -21,17 +21,61 @@ export interface PoolOptions {
   readonly connection?: RedisOptions;
 }
 
-/** One pooled connection. `inflight` counts commands written and not yet answered. */
+/** Bytes a connection may be owed before pick() stops preferring it (see PooledConnection.load). */
+const HEAVY_BYTES = 256 * 1024;
+
+/** Bytes of expected reply that weigh as much as one command in flight when connections are compared. */
+const BYTES_PER_COMMAND = 4096;
+
+/**
+ * One pooled connection. `inflight` counts commands written and not yet answered. Reply bytes are counted as they
+ * are read off the socket, before ioredis parses them: a bulk reply of megabytes makes the connection heavy as soon
+ * as its first chunk arrives, not once it is whole, and the average reply size tells how much the commands still
+ * in flight will bring (issue 17: one client's large values must not sit in front of everyone's small replies).
+ */
 export class PooledConnection {
   readonly redis: Redis;
   readonly batcher: Batcher;
   inflight = 0;
   /** When this connection last made progress: a reply arrived, or it went from idle to busy (performance.now()). */
   lastProgressAt = 0;
+  /** Bytes read from Redis on this connection (its current socket), counted before the parser sees them. */
+  #bytesRead = 0;
+  /** #bytesRead when the last reply settled: what was read since belongs to replies still arriving. */
+  #settledMark = 0;
+  /** Average bytes per reply (exponential, 1/8 weight): what each command still in flight is expected to bring. */
+  #replyBytes = 0;
 
   constructor(redis: Redis, batcher: Batcher) {
     this.redis = redis;
     this.batcher = batcher;
+    // ioredis attaches its parser on 'connect' with prependListener; prepending after it makes this count first, so
+    // that a reply settling in the same chunk sees its bytes.
+    redis.on('connect', () => {
+      this.#bytesRead = 0;
+      this.#settledMark = 0;
+      redis.stream?.prependListener('data', this.#read);
+    });
+  }
+
+  readonly #read = (chunk: Buffer): void => {
+    this.#bytesRead += chunk.length;
+  };
+
+  /** Reply bytes this connection is expected to carry still: the average reply for each command, plus a reply in progress. */
+  get pendingReplyBytes(): number {
+    if (this.inflight === 0) return 0;
+    return this.inflight * this.#replyBytes + (this.#bytesRead - this.#settledMark);
+  }
+
+  /** How loaded the connection is, in commands: each command in flight, plus one per BYTES_PER_COMMAND owed. */
+  get load(): number {
+    return this.inflight + Math.floor(this.pendingReplyBytes / BYTES_PER_COMMAND);
+  }
+
+  /** Whether the connection carries (or is owed) large replies: requests that can go elsewhere should. */
+  get heavy(): boolean {
+    return this.pendingReplyBytes >= HEAVY_BYTES;
   }
 
   get ready(): boolean {
@@ -40,17 +84,26 @@ export class PooledConnection {
 
   /** Counts `commands` handed to the batcher. */
   wrote(commands: number): void {
-    if (this.inflight === 0) this.lastProgressAt = performance.now();
+    if (this.inflight === 0) {
+      this.lastProgressAt = performance.now();
+      // Bytes read while idle answered ioredis's own commands (the ready check, CLIENT SETNAME, COMMAND at start).
+      this.#settledMark = this.#bytesRead;
+    }
     this.inflight += commands;
   }
 
   /**
-   * Counts one command settled (reply, error or connection loss) at `now` (performance.now()). Bound: requests keep
-   * it as a callback.
+   * Counts one command settled (reply, error or connection loss) at `now` (performance.now()); returns the bytes
+   * read since the previous one settled (its reply's size, roughly). Bound: requests keep it as a callback.
    */
-  readonly settled = (now: number): void => {
+  readonly settled = (now: number): number => {
     this.inflight--;
     this.lastProgressAt = now;
+    // Replies of one chunk settle together: the first is given the chunk and the others 0, which averages out.
+    const bytes = this.#bytesRead - this.#settledMark;
+    this.#settledMark = this.#bytesRead;
+    this.#replyBytes += (bytes - this.#replyBytes) / 8;
+    return bytes;
   };
 }
 
@@ -60,6 +113,8 @@ export interface PoolStats {
   readonly ready: number;
   /** Commands written and not yet answered, over all connections. */
   readonly inflight: number;
+  /** Reply bytes the connections are expected to carry still (see PooledConnection.pendingReplyBytes). */
+  readonly pendingReplyBytes: number;
 }
 
 /** Commands in flight on a connection below which pick() keeps using it rather than spreading (see pick). */
@@ -70,6 +125,8 @@ export class Pool {
   readonly #logger: Logger;
   #wasUp = false;
   #nextStart = 0;
+  /** Where #forLargeReplies starts looking: after its last choice, so that ties go round robin. */
+  #nextLargeStart = 0;
   readonly #listeners: ((up: boolean) => void)[] = [];
   readonly #watchdog: NodeJS.Timeout;
 
@@ -111,30 +168,77 @@ export class Pool {
   }
 
   /**
-   * The connection for a request that is not pinned: the first ready one with fewer than FILL_FIRST commands in
-   * flight, else the least busy (see leastBusy). Commands then travel together: one write to Redis per turn of the
-   * event loop and one read for their replies, instead of one per connection each, which costs the broker and Redis
-   * CPU per command. The other connections take over when the first is busy, down or reconnecting.
+   * The connection for a request: the first ready one with fewer than FILL_FIRST commands in flight and no large
+   * replies owed, else the least loaded (see leastBusy). Commands then travel together: one write to Redis per turn
+   * of the event loop and one read for their replies, instead of one per connection each, which costs the broker and
+   * Redis CPU per command. The other connections take over when the first is busy, carrying large replies, down or
+   * reconnecting.
+   *
+   * A request whose client gets large replies (`largeReplies`, see RequestTiming) never goes to the first ready
+   * connection while another is ready: large replies share the other connections, least loaded first, so that
+   * however many clients pull large values, one connection is left where small replies do not queue behind
+   * megabytes (at most N-1 of N connections carry large replies, as a pooler keeps a reserve for short queries).
    */
-  pick(): PooledConnection | undefined {
-    for (const connection of this.#connections) {
-      if (connection.inflight < FILL_FIRST && connection.ready) return connection;
+  pick(largeReplies = false): PooledConnection | undefined {
+    const connections = this.#connections;
+    if (largeReplies) return this.#forLargeReplies() ?? this.leastBusy();
+    for (const connection of connections) {
+      if (connection.inflight < FILL_FIRST && connection.ready && !connection.heavy) return connection;
     }
     return this.leastBusy();
   }
 
   /**
-   * The ready connection with the fewest commands in flight, or undefined when Redis is unreachable. Ties go round
-   * robin, so idle sockets pinned at their first request spread over the pool instead of piling on the first one.
+   * The least loaded ready connection other than the first ready one (kept for small replies); undefined when fewer
+   * than two are ready. Ties go round robin, as in leastBusy.
+   */
+  #forLargeReplies(): PooledConnection | undefined {
+    const connections = this.#connections;
+    let reserved: PooledConnection | undefined;
+    for (const connection of connections) {
+      if (connection.ready) {
+        reserved = connection;
+        break;
+      }
+    }
+    const start = this.#nextLargeStart;
+    let best: PooledConnection | undefined;
+    let bestLoad = 0;
+    let bestAt = 0;
+    for (let i = 0; i < connections.length; i++) {
+      const at = (start + i) % connections.length;
+      const connection = connections[at]!;
+      if (connection === reserved || !connection.ready) continue;
+      const load = connection.load;
+      if (best === undefined || load < bestLoad) {
+        best = connection;
+        bestLoad = load;
+        bestAt = at;
+      }
+    }
+    this.#nextLargeStart = (bestAt + 1) % connections.length;
+    return best;
+  }
+
+  /**
+   * The ready connection with the least load (commands in flight and reply bytes owed), or undefined when Redis is
+   * unreachable. Ties go round robin, so idle sockets pinned at their first request spread over the pool instead of
+   * piling on the first one.
    */
   leastBusy(): PooledConnection | undefined {
     const connections = this.#connections;
     const start = this.#nextStart;
     this.#nextStart = (start + 1) % connections.length;
     let best: PooledConnection | undefined;
+    let bestLoad = 0;
     for (let i = 0; i < connections.length; i++) {
       const connection = connections[(start + i) % connections.length]!;
-      if (connection.ready && (best === undefined || connection.inflight < best.inflight)) best = connection;
+      if (!connection.ready) continue;
+      const load = connection.load;
+      if (best === undefined || load < bestLoad) {
+        best = connection;
+        bestLoad = load;
+      }
     }
     return best;
   }
@@ -152,11 +256,13 @@ export class Pool {
   stats(): PoolStats {
     let ready = 0;
     let inflight = 0;
+    let pendingReplyBytes = 0;
     for (const connection of this.#connections) {
       if (connection.ready) ready++;
       inflight += connection.inflight;
+      pendingReplyBytes += connection.pendingReplyBytes;
     }
-    return { size: this.#connections.length, ready, inflight };
+    return { size: this.#connections.length, ready, inflight, pendingReplyBytes };
   }
 
   /** Closes every connection: QUIT lets written commands finish; a connection that does not answer is cut. */

@@ -21,8 +21,13 @@ export interface SettleOptions {
   readonly telemetry: Telemetry;
   /** Turns a rejection into the caller's Error and its metric outcome. */
   readonly classify: (error: unknown) => { error: Error; outcome: CommandOutcome };
-  /** Called once per settled command, with performance.now() (the pool's in-flight count and progress). */
-  readonly onSettled?: ((now: number) => void) | undefined;
+  /**
+   * Called once per settled command, with performance.now() (the pool's in-flight count and progress); returns
+   * the bytes its reply took on the Redis connection, counted against `maxReplyBytes`.
+   */
+  readonly onSettled?: ((now: number) => number | undefined) | undefined;
+  /** SLUICE_MAX_REPLY_BYTES: replies past this many bytes in one request are dropped (see PendingReplies). */
+  readonly maxReplyBytes?: number | undefined;
 }
 
 /** Where each command of a request reports its reply or its failure, by index. */
@@ -41,11 +46,16 @@ export class PendingReplies implements ReplySink {
   readonly #answer: (outcomes: Outcome[]) => void;
   readonly #allSettled: () => void;
   readonly #outcomes: (Outcome | undefined)[];
-  readonly #timeouts: TimeoutGroup;
+  #timeouts: TimeoutGroup;
   /** This request's place in its TimeoutGroup, once armed. */
   #place = -1;
   #left: number;
   #answered = false;
+  /** Reply bytes of this request so far (as onSettled reports them). */
+  #replyBytes = 0;
+  /** Once the replies passed maxReplyBytes: what every later reply is answered with instead. */
+  #tooLarge: SluiceError | undefined;
+  #onSettled: SettleOptions['onSettled'];
 
   constructor(options: SettleOptions, answer: (outcomes: Outcome[]) => void, allSettled: () => void) {
     this.#options = options;
@@ -53,12 +63,34 @@ export class PendingReplies implements ReplySink {
     this.#allSettled = allSettled;
     this.#outcomes = new Array<Outcome | undefined>(options.count);
     this.#left = options.count;
+    this.#onSettled = options.onSettled;
     this.#timeouts = options.timeouts ?? new TimeoutGroup(options.timeoutMs, performance.now());
+  }
+
+  /** Replaces `onSettled` of the options (a request written in slices watches its replies to write the next). */
+  settledBy(onSettled: SettleOptions['onSettled']): void {
+    this.#onSettled = onSettled;
+  }
+
+  /** Whether the caller was answered (every command settled, or the timeout passed). */
+  get answered(): boolean {
+    return this.#answered || this.#left === 0;
   }
 
   /** Starts the timeout; called once the commands were handed over (a failure before that answers by itself). */
   armTimeout(): void {
     this.#place = this.#timeouts.join(this);
+  }
+
+  /**
+   * Moves the timeout to `group` (made now): a request written in slices restarts it with each slice, since
+   * SLUICE_COMMAND_TIMEOUT_MS runs from when a command is written. No-op before armTimeout or once answered.
+   */
+  rearmTimeout(group: TimeoutGroup): void {
+    if (this.#place < 0 || this.#answered || this.#left === 0) return;
+    this.#timeouts.settled(this.#place);
+    this.#timeouts = group;
+    this.#place = group.join(this);
   }
 
   replied(index: number, reply: Outcome): void {
@@ -68,6 +100,11 @@ export class PendingReplies implements ReplySink {
   failed(index: number, error: unknown): void {
     const { error: e, outcome } = this.#options.classify(error);
     this.#done(index, e, outcome);
+  }
+
+  /** Settles command `index` with an outcome already classified (one error shared by many commands). */
+  settle(index: number, outcome: Outcome, kind: CommandOutcome): void {
+    this.#done(index, outcome, kind);
   }
 
   /** The timeout passed: answers now, the late commands as SLUICE_ERR_REDIS_TIMEOUT. No-op once answered. */
@@ -82,10 +119,16 @@ export class PendingReplies implements ReplySink {
   }
 
   #done(index: number, outcome: Outcome, kind: CommandOutcome): void {
-    const { labels, written, telemetry, onSettled } = this.#options;
+    const { labels, written, telemetry, maxReplyBytes } = this.#options;
     const now = performance.now();
+    const bytes = this.#onSettled?.(now);
+    if (bytes !== undefined && maxReplyBytes !== undefined) {
+      this.#replyBytes += bytes;
+      // The command ran; only its reply is dropped, so that a request cannot make the broker hold more than this.
+      if (this.#replyBytes > maxReplyBytes && !(outcome instanceof Error))
+        outcome = this.#replyTooLarge(maxReplyBytes);
+    }
     this.#outcomes[index] = outcome;
-    onSettled?.(now);
     telemetry.commandDone(
       labels[index] ?? 'other',
       (now - written) / 1000,
@@ -96,6 +139,22 @@ export class PendingReplies implements ReplySink {
     if (!this.#answered) this.#answer(this.#outcomes as Outcome[]);
     this.#allSettled();
   }
+
+  #replyTooLarge(max: number): SluiceError {
+    if (this.#tooLarge === undefined) {
+      this.#tooLarge = replyTooLarge(max);
+      this.#options.telemetry.refused('reply_too_large');
+    }
+    return this.#tooLarge;
+  }
+}
+
+/** The error that replaces each reply past SLUICE_MAX_REPLY_BYTES in one request (one instance per request). */
+function replyTooLarge(this: void, max: number): SluiceError {
+  return new SluiceError(
+    'SLUICE_ERR_REPLY_TOO_LARGE',
+    `ERR the replies of this request passed ${max} bytes (SLUICE_MAX_REPLY_BYTES); this command ran, its reply was dropped`,
+  );
 }
 
 /** How long a TimeoutGroup takes new members after it was made (ms): a member may be answered this much late. */

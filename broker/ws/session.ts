@@ -4,6 +4,7 @@ import { type Principal, noPermission } from '../protocol/auth.js';
 import { SluiceError } from '../errors.js';
 import type { Affinity, RequestRunner } from '../exec/request-runner.js';
 import type { RequestTiming } from '../redis/outcome.js';
+import type { ClientFlow, Flows } from '../exec/flow.js';
 import type { Logger } from '../log.js';
 import type { CommandPreparer } from '../protocol/prepare.js';
 import type { PubSubHub, PubSubListener, PubSubMessage } from '../pubsub/types.js';
@@ -38,7 +39,12 @@ export interface SessionDeps {
   readonly frames: { in: number; out: number };
   /** Called when a socket hits a limit (in-flight, send buffer). */
   limitHit(): void;
+  /** Reply-byte bounds per socket and per token (SLUICE_CLIENT_/TOKEN_MAX_PENDING_BYTES); none when undefined. */
+  readonly flows: Flows | undefined;
 }
+
+/** Bytes waiting to be sent from which the session asks to hear when they are gone (its token's count needs it). */
+const WATCHED_BYTES = 64 * 1024;
 
 /** One open WebSocket. The server feeds it frames; it answers on its own socket only. */
 export class Session implements PubSubListener {
@@ -50,7 +56,7 @@ export class Session implements PubSubListener {
   readonly #deps: SessionDeps;
   readonly #connId: number;
   /** Every request of this socket goes to one pool connection, so its commands run in the order sent. */
-  readonly #affinity: Affinity = { connection: undefined };
+  readonly #affinity: Affinity = { connection: undefined, unsettled: 0 };
   #inflight = 0;
   #closing = false;
   #draining = false;
@@ -60,6 +66,10 @@ export class Session implements PubSubListener {
   #acking = 0;
   #held: string[] = [];
   #heldBytes = 0;
+  /** This socket's reply bytes; command requests wait in #waiting while it is over its bounds. */
+  readonly #flow: ClientFlow | undefined;
+  /** Command requests received while over the bounds, in order; the socket is paused while any wait. */
+  #waiting: CommandRequest[] = [];
 
   constructor(ws: WsConnection, principal: Principal, base64: boolean, deps: SessionDeps, connId: number) {
     this.#ws = ws;
@@ -67,6 +77,7 @@ export class Session implements PubSubListener {
     this.#base64 = base64;
     this.#deps = deps;
     this.#connId = connId;
+    this.#flow = deps.flows?.client(principal, this.#startWaiting, true);
   }
 
   /** Requests received and not yet answered. */
@@ -121,9 +132,25 @@ export class Session implements PubSubListener {
       );
     }
     this.#inflight++;
-    if (frame.kind === 'commands') this.#commands(frame);
-    else this.#subscription(frame);
+    if (frame.kind !== 'commands') return this.#subscription(frame);
+    // Requests start in order while the replies they may bring fit the bounds; the others wait with the socket
+    // paused, so that TCP slows the peer down instead of the broker queueing its replies.
+    if (this.#waiting.length === 0 && this.#mayStart()) return this.#commands(frame);
+    if (this.#waiting.length === 0) this.#ws.pause();
+    this.#waiting.push(frame);
   }
+
+  #mayStart(): boolean {
+    return this.#flow?.mayStart(this.#ws.bufferedAmount) ?? true;
+  }
+
+  /** Starts the waiting requests the bounds allow now; reads the socket again once none waits. */
+  readonly #startWaiting = (): void => {
+    const waiting = this.#waiting;
+    if (waiting.length === 0 || this.#closing) return;
+    while (waiting.length > 0 && this.#mayStart()) this.#commands(waiting.shift()!);
+    if (waiting.length === 0) this.#ws.resume();
+  };
 
   /** Closes the socket with `code` and a reason; ws destroys it if the peer does not finish the close in time. */
   close(code: number, reason: string): void {
@@ -154,6 +181,8 @@ export class Session implements PubSubListener {
   ended(): void {
     this.#closing = true;
     this.#dropHeld();
+    this.#waiting = [];
+    this.#flow?.close();
     if (this.#channels.size + this.#patterns.size > 0) {
       this.#channels.clear();
       this.#patterns.clear();
@@ -185,17 +214,20 @@ export class Session implements PubSubListener {
   }
 
   #commands(request: CommandRequest): void {
+    const flow = this.#flow;
+    flow?.started();
     const { preparer, executor } = this.#deps;
     const { idJson } = request;
     const timing: RequestTiming = {
       deadline:
         request.deadlineMs === undefined ? Number.POSITIVE_INFINITY : performance.now() + request.deadlineMs,
+      largeReplies: flow?.largeReplies === true,
     };
     if (request.op === 'multi') {
       const prepared = prepareTransaction(preparer, request.commands, this.#principal);
-      if (prepared instanceof SluiceError) return this.#answer(errorFrame(idJson, prepared));
+      if (prepared instanceof SluiceError) return this.#answerCommand(errorFrame(idJson, prepared));
       executor.transaction(prepared, timing, this.#affinity, (outcome) => {
-        this.#answer(
+        this.#answerCommand(
           outcome instanceof Error
             ? errorFrame(idJson, outcome)
             : resultsFrame(idJson, outcome, this.#base64),
@@ -207,13 +239,20 @@ export class Session implements PubSubListener {
     executor.pipeline(items, timing, this.#affinity, (outcomes) => {
       if (request.op === 'cmd') {
         const outcome = outcomes[0]!;
-        return this.#answer(
+        return this.#answerCommand(
           outcome instanceof Error ? errorFrame(idJson, outcome) : resultFrame(idJson, outcome, this.#base64),
         );
       }
       const shared = sharedFailure(outcomes);
-      this.#answer(shared ? errorFrame(idJson, shared) : resultsFrame(idJson, outcomes, this.#base64));
+      this.#answerCommand(shared ? errorFrame(idJson, shared) : resultsFrame(idJson, outcomes, this.#base64));
     });
+  }
+
+  /** Sends the answer of a command request, then starts the requests that waited for room. */
+  #answerCommand(text: string): void {
+    this.#flow?.answered(text.length);
+    this.#answer(text);
+    if (this.#waiting.length > 0) this.#startWaiting();
   }
 
   #subscription(request: SubscriptionRequest): void {
@@ -297,10 +336,21 @@ export class Session implements PubSubListener {
   #send(text: string): void {
     if (this.#closing) return;
     const ws = this.#ws;
-    if (ws.send(text)) this.#deps.frames.out++;
+    const flow = this.#flow;
+    // A large frame is watched until written, so that the token's count of unread bytes goes down with it.
+    const watch = flow !== undefined && ws.bufferedAmount + text.length >= WATCHED_BYTES;
+    if (ws.send(text, watch ? this.#written : undefined)) this.#deps.frames.out++;
+    if (watch) flow.report(ws.bufferedAmount);
     // bufferedAmount counts what the kernel has not taken yet: a reader that stops reading makes it grow.
     if (ws.bufferedAmount > this.#deps.sendBufferBytes) this.#slowReader(ws.bufferedAmount);
   }
+
+  /** A watched frame left for the kernel: the token hears the new count, and waiting requests may start. */
+  readonly #written = (): void => {
+    if (this.#closing) return;
+    this.#flow?.report(this.#ws.bufferedAmount);
+    this.#startWaiting();
+  };
 
   #slowReader(bytes: number): void {
     const limit = this.#deps.sendBufferBytes;

@@ -8,6 +8,7 @@ import type { RequestRunner } from '../exec/request-runner.js';
 import type { UpgradeHandler, UpgradeRequest } from '../entrance/upgrade.js';
 import type { AdmittedUpgrade } from '../entrance/entrance.js';
 import { writeRawError } from '../entrance/raw-error.js';
+import type { Flows } from '../exec/flow.js';
 import type { Logger } from '../log.js';
 import type { CommandPreparer } from '../protocol/prepare.js';
 import type { PubSubHub } from '../pubsub/types.js';
@@ -45,6 +46,8 @@ export interface WsServerDeps {
   readonly hub: PubSubHub;
   /** Counts limit refusals (sockets, in-flight, slow readers). */
   readonly telemetry: Telemetry;
+  /** Reply-byte bounds per socket and per token; none when absent. */
+  readonly flows?: Flows;
 }
 
 /** How long a closing socket may take to answer our close frame before it is destroyed (ws's closeTimeout). */
@@ -113,6 +116,7 @@ export class WsServer implements UpgradeHandler {
       sendBufferBytes: options.sendBufferBytes,
       frames: this.#frames,
       limitHit: () => deps.telemetry.refused('ws_limit'),
+      flows: deps.flows,
     };
   }
 

@@ -59,12 +59,25 @@ export class WsConnection {
     return this.#ws.bufferedAmount;
   }
 
-  /** Sends a text frame; false (nothing sent) once the connection is closing. */
-  send(text: string): boolean {
+  /**
+   * Sends a text frame; false (nothing sent) once the connection is closing. `written` is called once the frame
+   * left for the kernel (ws's send callback).
+   */
+  send(text: string, written?: () => void): boolean {
     if (this.#ws.readyState !== WebSocket.OPEN) return false;
     this.#corkUntilTickEnds();
-    this.#ws.send(text);
+    this.#ws.send(text, written);
     return true;
+  }
+
+  /** Stops reading the peer's frames (ws's pause stops reading its socket): TCP then pushes back on the peer. */
+  pause(): void {
+    this.#ws.pause();
+  }
+
+  /** Reads the peer's frames again. */
+  resume(): void {
+    this.#ws.resume();
   }
 
   /** Sends a heartbeat ping. */
