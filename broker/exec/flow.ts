@@ -1,6 +1,5 @@
 // How many reply bytes one client (an HTTP connection or a WebSocket) and one token may have owed before the broker
 // stops reading their requests: answers not yet taken by the client, plus requests running at their expected size.
-import type { Principal } from '../protocol/auth.js';
 
 /** The bounds; see SLUICE_CLIENT_MAX_PENDING_BYTES and SLUICE_TOKEN_MAX_PENDING_BYTES. */
 export interface FlowLimits {
@@ -30,10 +29,10 @@ class TokenFlow {
   readonly waiting = new Set<ClientFlow>();
 }
 
-/** Hands out one TokenFlow per principal (a token), forgotten with it. */
+/** Hands out one TokenFlow per principal (the object protocol/auth made for a token: compared by identity only), forgotten with it. */
 export class Flows {
   readonly limits: FlowLimits;
-  readonly #tokens = new WeakMap<Principal, TokenFlow>();
+  readonly #tokens = new WeakMap<object, TokenFlow>();
   readonly #throttled: () => void;
 
   /** `throttled` is called each time a client that was reading is held back by a bound (for the metric). */
@@ -47,7 +46,7 @@ export class Flows {
    * client is a WebSocket, which usually sends many requests at once, so that its first ones count as large for
    * the pool until its answers say otherwise (an HTTP connection's first request counts as small).
    */
-  client(principal: Principal, wake: () => void, sendsMany = false): ClientFlow {
+  client(principal: object, wake: () => void, sendsMany = false): ClientFlow {
     let token = this.#tokens.get(principal);
     if (token === undefined) {
       token = new TokenFlow();
