@@ -21,18 +21,13 @@ export interface SettleOptions {
   readonly telemetry: Telemetry;
   /** Turns a rejection into the caller's Error and its metric outcome. */
   readonly classify: (error: unknown) => { error: Error; outcome: CommandOutcome };
-<<<<<<< HEAD
   /**
-   * Called once per settled command, with performance.now() (the pool's in-flight count and progress); returns
+   * Called once per settled command, with the clock's `now()` (the pool's in-flight count and progress); returns
    * the bytes its reply took on the Redis connection, counted against `maxReplyBytes`.
    */
   readonly onSettled?: ((now: number) => number | undefined) | undefined;
   /** SLUICE_MAX_REPLY_BYTES: replies past this many bytes in one request are dropped (see PendingReplies). */
   readonly maxReplyBytes?: number | undefined;
-=======
-  /** Called once per settled command, with the clock's `now()` (the pool's in-flight count and progress). */
-  readonly onSettled?: ((now: number) => void) | undefined;
->>>>>>> 4dee796 (One clock for timeouts: broker/clock.ts (realClock) and a ManualClock for tests; settle, executor and admission take it)
 }
 
 /** Where each command of a request reports its reply or its failure, by index. */
@@ -68,12 +63,8 @@ export class PendingReplies implements ReplySink {
     this.#allSettled = allSettled;
     this.#outcomes = new Array<Outcome | undefined>(options.count);
     this.#left = options.count;
-<<<<<<< HEAD
     this.#onSettled = options.onSettled;
-    this.#timeouts = options.timeouts ?? new TimeoutGroup(options.timeoutMs, performance.now());
-=======
     this.#timeouts = options.timeouts ?? new TimeoutGroup(options.timeoutMs, realClock.now(), realClock);
->>>>>>> 4dee796 (One clock for timeouts: broker/clock.ts (realClock) and a ManualClock for tests; settle, executor and admission take it)
   }
 
   /** Replaces `onSettled` of the options (a request written in slices watches its replies to write the next). */
@@ -128,9 +119,8 @@ export class PendingReplies implements ReplySink {
   }
 
   #done(index: number, outcome: Outcome, kind: CommandOutcome): void {
-<<<<<<< HEAD
     const { labels, written, telemetry, maxReplyBytes } = this.#options;
-    const now = performance.now();
+    const now = this.#timeouts.clock.now();
     const bytes = this.#onSettled?.(now);
     if (bytes !== undefined && maxReplyBytes !== undefined) {
       this.#replyBytes += bytes;
@@ -138,10 +128,6 @@ export class PendingReplies implements ReplySink {
       if (this.#replyBytes > maxReplyBytes && !(outcome instanceof Error))
         outcome = this.#replyTooLarge(maxReplyBytes);
     }
-=======
-    const { labels, written, telemetry, onSettled } = this.#options;
-    const now = this.#timeouts.clock.now();
->>>>>>> 4dee796 (One clock for timeouts: broker/clock.ts (realClock) and a ManualClock for tests; settle, executor and admission take it)
     this.#outcomes[index] = outcome;
     telemetry.commandDone(
       labels[index] ?? 'other',
