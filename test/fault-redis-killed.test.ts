@@ -1,17 +1,9 @@
 // Redis SIGKILLed under load from 200 keep-alive clients: JSON errors, fast 503s while down, /readyz, recovery.
 import t from 'tap';
 import { startTestBroker } from './helpers/broker.js';
-import {
-  type CallResult,
-  call,
-  codeOf,
-  keepAliveAgent,
-  median,
-  quantile,
-  sleep,
-  tally,
-} from './helpers/load.js';
+import { type CallResult, call, codeOf, keepAliveAgent, median, quantile, tally } from './helpers/load.js';
 import { startRedis } from './helpers/redis.js';
+import { sleep } from './helpers/time.js';
 
 const COMMAND_TIMEOUT_MS = 2000;
 const CLIENTS = 200;

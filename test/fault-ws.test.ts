@@ -3,9 +3,9 @@ import fc from 'fast-check';
 import t from 'tap';
 import { WebSocket } from 'ws';
 import { TOKEN, startTestBroker } from './helpers/broker.js';
-import { sleep } from './helpers/load.js';
 import { killBrokerConnections, startRedis } from './helpers/redis.js';
 import { type Frame, Peer } from './helpers/ws.js';
+import { sleep } from './helpers/time.js';
 
 const COMMAND_TIMEOUT_MS = 800;
 

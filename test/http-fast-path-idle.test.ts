@@ -4,8 +4,9 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import t, { type Test } from 'tap';
 import { type FastHost, FastHttp, type FastResponse } from '../broker/http/fast-path.js';
-import { rawConnect, type RawClient, sleep } from './helpers/load.js';
+import { rawConnect, type RawClient } from './helpers/load.js';
 import { ManualClock } from './helpers/manual-clock.js';
+import { sleep } from './helpers/time.js';
 
 const KEEP_ALIVE_MS = 300;
 const HEADERS_MS = 800;

@@ -10,7 +10,7 @@ import type { CommandPreparer } from '../broker/protocol/prepare.js';
 import { WsServer } from '../broker/ws/ws-server.js';
 import { ManualClock } from './helpers/manual-clock.js';
 import { Peer } from './helpers/ws.js';
-import { until } from './helpers/load.js';
+import { waitFor } from './helpers/time.js';
 
 const HEARTBEAT_MS = 200;
 const ADMIN = { name: 'test', right: 'admin', allow: undefined, deny: undefined } as const;
@@ -67,9 +67,9 @@ t.test(
     t.equal(clock.pending, 1, 'one heartbeat timer for every socket');
 
     clock.advance(HEARTBEAT_MS - 1);
-    t.notOk(await until(() => alivePings() > 0, 100), 'no ping before the interval');
+    t.notOk(await waitFor(() => alivePings() > 0, 100), 'no ping before the interval');
     clock.advance(1);
-    t.ok(await until(() => alivePings() === 1), 'the first ping at the interval');
+    t.ok(await waitFor(() => alivePings() === 1), 'the first ping at the interval');
     // The live peer's pong (ws answers pings itself) reaches the server before the next beat.
     await new Promise((resolve) => alive.ws.once('pong', resolve).ping());
     t.equal(ws.size, 2, 'nobody is dropped at the first beat');
@@ -81,13 +81,13 @@ t.test(
       1006,
       'the silent socket is dropped at the next beat, without a close frame',
     );
-    t.ok(await until(() => alivePings() === 2), 'the live one got its second ping');
+    t.ok(await waitFor(() => alivePings() === 2), 'the live one got its second ping');
 
     // Several more beats: a socket that answers is never dropped.
     for (let beat = 3; beat <= 6; beat++) {
       await new Promise((resolve) => alive.ws.once('pong', resolve).ping());
       clock.advance(HEARTBEAT_MS);
-      t.ok(await until(() => alivePings() === beat), `ping ${beat}`);
+      t.ok(await waitFor(() => alivePings() === beat), `ping ${beat}`);
     }
     t.equal(ws.size, 1, 'the live socket is still open');
   },
@@ -100,6 +100,6 @@ t.test('the heartbeat stops with the last socket', async (t) => {
   t.equal(clock.pending, 1, 'armed by the first socket');
   peer.ws.close();
   await peer.closed;
-  t.ok(await until(() => ws.size === 0), 'the socket is gone');
+  t.ok(await waitFor(() => ws.size === 0), 'the socket is gone');
   t.equal(clock.pending, 0, 'and so is the timer');
 });
