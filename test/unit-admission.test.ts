@@ -1,5 +1,5 @@
 // Admission (broker/exec/admission.ts) on a manual clock: the queue timeout, the request deadline, the oldest wait
-// and the waited time, each at the exact millisecond (the real-process limits are in admission-queue.test.ts).
+// and the waited time, each at the exact millisecond (the real-process limits are in pool-admission-queue.test.ts).
 import t from 'tap';
 import { Admission } from '../broker/exec/admission.js';
 import type { SluiceError } from '../broker/errors.js';
