@@ -4,7 +4,9 @@
 import { createServer } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import t, { type Test } from 'tap';
-import type { RequestRunner } from '../broker/exec/executor.js';
+import type { RequestRunner } from '../broker/exec/request-runner.js';
+import type { PubSubHub } from '../broker/pubsub/types.js';
+import { NO_TELEMETRY } from '../broker/telemetry.js';
 import { createLogger } from '../broker/log.js';
 import type { CommandPreparer } from '../broker/protocol/prepare.js';
 import { WsServer } from '../broker/ws/ws-server.js';
@@ -21,6 +23,8 @@ async function start(t: Test, clock: ManualClock) {
     {
       preparer: {} as CommandPreparer,
       executor: {} as RequestRunner,
+      hub: {} as PubSubHub,
+      telemetry: NO_TELEMETRY,
       logger: createLogger('silent'),
       syncToken: () => 'sync',
     },
@@ -35,7 +39,9 @@ async function start(t: Test, clock: ManualClock) {
     },
   );
   const server = createServer();
-  server.on('upgrade', (req, socket: Socket, head: Buffer) => ws.handleUpgrade(req, socket, head, ADMIN, ''));
+  server.on('upgrade', (req, socket: Socket, head: Buffer) =>
+    ws.handleUpgrade(req, socket, head, { principal: ADMIN, query: '' }),
+  );
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   t.teardown(() => {
     ws.close();

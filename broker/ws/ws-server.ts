@@ -34,7 +34,7 @@ export interface WsServerOptions {
   readonly heartbeatMs: number;
   /** SLUICE_MAX_PIPELINE_COMMANDS. */
   readonly maxPipelineCommands: number;
-  /** Runs the heartbeat; the real clock by default. */
+  /** Runs the heartbeat and starts request deadlines; the real clock by default. */
   readonly clock?: Clock | undefined;
 }
 
@@ -122,6 +122,7 @@ export class WsServer implements UpgradeHandler {
       frames: this.#frames,
       limitHit: () => deps.telemetry.refused('ws_limit'),
       flows: deps.flows,
+      clock: this.#clock,
     };
   }
 
