@@ -6,7 +6,7 @@ import t, { type Test } from 'tap';
 import { type FastHost, FastHttp, type FastResponse } from '../broker/http/fast-path.js';
 import { rawConnect, type RawClient } from './helpers/load.js';
 import { ManualClock } from './helpers/manual-clock.js';
-import { sleep } from './helpers/time.js';
+import { sleep, waitFor } from './helpers/time.js';
 
 const KEEP_ALIVE_MS = 300;
 const HEADERS_MS = 800;
@@ -50,8 +50,9 @@ function closedWithin(client: RawClient, ms: number): Promise<boolean> {
 
 /** Waits until the server answered `count` requests on `client`. */
 async function answered(client: RawClient, count: number): Promise<void> {
-  for (let i = 0; i < 250 && (client.received().match(/HTTP\/1\.1 200/g)?.length ?? 0) < count; i++)
-    await sleep(4);
+  await waitFor(() => (client.received().match(/HTTP\/1\.1 200/g)?.length ?? 0) >= count, 1000, {
+    everyMs: 4,
+  });
 }
 
 t.test('an idle connection is closed by the sweep exactly once the keep-alive timeout passed', async (t) => {
@@ -79,7 +80,7 @@ t.test('a connection with a request in flight is never closed as idle', async (t
   const client = await rawConnect(url);
   t.teardown(() => client.socket.destroy());
   client.socket.write(REQUEST);
-  for (let i = 0; i < 250 && state.served === 0; i++) await sleep(4);
+  await waitFor(() => state.served > 0, 1000, { everyMs: 4 });
   clock.advance(HEADERS_MS * 10);
   t.notOk(await closedWithin(client, 50), 'held for ten headers timeouts, still open');
   held[0]!.writeHead(200, ['Content-Length', '2']).end('ok');

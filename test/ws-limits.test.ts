@@ -5,7 +5,7 @@ import type { Broker } from '../broker/lifecycle/broker.js';
 import { startTestBroker } from './helpers/broker.js';
 import { startRedis } from './helpers/redis.js';
 import { connect, Peer } from './helpers/ws.js';
-import { sleep } from './helpers/time.js';
+import { sleep, waitFor } from './helpers/time.js';
 
 const redis = await startRedis();
 t.teardown(() => redis.stop());
@@ -84,7 +84,7 @@ t.test('an upgrade past SLUICE_WS_MAX_SOCKETS is refused with HTTP 503 JSON', as
   });
   await peers[0]!.close();
   // The server sees the close a moment after the client does.
-  for (let i = 0; i < 200 && b.ws.size >= 3; i++) await sleep(10);
+  await waitFor(() => b.ws.size < 3, 2000, { everyMs: 10 });
   const again = await open(t, b.url);
   t.same(await again.request({ id: 1, cmd: ['PING'] }), { id: 1, result: 'PONG' });
 });
