@@ -1,6 +1,6 @@
-// A whole broker on a ManualClock, Redis SIGSTOPped: a written command is answered 504 at SLUICE_COMMAND_TIMEOUT_MS
+// A whole broker on a ManualClock. Redis SIGSTOPped: a written command is answered 504 at SLUICE_COMMAND_TIMEOUT_MS
 // to the millisecond, and a request waiting for a slot 503 at SLUICE_QUEUE_TIMEOUT_MS (fault-redis-hangs.test.ts
-// covers the same in real time, under load).
+// covers the same in real time, under load). Redis killed: refused at once, no timer involved (fail fast).
 import t from 'tap';
 import { post, startTestBroker } from './helpers/broker.js';
 import { ManualClock } from './helpers/manual-clock.js';
@@ -56,6 +56,27 @@ t.test(
     t.ok(
       await waitFor(() => broker.admission.running === 0),
       'the slot is freed once Redis answers after all',
+    );
+  },
+);
+
+t.test(
+  'Redis killed: refused with 503 REDIS_UNAVAILABLE while the clock stands still (fail fast)',
+  async (t) => {
+    await redis.kill();
+    t.ok(await waitFor(() => broker.pool.stats().ready === 0), 'the pool saw Redis go');
+    // The clock is not advanced: an answer that needed any of the broker's timers would never come.
+    const refused = await Promise.race([
+      post(broker.url, '/', ['get', 'k']),
+      sleep(5000).then(() => undefined),
+    ]);
+    t.ok(refused, 'answered while the clock stood still');
+    t.equal(refused?.status, 503);
+    t.match(refused?.body, { code: 'SLUICE_ERR_REDIS_UNAVAILABLE' });
+    await redis.restart();
+    t.ok(
+      await waitFor(async () => (await post(broker.url, '/', ['get', 'k'])).status === 200, 10_000),
+      'back',
     );
   },
 );
