@@ -1,8 +1,9 @@
 // Auth: a missing or wrong token gets the same 401 JSON on every route and path style; tokens never reach the logs.
 import t from 'tap';
 import { READONLY_TOKEN, TOKEN, startTestBroker } from './helpers/broker.js';
-import { call, keepAliveAgent, parseRawResponse, rawExchange, sleep } from './helpers/load.js';
+import { call, keepAliveAgent, parseRawResponse, rawExchange } from './helpers/load.js';
 import { killBrokerConnections, startRedis } from './helpers/redis.js';
+import { sleep } from './helpers/time.js';
 
 const logLines: string[] = [];
 const redis = await startRedis();

@@ -5,6 +5,7 @@ import { type Client, SluiceError, createClient } from '../client/index.js';
 import { READONLY_TOKEN, TOKEN, startTestBroker } from './helpers/broker.js';
 import { rejects } from './helpers/client.js';
 import { startRedis } from './helpers/redis.js';
+import { waitFor } from './helpers/time.js';
 
 const redis = await startRedis();
 t.teardown(() => redis.stop());
@@ -163,8 +164,7 @@ t.test('subscribe over SSE receives a PUBLISH', async (t) => {
   const gotP: Array<[string, string, string]> = [];
   const punsubscribe = await c.psubscribe('h:ch*', (m, ch, pat) => gotP.push([m, ch, pat]));
   t.equal(await c.publish('h:chan', 'hello, world'), 2);
-  for (let i = 0; i < 100 && (got.length < 1 || gotP.length < 1); i++)
-    await new Promise((r) => setTimeout(r, 10));
+  await waitFor(() => got.length >= 1 && gotP.length >= 1, 1000, { everyMs: 10 });
   t.same(got, [['hello, world', 'h:chan']]);
   t.same(gotP, [['hello, world', 'h:chan', 'h:ch*']]);
   unsubscribe();

@@ -4,6 +4,7 @@ import { type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import t from 'tap';
 import { SluiceError, createClient } from '../client/index.js';
+import { waitFor } from './helpers/time.js';
 
 const streams: ServerResponse[] = [];
 const seen: Array<{ url: string; accept: string | undefined; auth: string | undefined }> = [];
@@ -36,11 +37,11 @@ t.test('subscribe resolves on the confirmation line and delivers messages', asyn
   const res = streams.at(-1)!;
   res.write('data: message,a/b c,hello, wor');
   res.write('ld\ndata: message,a/b c,é\n\n');
-  for (let i = 0; i < 100 && got.length < 2; i++) await new Promise((r) => setTimeout(r, 10));
+  await waitFor(() => got.length >= 2, 1000, { everyMs: 10 });
   t.same(got, ['a/b c|hello, world', 'a/b c|é']);
   const before = closed;
   unsubscribe();
-  for (let i = 0; i < 100 && closed === before; i++) await new Promise((r) => setTimeout(r, 10));
+  await waitFor(() => closed !== before, 1000, { everyMs: 10 });
   t.equal(closed, before + 1, 'unsubscribe aborts the stream');
   await c.close();
 });
@@ -50,7 +51,7 @@ t.test('psubscribe passes the pattern', async (t) => {
   const got: string[][] = [];
   const stop = await c.psubscribe('n*', (m, ch, p) => got.push([m, ch, p]));
   streams.at(-1)!.write('data: pmessage,n*,news,{"a":1}\n');
-  for (let i = 0; i < 100 && got.length < 1; i++) await new Promise((r) => setTimeout(r, 10));
+  await waitFor(() => got.length >= 1, 1000, { everyMs: 10 });
   t.same(got, [['{"a":1}', 'news', 'n*']]);
   stop();
   await c.close();
@@ -66,7 +67,7 @@ t.test('a refusal rejects with the broker code; a stream ending later reaches on
   let ended: SluiceError | undefined;
   await c.subscribe('y', () => {}, { onError: (error) => (ended = error as SluiceError) });
   streams.at(-1)!.end();
-  for (let i = 0; i < 100 && !ended; i++) await new Promise((r) => setTimeout(r, 10));
+  await waitFor(() => ended, 1000, { everyMs: 10 });
   t.equal(ended?.code, 'SLUICE_ERR_CLIENT_NETWORK');
   await c.close();
 });

@@ -6,8 +6,8 @@ import { WebSocket, WebSocketServer } from 'ws';
 import { type Client, SluiceError, type WebSocketConstructor, createClient } from '../client/index.js';
 import { TOKEN, startTestBroker } from './helpers/broker.js';
 import { rejects } from './helpers/client.js';
-import { until } from './helpers/load.js';
 import { startRedis } from './helpers/redis.js';
+import { sleep, waitFor } from './helpers/time.js';
 
 const WS: WebSocketConstructor = WebSocket;
 const b64 = (s: string) => Buffer.from(s).toString('base64');
@@ -92,7 +92,7 @@ t.test('scripted peer', async (t) => {
   t.test('connects lazily to /ws with the token header and base64 replies', async (t) => {
     const peer = await scriptedPeer(t);
     const c = wsClient(t, peer.url);
-    await new Promise((r) => setTimeout(r, 50));
+    await sleep(50);
     t.equal(peer.upgrades.length, 0, 'creating a client does no I/O');
     t.equal(await c.set('k', 'v'), 'OK');
     t.equal(await c.get('k'), 'v');
@@ -106,7 +106,7 @@ t.test('scripted peer', async (t) => {
     await c.set('warm', '1');
     peer.state.hold = true;
     const calls = Array.from({ length: 1000 }, (_, i) => (i % 2 ? c.incr(`n${i}`) : c.get(`missing${i}`)));
-    await until(() => peer.state.held.length === 1000, 2000);
+    await waitFor(() => peer.state.held.length === 1000, 2000);
     peer.release(true);
     const out = await Promise.all(calls);
     t.same(
@@ -148,7 +148,7 @@ t.test('scripted peer', async (t) => {
     await c.set('k', '1');
     peer.state.hold = true;
     const pending = c.incr('k');
-    await until(() => peer.state.held.length === 1, 2000);
+    await waitFor(() => peer.state.held.length === 1, 2000);
     for (const s of peer.sockets) s.terminate();
     const e = await rejects(pending);
     t.equal(e.code, 'SLUICE_ERR_CLIENT_NETWORK');
@@ -169,23 +169,23 @@ t.test('scripted peer', async (t) => {
     t.equal(peer.frames.filter((f) => f['subscribe']).length, 1, 'one server subscription per channel');
     peer.push({ type: 'message', channel: 'ch', data: b64('hello') });
     peer.push({ type: 'pmessage', pattern: 'c*', channel: 'ch', data: b64('hi') });
-    await until(() => got.length === 2 && gotP.length === 1, 2000);
+    await waitFor(() => got.length === 2 && gotP.length === 1, 2000);
     t.same(got, ['ch:hello', 'second:hello']);
     t.same(gotP, ['c*:ch:hi']);
     for (const s of peer.sockets) s.terminate();
-    await until(() => peer.frames.filter((f) => f['subscribe']).length === 2, 2000);
+    await waitFor(() => peer.frames.filter((f) => f['subscribe']).length === 2, 2000);
     t.same(
       peer.frames.slice(-2).map((f) => f['subscribe'] ?? f['psubscribe']),
       [['ch'], ['c*']],
       're-subscribed',
     );
     peer.push({ type: 'message', channel: 'ch', data: b64('again') });
-    await until(() => got.length === 4, 2000);
+    await waitFor(() => got.length === 4, 2000);
     t.same(got.slice(2), ['ch:again', 'second:again']);
     unsubscribe();
     t.equal(peer.frames.filter((f) => f['unsubscribe']).length, 0, 'still one listener');
     unsubscribe2();
-    await until(() => peer.frames.some((f) => f['unsubscribe']), 2000);
+    await waitFor(() => peer.frames.some((f) => f['unsubscribe']), 2000);
     t.same(peer.frames.find((f) => f['unsubscribe'])!['unsubscribe'], ['ch']);
   });
 
@@ -194,7 +194,7 @@ t.test('scripted peer', async (t) => {
     const c = createClient({ url: peer.url, token: TOKEN, transport: 'ws', WebSocket: WS });
     peer.state.hold = true;
     const pending = c.incr('x');
-    await until(() => peer.state.held.length === 1, 2000);
+    await waitFor(() => peer.state.held.length === 1, 2000);
     const closing = c.close();
     peer.release(false);
     t.equal(await pending, 1);
@@ -250,7 +250,7 @@ t.test('real broker /ws', async (t) => {
   const got: string[] = [];
   const unsubscribe = await c.subscribe('w:chan', (m) => got.push(m));
   await http.publish('w:chan', 'from REST');
-  await until(() => got.length === 1, 2000);
+  await waitFor(() => got.length === 1, 2000);
   t.same(got, ['from REST']);
   unsubscribe();
   const bad = createClient({ url: broker.url, token: 'nope', transport: 'ws', WebSocket: WS });

@@ -1,8 +1,9 @@
 // CLIENT KILL on the pool's connections while INCRs run: each acknowledged INCR counted once, nothing re-sent.
 import t from 'tap';
 import { startTestBroker } from './helpers/broker.js';
-import { call, keepAliveAgent, sleep } from './helpers/load.js';
+import { call, keepAliveAgent } from './helpers/load.js';
 import { killBrokerConnections, startRedis } from './helpers/redis.js';
+import { sleep } from './helpers/time.js';
 
 const CLIENTS = 60;
 const PIPELINE = 10;

@@ -1,8 +1,9 @@
 // Overload: 10x more concurrent requests than pool slots + queue while Redis is stalled; the excess is refused at once.
 import t from 'tap';
 import { startTestBroker } from './helpers/broker.js';
-import { type CallResult, call, codeOf, keepAliveAgent, median, sleep, tally } from './helpers/load.js';
+import { type CallResult, call, codeOf, keepAliveAgent, median, tally } from './helpers/load.js';
 import { startRedis } from './helpers/redis.js';
+import { sleep } from './helpers/time.js';
 
 const MAX_INFLIGHT = 10;
 const QUEUE_MAX = 20;

@@ -1,8 +1,9 @@
 // Redis SIGSTOPped: written commands time out with 504, the admission queue stays bounded, SIGCONT recovers.
 import t from 'tap';
 import { startTestBroker } from './helpers/broker.js';
-import { type CallResult, call, codeOf, keepAliveAgent, median, sleep, tally } from './helpers/load.js';
+import { type CallResult, call, codeOf, keepAliveAgent, median, tally } from './helpers/load.js';
 import { startRedis } from './helpers/redis.js';
+import { sleep } from './helpers/time.js';
 
 const COMMAND_TIMEOUT_MS = 800;
 const MAX_INFLIGHT = 20;

@@ -7,10 +7,10 @@ import {
   keepAliveAgent,
   parseRawResponse,
   rawConnect,
-  sleep,
   tally,
 } from './helpers/load.js';
 import { startRedis } from './helpers/redis.js';
+import { sleep } from './helpers/time.js';
 
 const HEADERS_TIMEOUT_MS = 1000;
 const REQUEST_TIMEOUT_MS = 2000;

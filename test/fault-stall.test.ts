@@ -2,8 +2,9 @@
 // connections are cut, their commands answered 502, slots freed, /readyz goes 503, and SIGCONT recovers.
 import t from 'tap';
 import { startTestBroker } from './helpers/broker.js';
-import { call, codeOf, keepAliveAgent, until } from './helpers/load.js';
+import { call, codeOf, keepAliveAgent } from './helpers/load.js';
 import { startRedis } from './helpers/redis.js';
+import { waitFor } from './helpers/time.js';
 
 const redis = await startRedis();
 t.teardown(() => redis.stop());
@@ -32,16 +33,16 @@ t.test('stalled connections are cut and replaced; nothing stays held', async (t)
   t.ok(broker.admission.running > 0, 'their slots are still held while Redis may still answer');
 
   t.ok(
-    await until(async () => broker.admission.running === 0, 5000),
+    await waitFor(async () => broker.admission.running === 0, 5000),
     'the watchdog cut the stalled connections: slots freed',
   );
-  t.ok(await until(async () => (await readyz()) === 503, 5000), '/readyz reports not ready');
+  t.ok(await waitFor(async () => (await readyz()) === 503, 5000), '/readyz reports not ready');
   const refused = await call(broker.url, '/', ['get', 'k'], { agent });
   t.same([refused.status, codeOf(refused)], [503, 'SLUICE_ERR_REDIS_UNAVAILABLE'], 'new requests fail fast');
 
   redis.resume();
   t.ok(
-    await until(async () => (await call(broker.url, '/', ['get', 'k'], { agent })).status === 200, 8000),
+    await waitFor(async () => (await call(broker.url, '/', ['get', 'k'], { agent })).status === 200, 8000),
     'recovers after SIGCONT',
   );
   t.equal(await readyz(), 200);

@@ -4,9 +4,10 @@ import t, { type Test } from 'tap';
 import type { Broker } from '../broker/lifecycle/broker.js';
 import { TOKEN, startTestBroker } from './helpers/broker.js';
 import { haproxyPath, startHaproxy } from './helpers/haproxy.js';
-import { parseRawResponse, rawConnect, sleep, until } from './helpers/load.js';
+import { parseRawResponse, rawConnect } from './helpers/load.js';
 import { startRedis } from './helpers/redis.js';
 import { frame, serverFrames } from './helpers/ws-raw.js';
+import { sleep, waitFor } from './helpers/time.js';
 
 const redis = await startRedis();
 t.teardown(() => redis.stop());
@@ -158,7 +159,7 @@ async function wsGet(t: Test, url: string, target: string, path: Path): Promise<
     await sleep(30);
     client.socket.write(text.slice(20));
   }
-  await until(() => client.received().includes('\r\n\r\n'));
+  await waitFor(() => client.received().includes('\r\n\r\n'));
   const head = client.received();
   if (!head.startsWith('HTTP/1.1 101 ')) {
     await Promise.race([client.closed, sleep(1000)]);
@@ -169,7 +170,7 @@ async function wsGet(t: Test, url: string, target: string, path: Path): Promise<
     frame({ opcode: 1, payload: Buffer.from(JSON.stringify({ id: 1, cmd: ['GET', 'af:k'] })) }),
   );
   const frames = () => serverFrames(Buffer.from(client.received(), 'latin1'), start);
-  await until(() => frames().length > 0);
+  await waitFor(() => frames().length > 0);
   return JSON.parse(frames()[0]?.payload.toString() ?? 'null');
 }
 
@@ -197,9 +198,9 @@ for (const path of ['fast', 'node'] as const) {
       '',
     );
     stream.socket.write(request);
-    t.ok(await until(() => stream.received().includes('\r\n\r\n')), 'the stream answered');
+    t.ok(await waitFor(() => stream.received().includes('\r\n\r\n')), 'the stream answered');
     t.match(stream.received(), /^HTTP\/1\.1 200 [\s\S]*content-type: text\/event-stream/i);
-    const delivered = await until(async () => {
+    const delivered = await waitFor(async () => {
       await direct.publish(`af-chan-${path}`, 'hello-absolute');
       return stream.received().includes('hello-absolute');
     });

@@ -3,8 +3,9 @@ import { Redis as UpstashRedis } from '@upstash/redis';
 import t, { type Test } from 'tap';
 import type { Broker } from '../broker/lifecycle/broker.js';
 import { READONLY_TOKEN, TOKEN, startTestBroker } from './helpers/broker.js';
-import { rawConnect, type RawClient, sleep, until } from './helpers/load.js';
+import { rawConnect, type RawClient } from './helpers/load.js';
 import { blockedClients, startRedis } from './helpers/redis.js';
+import { sleep, waitFor } from './helpers/time.js';
 
 const MAX_BODY_BYTES = 64 * 1024;
 
@@ -129,7 +130,7 @@ class Connection {
 
   /** Waits for `count` answers in all (or the close, or `ms`), and returns every answer so far. */
   async wait(count: number, ms = 5000): Promise<Answer[]> {
-    await until(() => this.answers().length >= count || this.isClosed, ms);
+    await waitFor(() => this.answers().length >= count || this.isClosed, ms);
     return this.answers();
   }
 
@@ -280,9 +281,9 @@ t.test(
       c.send(post(['ECHO', 'before']));
       t.same(bodies(await c.wait(1)), [{ result: 'before' }]);
       c.send(raw('GET', '/subscribe/fp-channel'));
-      t.ok(await until(() => c.client.received().includes('text/event-stream')), 'the stream opened');
+      t.ok(await waitFor(() => c.client.received().includes('text/event-stream')), 'the stream opened');
       t.ok(
-        await until(async () => {
+        await waitFor(async () => {
           await direct.publish('fp-channel', 'hello-fast');
           return c.client.received().includes('hello-fast');
         }),
@@ -521,7 +522,7 @@ t.test('a client that does not read its answers gets no more requests served unt
     received += chunk.length;
   });
   // Generous bounds: this asserts that everything is served once read, not how fast (40 MB on a loaded machine).
-  t.ok(await until(() => received >= REQUESTS * VALUE_BYTES, 60_000), 'once read, every request is served');
+  t.ok(await waitFor(() => received >= REQUESTS * VALUE_BYTES, 60_000), 'once read, every request is served');
   // The count above leaves the heads out: wait for the last of them too.
   const answers = await c.wait(REQUESTS, 30_000);
   t.equal(answers.length, REQUESTS);
@@ -533,17 +534,17 @@ t.test('a client that does not read its answers gets no more requests served unt
 });
 
 t.test('a client that half-closes during a BLPOP is gone: its blocking connection is freed', async (t) => {
-  t.ok(await until(async () => (await blockedClients(direct)) === 0), 'nothing blocked to begin with');
+  t.ok(await waitFor(async () => (await blockedClients(direct)) === 0), 'nothing blocked to begin with');
   const c = await Connection.open(t, broker.url);
   c.send(post(['ECHO', 'fast']));
   await c.wait(1);
   c.send(post(['BLPOP', 'fp:gone', '5']));
-  t.ok(await until(async () => (await blockedClients(direct)) === 1), 'the BLPOP blocks in Redis');
+  t.ok(await waitFor(async () => (await blockedClients(direct)) === 1), 'the BLPOP blocks in Redis');
   t.equal(broker.blockingPool.stats().busy, 1);
   const ended = performance.now();
   c.client.socket.end();
-  t.ok(await until(async () => (await blockedClients(direct)) === 0, 2000), 'Redis no longer blocks it');
-  t.ok(await until(() => broker.blockingPool.stats().busy === 0, 2000), 'the blocking connection is free');
+  t.ok(await waitFor(async () => (await blockedClients(direct)) === 0, 2000), 'Redis no longer blocks it');
+  t.ok(await waitFor(() => broker.blockingPool.stats().busy === 0, 2000), 'the blocking connection is free');
   t.ok(performance.now() - ended < 2000, 'freed at once, not at the 5 s timeout');
   t.ok(await c.closedWithin(2000), 'the server closed its side too');
   await direct.lpush('fp:gone', 'kept');
@@ -579,10 +580,10 @@ t.test('draining: in-flight answers say Connection: close, idle connections clos
   const handedOff = await Connection.open(t, draining.url);
   handedOff.send(chunkedPost(['ECHO', 'node']));
   await handedOff.wait(1);
-  t.ok(await until(async () => (await blockedClients(direct)) === 3), 'the three BLPOPs block');
-  t.ok(await until(async () => (await direct.get('fp:drained')) === '1'), 'the pipelined INCR ran');
+  t.ok(await waitFor(async () => (await blockedClients(direct)) === 3), 'the three BLPOPs block');
+  t.ok(await waitFor(async () => (await direct.get('fp:drained')) === '1'), 'the pipelined INCR ran');
   t.ok(
-    await until(async () => (await direct.get('fp:drained-node')) === '1'),
+    await waitFor(async () => (await direct.get('fp:drained-node')) === '1'),
     'the INCR pipelined through node:http ran',
   );
   // A write held by Redis keeps the drain going for 1.5 s, longer than idle connections may stay.

@@ -9,6 +9,7 @@ import { post, READONLY_TOKEN, startTestBroker, TOKEN } from './helpers/broker.j
 import { scrape, total, value } from './helpers/metrics.js';
 import { startRedis } from './helpers/redis.js';
 import { freePort } from './helpers/topology.js';
+import { sleep } from './helpers/time.js';
 
 const redis = await startRedis();
 t.teardown(() => redis.stop());
@@ -185,7 +186,7 @@ t.test('scrape-time gauges: queue, oldest wait, in-flight, Redis up and reconnec
   const requests = Array.from({ length: 6 }, (_, i) => post(broker.url, '/', ['set', `q${i}`, 'v']));
   let s = await scrape(broker.adminUrl);
   for (let i = 0; i < 100 && value(s, 'sluice_queue_length') < 5; i++) {
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await sleep(50);
     s = await scrape(broker.adminUrl);
   }
   t.equal(value(s, 'sluice_queue_length'), 5, 'five requests wait behind the one admitted');
@@ -196,7 +197,7 @@ t.test('scrape-time gauges: queue, oldest wait, in-flight, Redis up and reconnec
     1,
     'the admitted SET is written, unanswered',
   );
-  await new Promise((resolve) => setTimeout(resolve, 100));
+  await sleep(100);
   s = await scrape(broker.adminUrl);
   t.ok(value(s, 'sluice_queue_oldest_wait_seconds') >= 0.05, 'the oldest waiter has waited');
   own.resume();
@@ -208,7 +209,7 @@ t.test('scrape-time gauges: queue, oldest wait, in-flight, Redis up and reconnec
 
   await own.kill();
   for (let i = 0; i < 100 && value(s, 'sluice_redis_up') !== 0; i++) {
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await sleep(50);
     s = await scrape(broker.adminUrl);
   }
   t.equal(value(s, 'sluice_redis_up'), 0);
@@ -217,7 +218,7 @@ t.test('scrape-time gauges: queue, oldest wait, in-flight, Redis up and reconnec
   t.match(down.body, { code: 'SLUICE_ERR_REDIS_UNAVAILABLE' });
   await own.restart();
   for (let i = 0; i < 200 && value(s, 'sluice_redis_up') !== 1; i++) {
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await sleep(50);
     s = await scrape(broker.adminUrl);
   }
   t.equal(value(s, 'sluice_redis_up'), 1, 'up again once Redis is back');
@@ -280,7 +281,7 @@ t.test(
       } catch {
         // Prometheus is still starting.
       }
-      await new Promise((resolve) => setTimeout(resolve, 500));
+      await sleep(500);
     }
     t.ok(result.length > 0, 'Prometheus stored sluice_pool_connections');
     t.ok(

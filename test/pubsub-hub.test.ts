@@ -6,7 +6,7 @@ import { MAX_NAME_BYTES, SubscriberHub } from '../broker/pubsub/hub.js';
 import type { PubSubListener, PubSubMessage } from '../broker/pubsub/types.js';
 import { NO_TELEMETRY } from '../broker/telemetry.js';
 import { startRedis } from './helpers/redis.js';
-import { eventually } from './helpers/sse.js';
+import { waitFor } from './helpers/time.js';
 
 const redis = await startRedis();
 t.teardown(() => redis.stop());
@@ -46,12 +46,12 @@ t.test(
     t.equal(await numsub('c1'), 1);
     t.same(hub.stats(), { channels: 1, patterns: 0, listeners: 2, dropped: 0, messages: 0 });
     await admin.publish('c1', 'm');
-    await eventually(() => a.got.length === 1 && b.got.length === 1);
+    await waitFor(() => a.got.length === 1 && b.got.length === 1, 10_000, { what: 'the condition' });
     t.equal(a.got[0], b.got[0], 'one message object for all listeners');
     hub.unsubscribe('channel', Buffer.from('c1'), a);
     t.equal(await numsub('c1'), 1);
     hub.unsubscribe('channel', Buffer.from('c1'), b);
-    await eventually(async () => (await numsub('c1')) === 0);
+    await waitFor(async () => (await numsub('c1')) === 0, 10_000, { what: 'the condition' });
     t.same(hub.stats(), { channels: 0, patterns: 0, listeners: 0, dropped: 0, messages: 1 });
   },
 );
@@ -65,16 +65,16 @@ t.test(
     const pending = hub.subscribe('channel', Buffer.from('race'), a);
     hub.unsubscribe('channel', Buffer.from('race'), a);
     await pending;
-    await eventually(async () => (await numsub('race')) === 0);
+    await waitFor(async () => (await numsub('race')) === 0, 10_000, { what: 'the condition' });
     const b = recorder();
     await hub.subscribe('channel', Buffer.from('flip'), b);
     hub.unsubscribe('channel', Buffer.from('flip'), b);
     await hub.subscribe('channel', Buffer.from('flip'), b);
     t.equal(await numsub('flip'), 1);
     await admin.publish('flip', 'still');
-    await eventually(() => b.got.length === 1);
+    await waitFor(() => b.got.length === 1, 10_000, { what: 'the condition' });
     hub.unsubscribeAll(b);
-    await eventually(async () => (await numsub('flip')) === 0);
+    await waitFor(async () => (await numsub('flip')) === 0, 10_000, { what: 'the condition' });
   },
 );
 
@@ -88,7 +88,7 @@ t.test('binary channel names and payloads stay bytes; patterns carry the matched
   const data = Buffer.from([0x00, 0xfe, 0x0a]);
   await admin.publish(name, data);
   await admin.publish('binary', data);
-  await eventually(() => a.got.length === 1 && p.got.length === 1);
+  await waitFor(() => a.got.length === 1 && p.got.length === 1, 10_000, { what: 'the condition' });
   t.same([...a.got[0]!.channel], [...name]);
   t.same([...a.got[0]!.data], [...data]);
   t.equal(p.got[0]!.pattern?.toString(), 'bin*');

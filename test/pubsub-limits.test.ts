@@ -4,7 +4,8 @@ import t from 'tap';
 import { NO_TELEMETRY, type RefusalReason, type Telemetry } from '../broker/telemetry.js';
 import { post, startTestBroker, TOKEN } from './helpers/broker.js';
 import { startRedis } from './helpers/redis.js';
-import { eventually, openStream } from './helpers/sse.js';
+import { openStream } from './helpers/sse.js';
+import { waitFor } from './helpers/time.js';
 
 const redis = await startRedis();
 t.teardown(() => redis.stop());
@@ -37,7 +38,7 @@ t.test(
       closed = true;
     });
     socket.on('error', () => {});
-    await eventually(async () => (await numsub(admin, 'slow')) === 1);
+    await waitFor(async () => (await numsub(admin, 'slow')) === 1, 10_000, { what: 'the condition' });
     const payload = 'x'.repeat(1024 * 1024);
     let published = 0;
     while (broker.sse.stats().cutOff === 0 && published < 200) {
@@ -46,10 +47,10 @@ t.test(
     }
     t.equal(broker.sse.stats().cutOff, 1, `cut off after ${published} messages of 1 MiB`);
     t.ok(refusals.includes('subscriber_overflow'), 'reported to telemetry');
-    await eventually(async () => (await numsub(admin, 'slow')) === 0);
+    await waitFor(async () => (await numsub(admin, 'slow')) === 0, 10_000, { what: 'the condition' });
     t.equal(broker.pubsub.stats().channels, 0, 'the hub released the channel');
     socket.resume();
-    await eventually(() => closed);
+    await waitFor(() => closed, 10_000, { what: 'the condition' });
     t.pass('the socket was closed');
   },
 );
@@ -96,10 +97,13 @@ t.test(
     t.equal(refused.status, 503);
     t.equal((refused.body as { code: string }).code, 'SLUICE_ERR_REDIS_UNAVAILABLE');
     await own.restart();
-    await eventually(async () => (await numsub(own.client(), 'phoenix')) === 1, 15_000);
-    await eventually(
+    await waitFor(async () => (await numsub(own.client(), 'phoenix')) === 1, 15_000, {
+      what: 'the condition',
+    });
+    await waitFor(
       async () => (await post(b.url, '/', ['publish', 'phoenix', 'back'])).status === 200,
       15_000,
+      { what: 'the condition' },
     );
     await stream.waitFor((l) => l === 'data: message,phoenix,back');
     t.pass('the stream outlived the Redis restart');
@@ -121,5 +125,5 @@ t.test('draining ends every SSE stream', async (t) => {
   await sub.ended;
   await monitor.ended;
   t.equal(b.pubsub.stats().channels, 0);
-  await eventually(async () => (await numsub(admin, 'bye')) === 0);
+  await waitFor(async () => (await numsub(admin, 'bye')) === 0, 10_000, { what: 'the condition' });
 });

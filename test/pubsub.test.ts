@@ -3,7 +3,8 @@ import { Redis as Upstash } from '@upstash/redis';
 import t from 'tap';
 import { post, READONLY_TOKEN, startTestBroker, TOKEN } from './helpers/broker.js';
 import { startRedis } from './helpers/redis.js';
-import { eventually, openStream, type TestStream } from './helpers/sse.js';
+import { openStream, type TestStream } from './helpers/sse.js';
+import { waitFor } from './helpers/time.js';
 
 const redis = await startRedis();
 t.teardown(() => redis.stop());
@@ -122,7 +123,9 @@ t.test('@upstash/redis subscribe and psubscribe receive a PUBLISH sent through t
   psub.on('error', (e) => errors.push(e));
   const message = new Promise<unknown>((resolve) => sub.on('message', resolve));
   const pmessage = new Promise<unknown>((resolve) => psub.on('pmessage', resolve));
-  await eventually(async () => (await numsub('client-ch')) === 1 && counts.length === 2);
+  await waitFor(async () => (await numsub('client-ch')) === 1 && counts.length === 2, 10_000, {
+    what: 'the condition',
+  });
   t.same(counts, [1, 1]);
   // Both streams receive it: the channel stream and the pattern stream.
   t.equal(await client.publish('client-ch', { n: 1 }), 2);
@@ -134,12 +137,12 @@ t.test('@upstash/redis subscribe and psubscribe receive a PUBLISH sent through t
   t.same(raw.body, [{ result: 2 }]);
   t.same(await text, { channel: 'client-ch', message: 'hi, there' });
   // The client JSON-parses pmessage payloads without a fallback (docs/rest-api.md, pub/sub), so it reports an error.
-  await eventually(() => errors.length === 1);
+  await waitFor(() => errors.length === 1, 10_000, { what: 'the condition' });
   // Unsubscribing aborts the streams; the broker notices and releases the Redis subscriptions.
   await sub.unsubscribe();
   await psub.unsubscribe();
-  await eventually(async () => (await numsub('client-ch')) === 0);
-  await eventually(async () => Number(await admin.pubsub('NUMPAT')) === 0);
+  await waitFor(async () => (await numsub('client-ch')) === 0, 10_000, { what: 'the condition' });
+  await waitFor(async () => Number(await admin.pubsub('NUMPAT')) === 0, 10_000, { what: 'the condition' });
 });
 
 t.test('1,000 SSE listeners on one channel share one Redis subscriber connection', async (t) => {
@@ -161,10 +164,12 @@ t.test('1,000 SSE listeners on one channel share one Redis subscriber connection
   t.pass('all 1,000 listeners got the message');
   // Half leave: still subscribed. All leave: Redis no longer holds the channel.
   for (const s of streams.slice(0, 500)) s.close();
-  await eventually(() => broker.pubsub.stats().listeners <= 500 + 20);
+  await waitFor(() => broker.pubsub.stats().listeners <= 500 + 20, 10_000, { what: 'the condition' });
   t.equal(await numsub('crowd'), 1);
   for (const s of streams.slice(500)) s.close();
-  await eventually(async () => !((await admin.pubsub('CHANNELS')) as string[]).includes('crowd'));
+  await waitFor(async () => !((await admin.pubsub('CHANNELS')) as string[]).includes('crowd'), 10_000, {
+    what: 'the condition',
+  });
   t.equal(await subscriberConnections(), 1, 'the connection stays open for the next subscriber');
 });
 
@@ -179,8 +184,12 @@ t.test('after CLIENT KILL TYPE pubsub every held name is subscribed again', asyn
   await pattern.waitFor((l) => l === 'data: psubscribe,surv*,1');
   const killed = (await admin.client('KILL', 'TYPE', 'pubsub')) as number;
   t.equal(killed >= 1, true, 'Redis closed the subscriber connection');
-  await eventually(async () => (await numsub('survivor')) === 1 && (await subscriberConnections()) === 1);
-  await eventually(async () => Number(await admin.pubsub('NUMPAT')) === 1);
+  await waitFor(
+    async () => (await numsub('survivor')) === 1 && (await subscriberConnections()) === 1,
+    10_000,
+    { what: 'the condition' },
+  );
+  await waitFor(async () => Number(await admin.pubsub('NUMPAT')) === 1, 10_000, { what: 'the condition' });
   await publish('survivor', 'still here');
   await channel.waitFor((l) => l === 'data: message,survivor,still here');
   await pattern.waitFor((l) => l === 'data: pmessage,surv*,survivor,still here');
@@ -201,5 +210,9 @@ t.test('monitor: admin token sees commands; other tokens are refused', async (t)
   t.match(line, /^data: \d+\.\d+ \[0 [^\]]+\] "SET" "mon-key" "say \\"hi\\""$/);
   t.equal(broker.sse.stats().monitors, 1);
   stream.close();
-  await eventually(async () => !((await admin.client('LIST')) as string).includes('name=sluice-monitor '));
+  await waitFor(
+    async () => !((await admin.client('LIST')) as string).includes('name=sluice-monitor '),
+    10_000,
+    { what: 'the condition' },
+  );
 });

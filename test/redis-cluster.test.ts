@@ -7,14 +7,8 @@ import t from 'tap';
 import { post, startTestBroker, TOKEN } from './helpers/broker.js';
 import { openStream } from './helpers/sse.js';
 import { Peer } from './helpers/ws.js';
-import {
-  baseArgs,
-  freePort,
-  type ServerProcess,
-  spawnServer,
-  tempDir,
-  waitUntil,
-} from './helpers/topology.js';
+import { baseArgs, freePort, type ServerProcess, spawnServer, tempDir } from './helpers/topology.js';
+import { waitFor } from './helpers/time.js';
 
 const dir = tempDir('sluice-cluster-');
 t.teardown(() => dir.remove());
@@ -52,8 +46,11 @@ t.teardown(() => {
   for (const node of nodes) node.disconnect();
 });
 for (const node of nodes) {
-  await waitUntil('cluster_state:ok', async () =>
-    ((await node.call('CLUSTER', 'INFO')) as string).includes('cluster_state:ok') ? true : undefined,
+  await waitFor(
+    async () =>
+      ((await node.call('CLUSTER', 'INFO')) as string).includes('cluster_state:ok') ? true : undefined,
+    20_000,
+    { what: 'cluster_state:ok', everyMs: 50, retryErrors: true },
   );
 }
 
@@ -71,7 +68,11 @@ async function ownerOf(key: string): Promise<number> {
 }
 
 t.test('ready after discovering the cluster from one seed node', async (t) => {
-  await waitUntil('the broker to be ready', () => (broker.notReadyReason() === undefined ? true : undefined));
+  await waitFor(() => (broker.notReadyReason() === undefined ? true : undefined), 20_000, {
+    what: 'the broker to be ready',
+    everyMs: 50,
+    retryErrors: true,
+  });
   t.equal(broker.cluster?.nodes('master').length, 3);
 });
 
@@ -195,12 +196,16 @@ t.test("blocking commands run on their slot primary's own blocking pool", async 
   for (const queue of queues) byNode.set(await ownerOf(queue), queue);
   t.ok(byNode.size >= 2, 'queues on at least two primaries');
   const waits = [...byNode.values()].map((queue) => post(broker.url, '/', ['blpop', queue, '5']));
-  await waitUntil('every BLPOP to block', async () => {
-    const blocked = await Promise.all(
-      nodes.map(async (node) => ((await node.client('LIST')) as string).includes('cmd=blpop')),
-    );
-    return blocked.filter(Boolean).length === byNode.size ? true : undefined;
-  });
+  await waitFor(
+    async () => {
+      const blocked = await Promise.all(
+        nodes.map(async (node) => ((await node.client('LIST')) as string).includes('cmd=blpop')),
+      );
+      return blocked.filter(Boolean).length === byNode.size ? true : undefined;
+    },
+    20_000,
+    { what: 'every BLPOP to block', everyMs: 50, retryErrors: true },
+  );
   for (const [node, queue] of byNode) await nodes[node]!.rpush(queue, `item-${queue}`);
   const answers = await Promise.all(waits);
   t.same(
@@ -277,7 +282,11 @@ t.test('a slot migrated during writes: MOVED and ASK are followed, every write l
     }
   };
   const writers = [writer(), writer(), writer()];
-  await waitUntil('writes before the migration', () => (written.length > 100 ? true : undefined));
+  await waitFor(() => (written.length > 100 ? true : undefined), 20_000, {
+    what: 'writes before the migration',
+    everyMs: 50,
+    retryErrors: true,
+  });
 
   // The documented resharding steps (https://redis.io/commands/cluster-setslot/), keys moved in batches.
   await target.call('CLUSTER', 'SETSLOT', slot, 'IMPORTING', ids[from]!);
@@ -290,7 +299,11 @@ t.test('a slot migrated during writes: MOVED and ASK are followed, every write l
   for (const node of [target, source, ...nodes])
     await node.call('CLUSTER', 'SETSLOT', slot, 'NODE', ids[to]!);
   const movedAt = written.length;
-  await waitUntil('writes after the migration', () => (written.length > movedAt + 100 ? true : undefined));
+  await waitFor(() => (written.length > movedAt + 100 ? true : undefined), 20_000, {
+    what: 'writes after the migration',
+    everyMs: 50,
+    retryErrors: true,
+  });
   stop = true;
   await Promise.all(writers);
 

@@ -5,14 +5,8 @@ import { Redis } from 'ioredis';
 import t from 'tap';
 import { post, startTestBroker, TOKEN } from './helpers/broker.js';
 import { openStream } from './helpers/sse.js';
-import {
-  baseArgs,
-  freePort,
-  type ServerProcess,
-  spawnServer,
-  tempDir,
-  waitUntil,
-} from './helpers/topology.js';
+import { baseArgs, freePort, type ServerProcess, spawnServer, tempDir } from './helpers/topology.js';
+import { sleep, waitFor } from './helpers/time.js';
 
 const dir = tempDir('sluice-sentinel-');
 t.teardown(() => dir.remove());
@@ -58,18 +52,25 @@ const primary = clientOf(primaryPort);
 const replica = clientOf(replicaPort);
 const sentinel = clientOf(sentinelPorts[0]);
 
-await waitUntil('the replica to sync', async () =>
-  ((await replica.info('replication')) as string).includes('master_link_status:up') ? true : undefined,
+await waitFor(
+  async () =>
+    ((await replica.info('replication')) as string).includes('master_link_status:up') ? true : undefined,
+  20_000,
+  { what: 'the replica to sync', everyMs: 50, retryErrors: true },
 );
 // SENTINEL FAILOVER needs a replica the Sentinel has seen healthy (else -NOGOODSLAVE).
-await waitUntil('the Sentinel to know the replica', async () => {
-  const replicas = (await sentinel.call('SENTINEL', 'REPLICAS', 'mymaster')) as string[][];
-  return replicas.some(
-    (r) => r[r.indexOf('flags') + 1] === 'slave' && r[r.indexOf('master-link-status') + 1] === 'ok',
-  )
-    ? true
-    : undefined;
-});
+await waitFor(
+  async () => {
+    const replicas = (await sentinel.call('SENTINEL', 'REPLICAS', 'mymaster')) as string[][];
+    return replicas.some(
+      (r) => r[r.indexOf('flags') + 1] === 'slave' && r[r.indexOf('master-link-status') + 1] === 'ok',
+    )
+      ? true
+      : undefined;
+  },
+  20_000,
+  { what: 'the Sentinel to know the replica', everyMs: 50, retryErrors: true },
+);
 
 const masterPort = async () =>
   Number(((await sentinel.call('SENTINEL', 'GET-MASTER-ADDR-BY-NAME', 'mymaster')) as string[])[1]);
@@ -136,7 +137,7 @@ t.test(
           ms: Date.now() - started,
         });
         // Errors come back at once; pace the retries like a client would instead of spinning.
-        if (response.status !== 200) await new Promise((r) => setTimeout(r, 10));
+        if (response.status !== 200) await sleep(10);
       }
     };
     const writers = Array.from({ length: 4 }, writer);
@@ -155,30 +156,42 @@ t.test(
       switchedAt ||= Date.now();
     });
 
-    await waitUntil('writes before the failover', () => (writes.length >= 200 ? true : undefined));
+    await waitFor(() => (writes.length >= 200 ? true : undefined), 20_000, {
+      what: 'writes before the failover',
+      everyMs: 50,
+      retryErrors: true,
+    });
     t.equal(await sentinel.call('SENTINEL', 'FAILOVER', 'mymaster'), 'OK');
-    await waitUntil('Sentinel to name the replica as primary', async () =>
-      (await masterPort()) === replicaPort ? true : undefined,
-    );
+    await waitFor(async () => ((await masterPort()) === replicaPort ? true : undefined), 20_000, {
+      what: 'Sentinel to name the replica as primary',
+      everyMs: 50,
+      retryErrors: true,
+    });
     const promotedAt = Date.now();
-    await waitUntil('+switch-master', () => (switchedAt > 0 ? true : undefined));
+    await waitFor(() => (switchedAt > 0 ? true : undefined), 20_000, {
+      what: '+switch-master',
+      everyMs: 50,
+      retryErrors: true,
+    });
 
     // The broker moves within seconds: a write acknowledged after the switch exists on the new primary.
-    await waitUntil(
-      'a write acknowledged by the new primary',
+    await waitFor(
       async () => {
         const after = writes.find((w) => w.status === 200 && w.ackedAt > switchedAt + GRACE_MS);
         return after && (await replica.exists(after.key)) === 1 ? true : undefined;
       },
       15_000,
+      { what: 'a write acknowledged by the new primary', everyMs: 50, retryErrors: true },
     );
-    await new Promise((r) => setTimeout(r, 1500));
+    await sleep(1500);
     stop = true;
     await Promise.all(writers);
 
-    await waitUntil('the pool to settle', async () =>
-      (await mainConnections(replica)) === 4 ? true : undefined,
-    );
+    await waitFor(async () => ((await mainConnections(replica)) === 4 ? true : undefined), 20_000, {
+      what: 'the pool to settle',
+      everyMs: 50,
+      retryErrors: true,
+    });
     t.equal(await mainConnections(primary), 0, 'no pool connection stays on the demoted primary');
 
     // Every write acknowledged after +switch-master is on the new primary. The grace covers a reply read from the
@@ -216,10 +229,14 @@ t.test(
         `${code} is a fast unavailable/lost error`,
       );
     // PUBLISH through the broker until the subscriber, resubscribed on the new primary, hears one.
-    await waitUntil('a message after the failover', async () => {
-      await post(broker.url, '/', ['publish', 'events', 'after']);
-      return stream.lines.includes('data: message,events,after') ? true : undefined;
-    });
+    await waitFor(
+      async () => {
+        await post(broker.url, '/', ['publish', 'events', 'after']);
+        return stream.lines.includes('data: message,events,after') ? true : undefined;
+      },
+      20_000,
+      { what: 'a message after the failover', everyMs: 50, retryErrors: true },
+    );
     t.pass('the subscription survived the failover');
     t.match(
       await replica.client('LIST'),

@@ -4,7 +4,7 @@ import { openConnection } from '../broker/redis/redis-connection.js';
 import { createRedisTarget } from '../broker/redis/target.js';
 import { testConfig } from './helpers/broker.js';
 import { startRedis } from './helpers/redis.js';
-import { until } from './helpers/load.js';
+import { waitFor } from './helpers/time.js';
 
 const redis = await startRedis();
 t.teardown(() => redis.stop());
@@ -25,6 +25,6 @@ t.test('two errors on one socket: both handled, the connection comes back', asyn
   stream.emit('error', new Error('first'));
   stream.emit('error', new Error('second'));
   t.same(seen, ['first'], 'ioredis reports the first; the second reaches our listener, not the process');
-  t.ok(await until(() => connection.status === 'ready', 5000), 'reconnected');
+  t.ok(await waitFor(() => connection.status === 'ready', 5000), 'reconnected');
   t.equal(await connection.ping(), 'PONG');
 });

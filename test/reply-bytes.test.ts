@@ -6,8 +6,9 @@ import { readFileSync } from 'node:fs';
 import t, { type Test } from 'tap';
 import { startTestBroker, TOKEN } from './helpers/broker.js';
 import type { HeavySummary } from './helpers/heavy-client.js';
-import { type CallResult, call, keepAliveAgent, quantile, sleep } from './helpers/load.js';
+import { type CallResult, call, keepAliveAgent, quantile } from './helpers/load.js';
 import { startRedis } from './helpers/redis.js';
+import { sleep } from './helpers/time.js';
 
 const MiB = 1024 * 1024;
 /**

@@ -3,6 +3,7 @@ import t from 'tap';
 import { startTestBroker } from './helpers/broker.js';
 import { brokerConnections, startRedis } from './helpers/redis.js';
 import { Peer } from './helpers/ws.js';
+import { waitFor } from './helpers/time.js';
 
 const SOCKETS = Number(process.env.WS_BURST_SOCKETS ?? 2000);
 const BATCH = Number(process.env.WS_BURST_BATCH ?? 200);
@@ -46,7 +47,7 @@ t.test(
     t.ok(most <= POOL_SIZE, `at most ${most} broker connections in Redis during the burst`);
     t.equal(await brokerConnections(client), POOL_SIZE);
     t.equal(await client.dbsize(), SOCKETS);
-    for (let i = 0; i < 200 && broker.ws.size > 0; i++) await new Promise((r) => setTimeout(r, 10));
+    await waitFor(() => broker.ws.size === 0, 2000, { everyMs: 10 });
     t.equal(broker.ws.size, 0, 'every socket released on the broker');
     t.comment(
       `${SOCKETS} open → SET+GET → close in ${seconds.toFixed(2)} s: ${Math.round(SOCKETS / seconds)} sockets/s (client and broker in one process)`,

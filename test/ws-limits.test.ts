@@ -5,6 +5,7 @@ import type { Broker } from '../broker/lifecycle/broker.js';
 import { startTestBroker } from './helpers/broker.js';
 import { startRedis } from './helpers/redis.js';
 import { connect, Peer } from './helpers/ws.js';
+import { sleep, waitFor } from './helpers/time.js';
 
 const redis = await startRedis();
 t.teardown(() => redis.stop());
@@ -30,7 +31,7 @@ async function logged(lines: string[], event: string): Promise<Record<string, un
   for (let i = 0; i < 1000; i++) {
     const line = lines.find((l) => l.includes(`"event":"${event}"`));
     if (line) return JSON.parse(line);
-    await new Promise((r) => setTimeout(r, 10));
+    await sleep(10);
   }
   throw new Error(`no ${event} log line`);
 }
@@ -83,7 +84,7 @@ t.test('an upgrade past SLUICE_WS_MAX_SOCKETS is refused with HTTP 503 JSON', as
   });
   await peers[0]!.close();
   // The server sees the close a moment after the client does.
-  for (let i = 0; i < 200 && b.ws.size >= 3; i++) await new Promise((r) => setTimeout(r, 10));
+  await waitFor(() => b.ws.size < 3, 2000, { everyMs: 10 });
   const again = await open(t, b.url);
   t.same(await again.request({ id: 1, cmd: ['PING'] }), { id: 1, result: 'PONG' });
 });
@@ -119,7 +120,7 @@ t.test('a socket that stops answering pings is dropped after SLUICE_WS_HEARTBEAT
   dead.ws.resume();
   t.equal((await dead.closed).code, 1006, 'dropped without a close frame');
   // The live socket answered every ping and is still served after several heartbeats.
-  await new Promise((r) => setTimeout(r, 700));
+  await sleep(700);
   t.same(await alive.request({ id: 1, cmd: ['PING'] }), { id: 1, result: 'PONG' });
   t.equal(b.ws.size, 1);
 });
@@ -132,7 +133,7 @@ t.test('draining answers what is in flight, then closes every socket with 1001',
   t.same(await subscriber.request({ id: 1, subscribe: ['limits:drain'] }), { id: 1, result: [1] });
   const last = peers[1]!.request({ id: 2, cmd: ['ECHO', 'last'] });
   // Wait until the server has the request (its answer is what drain must deliver first).
-  await new Promise((r) => setTimeout(r, 50));
+  await sleep(50);
   const closing = b.close();
   const answer = await last;
   t.ok(answer.result === 'last' || answer.code === 'SLUICE_ERR_DRAINING', JSON.stringify(answer));

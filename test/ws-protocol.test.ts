@@ -3,9 +3,10 @@
 import type { Socket } from 'node:net';
 import t from 'tap';
 import { startTestBroker, TOKEN } from './helpers/broker.js';
-import { parseRawResponse, rawConnect, sleep, until } from './helpers/load.js';
+import { parseRawResponse, rawConnect } from './helpers/load.js';
 import { startRedis } from './helpers/redis.js';
 import { closeOf, frame, type ServerFrame, serverFrames } from './helpers/ws-raw.js';
+import { sleep, waitFor } from './helpers/time.js';
 
 const redis = await startRedis();
 t.teardown(() => redis.stop());
@@ -58,7 +59,7 @@ async function framesOf(
   client: Awaited<ReturnType<typeof rawSocket>>,
   count: number,
 ): Promise<ServerFrame[]> {
-  t.ok(await until(() => client.frames().length >= count, 5000), `${count} frame(s) arrived`);
+  t.ok(await waitFor(() => client.frames().length >= count, 5000), `${count} frame(s) arrived`);
   return client.frames();
 }
 
@@ -206,7 +207,7 @@ t.test('the first offered subprotocol is accepted', async (t) => {
   const client = await rawSocket();
   t.teardown(() => client.socket.destroy());
   client.socket.write(upgradeRequest({ 'Sec-WebSocket-Protocol': 'sluice.v1, other' }));
-  t.ok(await until(() => client.head() !== '', 5000));
+  t.ok(await waitFor(() => client.head() !== '', 5000));
   t.match(client.head(), /\r\nSec-WebSocket-Protocol: sluice\.v1(\r\n|$)/);
 });
 
@@ -215,7 +216,7 @@ t.test('a peer that sends pings and reads nothing gets no pong buffered for each
   t.teardown(() => client.socket.destroy());
   client.socket.write(upgradeRequest());
   await framesOf(client, 0);
-  t.ok(await until(() => client.head() !== '', 5000), 'upgraded');
+  t.ok(await waitFor(() => client.head() !== '', 5000), 'upgraded');
   client.socket.pause();
   // 40 MB of pings with 120-byte payloads: far more pongs than loopback's socket buffers hold
   const ping = frame({ opcode: 9, payload: Buffer.alloc(120, 0x70) });
@@ -227,7 +228,7 @@ t.test('a peer that sends pings and reads nothing gets no pong buffered for each
   client.socket.resume();
   client.socket.write(command(7, 'PING'));
   const reply = () => client.frames().find((f) => f.opcode === 1);
-  t.ok(await until(() => reply() !== undefined, 10000), 'the socket still answers');
+  t.ok(await waitFor(() => reply() !== undefined, 10000), 'the socket still answers');
   t.same(json(reply()), { id: 7, result: 'PONG' });
   const pongs = client.frames().filter((f) => f.opcode === 10).length;
   t.ok(pongs < pings / 2, `${pongs} pongs for ${pings} pings`);
@@ -235,7 +236,7 @@ t.test('a peer that sends pings and reads nothing gets no pong buffered for each
 
 t.test('a peer that shuts its side without a close frame is closed and forgotten', async (t) => {
   // the sockets of the tests before are destroyed in their teardowns; the broker sees them close a moment later
-  t.ok(await until(() => broker.ws.size === 0, 3000), 'no socket left open before');
+  t.ok(await waitFor(() => broker.ws.size === 0, 3000), 'no socket left open before');
   const client = await rawSocket();
   client.socket.write(Buffer.concat([Buffer.from(upgradeRequest()), command(8, 'PING')]));
   await framesOf(client, 1);
@@ -245,7 +246,7 @@ t.test('a peer that shuts its side without a close frame is closed and forgotten
     await Promise.race([client.closed.then(() => true), sleep(3000).then(() => false)]),
     'the server ended',
   );
-  t.ok(await until(() => broker.ws.size === 0, 3000), 'and forgot the session');
+  t.ok(await waitFor(() => broker.ws.size === 0, 3000), 'and forgot the session');
   t.same(
     client.frames().map((f) => f.opcode),
     [1],

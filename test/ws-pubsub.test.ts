@@ -4,6 +4,7 @@ import t from 'tap';
 import { post, READONLY_TOKEN, startTestBroker } from './helpers/broker.js';
 import { startRedis } from './helpers/redis.js';
 import { Peer } from './helpers/ws.js';
+import { waitFor } from './helpers/time.js';
 
 const redis = await startRedis();
 t.teardown(() => redis.stop());
@@ -81,7 +82,7 @@ t.test('through the shared subscriber', async (t) => {
     t.same(await peer.request({ id: 1, subscribe: ['ps:c1', 'ps:c2'] }), { id: 1, result: [1, 2] });
     t.equal(listeners(), 2);
     await peer.close();
-    for (let i = 0; i < 200 && listeners() > 0; i++) await new Promise((r) => setTimeout(r, 10));
+    await waitFor(() => listeners() === 0, 2000, { everyMs: 10 });
     t.equal(listeners(), 0);
   });
 

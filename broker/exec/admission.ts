@@ -1,6 +1,6 @@
 // The bounded wait queue in front of the pools (p-queue): at most `maxInflight` requests run, at most `queueMax` wait.
-import { performance } from 'node:perf_hooks';
 import PQueue from 'p-queue';
+import { type Clock, realClock } from '../clock.js';
 import { SluiceError } from '../errors.js';
 import { WaitQueue, type WaitOptions } from './wait-queue.js';
 
@@ -9,11 +9,13 @@ export interface AdmissionOptions {
   readonly maxInflight: number;
   readonly queueMax: number;
   readonly queueTimeoutMs: number;
+  /** Times waits and arms the queue timeout; the real clock by default. */
+  readonly clock?: Clock | undefined;
 }
 
 /** What one request brings to admission beyond its callbacks. */
 export interface AdmissionRequest {
-  /** Absolute deadline (performance.now() ms; Sluice-Deadline-Ms): a request still waiting then gives up. */
+  /** Absolute deadline (the clock's `now()` ms; Sluice-Deadline-Ms): a request still waiting then gives up. */
   readonly deadline: number;
   /** Subscribes to the caller going away; a request still waiting then leaves the queue. */
   readonly onAbandon?: ((listener: () => void) => void) | undefined;
@@ -33,12 +35,14 @@ const ADMITTED_AT_ONCE: Partial<WaitOptions> = Object.freeze({ id: 'admitted' })
  */
 export class Admission {
   readonly #options: AdmissionOptions;
+  readonly #clock: Clock;
   readonly #queue: PQueue<WaitQueue, WaitOptions>;
   /** The queue instance p-queue made from WaitQueue (it keeps it private), for the oldest wait. */
   #waiting: WaitQueue | undefined;
 
   constructor(options: AdmissionOptions) {
     this.#options = options;
+    this.#clock = options.clock ?? realClock;
     const admission = this;
     this.#queue = new PQueue<WaitQueue, WaitOptions>({
       concurrency: options.maxInflight,
@@ -62,7 +66,7 @@ export class Admission {
   }
 
   /** Seconds the oldest waiting request has waited (0 when none waits). */
-  oldestWaitSeconds(now = performance.now()): number {
+  oldestWaitSeconds(now = this.#clock.now()): number {
     const since = this.#queue.size === 0 ? undefined : this.#waiting?.oldestSince;
     return since === undefined ? 0 : (now - since) / 1000;
   }
@@ -109,7 +113,7 @@ export class Admission {
     refuse: (error: SluiceError) => void,
     waited: ((seconds: number) => void) | undefined,
   ): void {
-    const since = performance.now();
+    const since = this.#clock.now();
     const controller = new AbortController();
     let started = false;
     const giveUp = (error: SluiceError) => {
@@ -117,7 +121,7 @@ export class Admission {
     };
     const timeoutMs = this.#options.queueTimeoutMs;
     const deadlineFirst = request.deadline - since < timeoutMs;
-    const timer = setTimeout(
+    const timer = this.#clock.setTimeout(
       () => giveUp(deadlineFirst ? deadlineExpired('passed') : queueTimeout(timeoutMs)),
       deadlineFirst ? Math.max(0, request.deadline - since) : timeoutMs,
     );
@@ -127,14 +131,14 @@ export class Admission {
         () => {
           // Once running, the request is never abandoned: p-queue would free its slot while its commands run.
           started = true;
-          clearTimeout(timer);
-          waited?.((performance.now() - since) / 1000);
+          this.#clock.clearTimeout(timer);
+          waited?.((this.#clock.now() - since) / 1000);
           return new Promise<void>(start);
         },
         { signal: controller.signal, since },
       )
       .catch((reason: unknown) => {
-        clearTimeout(timer);
+        this.#clock.clearTimeout(timer);
         refuse(reason instanceof SluiceError ? reason : internal(reason));
       });
   }

@@ -1,11 +1,11 @@
 // Runs requests on a Redis Cluster through ioredis's Cluster: per-command slot routing, MULTI pinned to one slot's node.
-import { performance } from 'node:perf_hooks';
 import { type Cluster, Command, type Redis, ReplyError } from 'ioredis';
 import type { Admission } from './admission.js';
+import { type Clock, realClock } from '../clock.js';
 import { SluiceError } from '../errors.js';
 import type { Affinity, NodeStats, RequestRunner, RunnerStats } from './request-runner.js';
 import { execResult, mergeOutcomes, sendableOf } from './request-outcomes.js';
-import { settleCommands } from '../redis/settle.js';
+import { settleCommands, TimeoutGroup } from '../redis/settle.js';
 import { type Outcome, outcomeOf, type RequestTiming } from '../redis/outcome.js';
 import type { PreparedCommand } from '../redis/command.js';
 import type { CommandOutcome, Telemetry } from '../telemetry.js';
@@ -22,6 +22,8 @@ export interface ClusterExecutorOptions {
    * Builds the blocking pool of one primary (`host:port`), given a way to reach that primary for CLIENT UNBLOCK.
    */
   readonly blockingPool: (node: RedisAddress, control: () => Redis | undefined) => BlockingPool;
+  /** Times commands and arms their timeouts; the real clock by default. */
+  readonly clock?: Clock | undefined;
 }
 
 /**
@@ -38,6 +40,7 @@ export class ClusterExecutor implements RequestRunner {
   readonly #admission: Admission;
   readonly #telemetry: Telemetry;
   readonly #options: ClusterExecutorOptions;
+  readonly #clock: Clock;
   /** One bounded blocking pool per primary, opened on the first blocking command for it. */
   readonly #blocking = new Map<string, BlockingPool>();
 
@@ -46,6 +49,7 @@ export class ClusterExecutor implements RequestRunner {
     this.#admission = admission;
     this.#telemetry = telemetry;
     this.#options = options;
+    this.#clock = options.clock ?? realClock;
   }
 
   /** Main connections are the primaries the client holds (one each); blocking ones are summed over every primary. */
@@ -241,7 +245,7 @@ export class ClusterExecutor implements RequestRunner {
             leave();
             fail(error);
           };
-          const written = performance.now();
+          const written = this.#clock.now();
           if (written >= timing.deadline) {
             return refuse(
               new SluiceError(
@@ -269,7 +273,14 @@ export class ClusterExecutor implements RequestRunner {
           const timeoutMs = Math.max(0, Math.min(this.#options.commandTimeoutMs, timing.deadline - written));
           settleCommands(
             commands,
-            { labels, written, timeoutMs, telemetry: this.#telemetry, classify: clusterOutcomeOf },
+            {
+              labels,
+              written,
+              timeoutMs,
+              timeouts: new TimeoutGroup(timeoutMs, written, this.#clock),
+              telemetry: this.#telemetry,
+              classify: clusterOutcomeOf,
+            },
             answer,
             leave,
           );

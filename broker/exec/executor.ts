@@ -1,7 +1,7 @@
 // Runs prepared requests on the pools: admission, deadline, one connection per request, replies matched in order.
-import { performance } from 'node:perf_hooks';
 import { Command } from 'ioredis';
 import type { Admission } from './admission.js';
+import { type Clock, type ClockTimer, realClock } from '../clock.js';
 import { SluiceError } from '../errors.js';
 import type { BlockingPool } from '../redis/blocking-pool.js';
 import type { PreparedCommand, RunAs } from '../redis/command.js';
@@ -31,6 +31,8 @@ export interface ExecutorOptions {
   readonly commandTimeoutMs: number;
   /** SLUICE_MAX_REPLY_BYTES: reply bytes of one request before further replies are dropped. */
   readonly maxReplyBytes: number;
+  /** Times commands and arms their timeouts; the real clock by default. */
+  readonly clock?: Clock | undefined;
 }
 
 /**
@@ -47,7 +49,8 @@ export class Executor implements RequestRunner {
   readonly #admission: Admission;
   readonly #telemetry: Telemetry;
   readonly #options: ExecutorOptions;
-  readonly #timeouts = new Timeouts();
+  readonly #clock: Clock;
+  readonly #timeouts: Timeouts;
   readonly #blocking: BlockingPool;
   readonly #scriptUsers: ScriptUsers;
   /** Restarts a sliced request's timeout as a slice is written: commands time out from when they are written. */
@@ -64,6 +67,8 @@ export class Executor implements RequestRunner {
     this.#admission = parts.admission;
     this.#telemetry = parts.telemetry;
     this.#options = options;
+    this.#clock = options.clock ?? realClock;
+    this.#timeouts = new Timeouts(this.#clock);
   }
 
   stats(): RunnerStats {
@@ -232,14 +237,14 @@ export class Executor implements RequestRunner {
     affinity.held ??= [];
     const fence = new Command('PING', []);
     from.batcher.write([fence]);
-    const waitMs = Math.max(0, Math.min(this.#options.commandTimeoutMs, timing.deadline - performance.now()));
-    let timer: NodeJS.Timeout | undefined;
+    const waitMs = Math.max(0, Math.min(this.#options.commandTimeoutMs, timing.deadline - this.#clock.now()));
+    let timer: ClockTimer | undefined;
     const expired = new Promise<'expired'>((resolve) => {
-      timer = setTimeout(() => resolve('expired'), waitMs);
+      timer = this.#clock.setTimeout(() => resolve('expired'), waitMs);
     });
     // A fence rejected because its connection went down is as good as answered: nothing written there can still run.
     void Promise.race([fence.promise.catch(() => 'down'), expired]).then((result) => {
-      clearTimeout(timer);
+      this.#clock.clearTimeout(timer);
       if (result === 'expired') {
         leave();
         fail(
@@ -266,7 +271,7 @@ export class Executor implements RequestRunner {
     answer: (outcomes: Outcome[]) => void,
     allSettled: () => void,
   ): SluiceError | undefined {
-    const written = performance.now();
+    const written = this.#clock.now();
     if (written >= timing.deadline) {
       return new SluiceError(
         'SLUICE_ERR_DEADLINE_EXPIRED',

@@ -7,7 +7,7 @@ type RunFunction = () => Promise<unknown>;
 
 /** What admission passes to `PQueue.add` beyond p-queue's own options. */
 export interface WaitOptions extends QueueAddOptions {
-  /** When the request started waiting (performance.now()), for the oldest-wait saturation signal. */
+  /** When the request started waiting (admission's clock), for the oldest-wait saturation signal. */
   readonly since?: number;
 }
 
@@ -38,7 +38,7 @@ export class WaitQueue implements Queue<RunFunction, WaitOptions> {
     return this.#size;
   }
 
-  /** When the oldest waiting task started waiting (performance.now()), or undefined when none waits. */
+  /** When the oldest waiting task started waiting (admission's clock), or undefined when none waits. */
   get oldestSince(): number | undefined {
     return this.#head?.since;
   }

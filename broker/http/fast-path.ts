@@ -1,9 +1,9 @@
 // The fast path: plain REST requests are read and answered straight off the socket, without node:http's objects.
 // A connection stays here while its requests are plain (see wire-request.ts) and the host serves them; at the first other
 // request it is handed to node:http for good, with the bytes not yet served, once its answers are out.
-import { performance } from 'node:perf_hooks';
 import { STATUS_CODES, type Server } from 'node:http';
 import type { Socket } from 'node:net';
+import { type Clock, type ClockTimer, realClock } from '../clock.js';
 import type { CallerMemo } from '../entrance/entrance.js';
 import { keepSocketErrorsLocal } from '../entrance/socket-errors.js';
 import { readWireRequest, type WireLimits, type WireRequest } from './wire-request.js';
@@ -22,6 +22,8 @@ export interface FastHost {
 export interface FastOptions extends WireLimits {
   readonly headersTimeoutMs: number;
   readonly keepAliveTimeoutMs: number;
+  /** Times idleness and runs the idle sweep; the real clock by default. */
+  readonly clock?: Clock | undefined;
 }
 
 type NodeConnectionListener = (this: Server, socket: Socket) => void;
@@ -173,14 +175,15 @@ class FastConnection implements FastCaller {
   /** Requests read but not started because the connection's flow is over its bound (see #holdBack). */
   #unread: Buffer | undefined;
   /**
-   * When the connection last became idle (performance.now()): opened, or its last answer written or drained. A
+   * When the connection last became idle (the clock's `now()`): opened, or its last answer written or drained. A
    * request makes it busy until answered, and anything else it sends takes it off the fast path.
    */
-  #lastActive = performance.now();
+  #lastActive: number;
 
   constructor(socket: Socket, fast: FastHttp) {
     this.#socket = socket;
     this.#fast = fast;
+    this.#lastActive = fast.clock.now();
     socket.on('data', this.#onData);
     socket.on('end', this.#onEnd);
     socket.on('error', this.#onError);
@@ -258,7 +261,7 @@ class FastConnection implements FastCaller {
     if (all) pending.length = 0;
     else pending.splice(0, ready);
     if (ready > 1) socket.uncork();
-    if (pending.length === 0) this.#lastActive = performance.now();
+    if (pending.length === 0) this.#lastActive = this.#fast.clock.now();
     if (close) {
       this.#stopReading();
       socket.end();
@@ -280,7 +283,7 @@ class FastConnection implements FastCaller {
   }
 
   readonly #onDrain = (): void => {
-    this.#lastActive = performance.now();
+    this.#lastActive = this.#fast.clock.now();
     this.#reading = true;
     this.flow?.report(this.#socket.writableLength);
     if (this.#unread !== undefined) this.resumeReading();
@@ -382,6 +385,7 @@ class FastConnection implements FastCaller {
 export class FastHttp {
   readonly host: FastHost;
   readonly options: FastOptions;
+  readonly clock: Clock;
   /** `Connection: keep-alive` and `Keep-Alive: timeout=…` (whole seconds, as node:http says it), ending a head. */
   readonly keepAliveHead: string;
   draining = false;
@@ -389,11 +393,12 @@ export class FastHttp {
   readonly #nodeListener: NodeConnectionListener;
   readonly #connections = new Set<FastConnection>();
   /** Checks the idle connections against their timeouts while there are any (see #sweep). */
-  #sweeper: NodeJS.Timeout | undefined;
+  #sweeper: ClockTimer | undefined;
 
   constructor(server: Server, host: FastHost, options: FastOptions) {
     this.host = host;
     this.options = options;
+    this.clock = options.clock ?? realClock;
     this.keepAliveHead = `Connection: keep-alive\r\nKeep-Alive: timeout=${Math.floor(options.keepAliveTimeoutMs / 1000)}\r\n\r\n`;
     this.#server = server;
     // node:http's own listener, replayed for each connection handed over (node-http-check.ts checks it at start-up).
@@ -404,7 +409,7 @@ export class FastHttp {
     server.on('connection', (socket: Socket) => {
       socket.on('error', keepSocketErrorsLocal);
       this.#connections.add(new FastConnection(socket, this));
-      this.#sweeper ??= setInterval(this.#sweep, sweepPeriodMs(options)).unref();
+      this.#sweeper ??= this.clock.setInterval(this.#sweep, sweepPeriodMs(options)).unref();
     });
   }
 
@@ -414,10 +419,10 @@ export class FastHttp {
    * closed up to a quarter of its timeout (at most a second) late.
    */
   readonly #sweep = (): void => {
-    const now = performance.now();
+    const now = this.clock.now();
     for (const connection of this.#connections) connection.expireIfIdle(now);
     if (this.#connections.size === 0) {
-      clearInterval(this.#sweeper);
+      this.clock.clearInterval(this.#sweeper);
       this.#sweeper = undefined;
     }
   };

@@ -1,9 +1,9 @@
 // The main listener: node:http and the fast path in front of the REST, SSE and WebSocket handlers, each request let
 // in or refused as the entrance decides.
-import { performance } from 'node:perf_hooks';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { type Clock, realClock } from '../clock.js';
 import type { Authenticator } from '../protocol/auth.js';
 import type { Responder } from '../entrance/respond.js';
 import type { RestHandler } from './rest.js';
@@ -30,6 +30,8 @@ export interface MainServerOptions {
   readonly maxConnections: number;
   /** SLUICE_MAX_BODY_BYTES: larger bodies are node:http's to refuse with 413. */
   readonly maxBodyBytes: number;
+  /** Stamps arrivals (the origin of request deadlines) and runs the fast path's idle sweep; real by default. */
+  readonly clock?: Clock | undefined;
 }
 
 /** Node's limit on request headers, answered with 431; the fast path leaves larger heads to it. */
@@ -59,6 +61,7 @@ export class MainServer implements FastHost {
   readonly #entrance: Entrance;
   readonly #rest: RestHandler;
   readonly #responder: Responder;
+  readonly #clock: Clock;
   readonly #streams: StreamHandler;
   readonly #upgrades: UpgradeHandler;
   readonly #flows: Flows;
@@ -72,6 +75,7 @@ export class MainServer implements FastHost {
     this.#streams = parts.streams;
     this.#upgrades = parts.upgrades;
     this.#flows = parts.flows;
+    this.#clock = options.clock ?? realClock;
     this.server = createServer(
       {
         headersTimeout: options.headersTimeoutMs,
@@ -94,6 +98,7 @@ export class MainServer implements FastHost {
       maxBodyBytes: options.maxBodyBytes,
       headersTimeoutMs: options.headersTimeoutMs,
       keepAliveTimeoutMs: options.keepAliveTimeoutMs,
+      clock: this.#clock,
     });
     this.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) =>
       this.#upgrade(req, socket, head),
@@ -166,7 +171,7 @@ export class MainServer implements FastHost {
         method: request.method,
         pathname: admission.pathname,
         query: admission.query,
-        arrived: performance.now(),
+        arrived: this.#clock.now(),
         headers: request.headers,
         body: request.body,
         onAbandon: (listener) => response.onAbandon(listener),
@@ -194,7 +199,7 @@ export class MainServer implements FastHost {
   }
 
   #request(req: IncomingMessage, res: ServerResponse): void {
-    const arrived = performance.now();
+    const arrived = this.#clock.now();
     this.#open.add(res);
     res.once('close', () => this.#open.delete(res));
     const method = req.method ?? 'GET';

@@ -27,7 +27,7 @@ export interface RestRequest {
   readonly method: string;
   readonly pathname: string;
   readonly query: string;
-  /** When it arrived (performance.now()): the origin of Sluice-Deadline-Ms. */
+  /** When it arrived (the broker's clock): the origin of Sluice-Deadline-Ms. */
   readonly arrived: number;
   /** Header values by lower-case name. */
   readonly headers: Readonly<IncomingHttpHeaders>;

@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Admission } from '../exec/admission.js';
+import { type Clock, realClock } from '../clock.js';
 import { createAdminServer } from './admin.js';
 import { Authenticator, type TokenEntry } from '../protocol/auth.js';
 import type { Config } from '../config.js';
@@ -45,6 +46,8 @@ export interface BrokerDeps {
   readonly telemetry?: Telemetry;
   /** Whether to serve the admin listener (false in cluster workers: the primary serves it). Default true. */
   readonly admin?: boolean;
+  /** Every timeout, sweep and request deadline runs on it; the real clock by default (tests drive a manual one). */
+  readonly clock?: Clock;
 }
 
 /** The parts of a running broker that transports, metrics and tests reach for. */
@@ -113,6 +116,7 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
   assertNodeHttpCompatible();
   await assertWsCompatible();
   const { config, logger } = deps;
+  const clock = deps.clock ?? realClock;
   const metrics = config.metricsEnabled ? createMetrics({ maxRunning: config.maxInflight }) : undefined;
   const telemetry = deps.telemetry ?? metrics?.telemetry ?? NO_TELEMETRY;
   const redisTarget = deps.redisTarget ?? createRedisTarget(deps.redisUrl, config);
@@ -133,11 +137,12 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
       connectTimeoutMs: config.redisConnectTimeoutMs,
       name: 'sluice-main',
       stallMs: config.redisStallMs,
+      clock,
     },
     logger,
     telemetry,
   );
-  const admission = new Admission(config);
+  const admission = new Admission({ ...config, clock });
   // Scripts of tokens with limited rights run as Redis ACL users with those rights (docs/security.md).
   const scriptUsers = new ScriptUsers(
     {
@@ -173,6 +178,7 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
         commandTimeoutMs: config.commandTimeoutMs,
         connectTimeoutMs: config.redisConnectTimeoutMs,
         control,
+        clock,
       },
       telemetry,
     );
@@ -180,10 +186,11 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
   const requests: RequestRunner = cluster
     ? new ClusterExecutor(cluster, admission, telemetry, {
         commandTimeoutMs: config.commandTimeoutMs,
+        clock,
         // Each primary gets a blocking pool of SLUICE_BLOCKING_POOL_SIZE, opened lazily.
         blockingPool: (node, control) => blockingPoolOn(nodeTarget(redisTarget, node), control),
       })
-    : new Executor({ pool, blocking: blockingPool, scriptUsers, admission, telemetry }, config);
+    : new Executor({ pool, blocking: blockingPool, scriptUsers, admission, telemetry }, { ...config, clock });
   const auth = new Authenticator(deps.tokens);
   const responder = new Responder(createSyncTokens(), telemetry);
   const rest = new RestHandler(
@@ -201,6 +208,7 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
       target: seedTarget,
       connectTimeoutMs: config.redisConnectTimeoutMs,
       maxNames: config.subscriberMaxChannels,
+      clock,
     },
     logger,
     telemetry,
@@ -214,6 +222,7 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
     connectTimeoutMs: config.redisConnectTimeoutMs,
     bufferBytes: config.subscriberBufferBytes,
     keepaliveMs: config.sseKeepaliveMs,
+    clock,
   });
   // One count of reply bytes per token, shared by its HTTP connections and WebSockets.
   const flows = new Flows(
@@ -240,6 +249,7 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
       sendBufferBytes: config.wsSendBufferBytes,
       heartbeatMs: config.wsHeartbeatMs,
       maxPipelineCommands: config.maxPipelineCommands,
+      clock,
     },
   );
   const server = new MainServer(
@@ -251,6 +261,7 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
       maxConnections: config.httpMaxConnections,
       maxBodyBytes: config.maxBodyBytes,
       basePath: config.basePath,
+      clock,
     },
   );
 
@@ -351,7 +362,9 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
       server.drain();
       // Blocked callers get Redis's timeout reply (nil) now rather than a cut connection at the drain deadline.
       requests.unblockAll();
-      const deadline = new Promise<void>((resolve) => setTimeout(resolve, config.drainTimeoutMs).unref());
+      const deadline = new Promise<void>((resolve) =>
+        clock.setTimeout(resolve, config.drainTimeoutMs).unref(),
+      );
       await Promise.race([
         Promise.allSettled(drainHooks.map((hook) => hook())).then(() =>
           Promise.all([admission.onIdle(), requests.idle()]),

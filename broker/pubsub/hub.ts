@@ -1,5 +1,6 @@
 // The shared subscriber: one Redis connection for the whole process, reference-counted per channel and pattern.
 import type { Redis } from 'ioredis';
+import { type Clock, realClock } from '../clock.js';
 import { SluiceError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { openConnection } from '../redis/redis-connection.js';
@@ -22,6 +23,8 @@ export interface SubscriberHubOptions {
   readonly maxNames: number;
   /** CLIENT SETNAME of the shared connection. Default `sluice-subscriber`. */
   readonly connectionName?: string;
+  /** Arms the connect timeout; the real clock by default. */
+  readonly clock?: Clock | undefined;
 }
 
 /** A snapshot for metrics and tests. */
@@ -258,8 +261,9 @@ export class SubscriberHub implements PubSubHub {
     const redis = this.#redis;
     if (redis.status === 'ready') return Promise.resolve(redis);
     this.#readyWait ??= new Promise<Redis>((resolve, reject) => {
+      const clock = this.#options.clock ?? realClock;
       const done = () => {
-        clearTimeout(timer);
+        clock.clearTimeout(timer);
         redis.off('ready', onReady);
         this.#readyWait = undefined;
       };
@@ -267,7 +271,7 @@ export class SubscriberHub implements PubSubHub {
         done();
         resolve(redis);
       };
-      const timer = setTimeout(() => {
+      const timer = clock.setTimeout(() => {
         done();
         reject(unavailable());
       }, this.#options.connectTimeoutMs);

@@ -1,6 +1,6 @@
 // The blocking pool: a bounded set of lazily opened Redis connections, each running one blocking command at a time.
-import { performance } from 'node:perf_hooks';
 import { Command, type Redis } from 'ioredis';
+import { type Clock, type ClockTimer, realClock } from '../clock.js';
 import { SluiceError } from '../errors.js';
 import { type Outcome, outcomeOf, type RequestTiming } from './outcome.js';
 import { type CappedCommand, capBlockingTimeout } from './blocking-timeout.js';
@@ -28,6 +28,8 @@ export interface BlockingPoolOptions {
    * away; undefined while none is up.
    */
   readonly control: () => Redis | undefined;
+  /** Times commands, arms reply deadlines and idle timers; the real clock by default. */
+  readonly clock?: Clock | undefined;
 }
 
 /** A point-in-time view of the blocking pool, for metrics and tests. */
@@ -49,7 +51,7 @@ class Slot {
   dead = false;
   /** Counts the commands run on this slot, so a late CLIENT UNBLOCK answer never acts on a later command. */
   generation = 0;
-  idleTimer: NodeJS.Timeout | undefined;
+  idleTimer: ClockTimer | undefined;
   connecting: Promise<void> | undefined;
 
   constructor(redis: Redis) {
@@ -68,6 +70,7 @@ function notSent(reason: string): Error {
  */
 export class BlockingPool {
   readonly #options: BlockingPoolOptions;
+  readonly #clock: Clock;
   readonly #telemetry: Telemetry;
   readonly #slots = new Set<Slot>();
   /** Idle connections, most recently used last: reusing it lets the others age out. */
@@ -78,6 +81,7 @@ export class BlockingPool {
 
   constructor(options: BlockingPoolOptions, telemetry: Telemetry) {
     this.#options = options;
+    this.#clock = options.clock ?? realClock;
     this.#telemetry = telemetry;
   }
 
@@ -91,7 +95,7 @@ export class BlockingPool {
   run(command: PreparedCommand, timing: RequestTiming): Promise<Outcome> {
     if (this.#closed)
       return Promise.resolve(new SluiceError('SLUICE_ERR_DRAINING', 'ERR the broker is shutting down'));
-    const remaining = timing.deadline - performance.now();
+    const remaining = timing.deadline - this.#clock.now();
     if (remaining < 1 || timing.signal?.aborted) {
       return Promise.resolve(
         new SluiceError(
@@ -143,7 +147,7 @@ export class BlockingPool {
   #acquire(): Slot | undefined {
     const idle = this.#idle.pop();
     if (idle) {
-      clearTimeout(idle.idleTimer);
+      this.#clock.clearTimeout(idle.idleTimer);
       idle.busy = true;
       return idle;
     }
@@ -199,7 +203,7 @@ export class BlockingPool {
       return notSent('the caller went away before the command was written');
     }
     const generation = ++slot.generation;
-    const written = performance.now();
+    const written = this.#clock.now();
     const wire = new Command(command.wireName, capped.args);
     void slot.redis.sendCommand(wire);
     const replyMs = capped.blockMs + this.#options.commandTimeoutMs;
@@ -207,7 +211,7 @@ export class BlockingPool {
       let answered = false;
       const onAbort = () => this.#unblock(slot, generation);
       timing.signal?.addEventListener('abort', onAbort, { once: true });
-      const timer = setTimeout(() => {
+      const timer = this.#clock.setTimeout(() => {
         answered = true;
         answer(
           new SluiceError(
@@ -219,11 +223,11 @@ export class BlockingPool {
         this.#kill(slot);
       }, replyMs);
       const settle = (outcome: Outcome, kind: Parameters<Telemetry['commandDone']>[2]) => {
-        clearTimeout(timer);
+        this.#clock.clearTimeout(timer);
         timing.signal?.removeEventListener('abort', onAbort);
         this.#telemetry.commandDone(
           command.label,
-          (performance.now() - written) / 1000,
+          (this.#clock.now() - written) / 1000,
           answered ? 'timeout' : kind,
         );
         this.#release(slot);
@@ -278,14 +282,14 @@ export class BlockingPool {
       return;
     }
     this.#idle.push(slot);
-    slot.idleTimer = setTimeout(() => void this.#drop(slot, true), this.#options.idleMs);
+    slot.idleTimer = this.#clock.setTimeout(() => void this.#drop(slot, true), this.#options.idleMs);
     slot.idleTimer.unref();
   }
 
   /** Removes a connection from the pool and closes it (politely with QUIT when it is idle and up). */
   async #drop(slot: Slot, quit: boolean): Promise<void> {
     slot.dead = true;
-    clearTimeout(slot.idleTimer);
+    this.#clock.clearTimeout(slot.idleTimer);
     this.#slots.delete(slot);
     const index = this.#idle.indexOf(slot);
     if (index !== -1) this.#idle.splice(index, 1);

@@ -12,7 +12,7 @@ import type { CommandOutcome } from '../telemetry.js';
  */
 export type Outcome = Reply;
 
-/** A request's timing: when it must be answered (performance.now() milliseconds). */
+/** A request's timing: when it must be answered (milliseconds on the broker's clock, see clock.ts). */
 export interface RequestTiming {
   /** Absolute deadline of the request (from the caller's own deadline); commands are never written after it. */
   readonly deadline: number;

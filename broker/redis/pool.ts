@@ -1,6 +1,6 @@
 // The main pool: a fixed set of multiplexed, pipelined Redis connections, each with its own batcher.
-import { performance } from 'node:perf_hooks';
 import type { Redis, RedisOptions } from 'ioredis';
+import { type Clock, type ClockTimer, realClock } from '../clock.js';
 import type { Logger } from '../log.js';
 import type { Telemetry } from '../telemetry.js';
 import { Batcher } from './batcher.js';
@@ -19,6 +19,8 @@ export interface PoolOptions {
   readonly stallMs: number;
   /** ioredis options over the defaults of every connection (script users skip the INFO ready check). */
   readonly connection?: RedisOptions;
+  /** Times progress for the stall watchdog and runs it; the real clock by default. */
+  readonly clock?: Clock | undefined;
 }
 
 /** Bytes a connection may be owed before pick() stops preferring it (see PooledConnection.load). */
@@ -37,7 +39,7 @@ export class PooledConnection {
   readonly redis: Redis;
   readonly batcher: Batcher;
   inflight = 0;
-  /** When this connection last made progress: a reply arrived, or it went from idle to busy (performance.now()). */
+  /** When this connection last made progress: a reply arrived, or it went from idle to busy (the clock's `now()`). */
   lastProgressAt = 0;
   /** Bytes read from Redis on this connection (its current socket), counted before the parser sees them. */
   #bytesRead = 0;
@@ -45,10 +47,12 @@ export class PooledConnection {
   #settledMark = 0;
   /** Average bytes per reply (exponential, 1/8 weight): what each command still in flight is expected to bring. */
   #replyBytes = 0;
+  readonly #clock: Clock;
 
-  constructor(redis: Redis, batcher: Batcher) {
+  constructor(redis: Redis, batcher: Batcher, clock: Clock = realClock) {
     this.redis = redis;
     this.batcher = batcher;
+    this.#clock = clock;
     // ioredis attaches its parser on 'connect' with prependListener; prepending after it makes this count first, so
     // that a reply settling in the same chunk sees its bytes.
     redis.on('connect', () => {
@@ -85,7 +89,7 @@ export class PooledConnection {
   /** Counts `commands` handed to the batcher. */
   wrote(commands: number): void {
     if (this.inflight === 0) {
-      this.lastProgressAt = performance.now();
+      this.lastProgressAt = this.#clock.now();
       // Bytes read while idle answered ioredis's own commands (the ready check, CLIENT SETNAME, COMMAND at start).
       this.#settledMark = this.#bytesRead;
     }
@@ -93,7 +97,7 @@ export class PooledConnection {
   }
 
   /**
-   * Counts one command settled (reply, error or connection loss) at `now` (performance.now()); returns the bytes
+   * Counts one command settled (reply, error or connection loss) at `now` (the clock's `now()`); returns the bytes
    * read since the previous one settled (its reply's size, roughly). Bound: requests keep it as a callback.
    */
   readonly settled = (now: number): number => {
@@ -128,13 +132,15 @@ export class Pool {
   /** Where #forLargeReplies starts looking: after its last choice, so that ties go round robin. */
   #nextLargeStart = 0;
   readonly #listeners: ((up: boolean) => void)[] = [];
-  readonly #watchdog: NodeJS.Timeout;
+  readonly #watchdog: ClockTimer;
+  readonly #clock: Clock;
 
   constructor(options: PoolOptions, logger: Logger, telemetry: Telemetry) {
     this.#logger = logger;
+    this.#clock = options.clock ?? realClock;
     // A Redis that hangs with its socket open (SIGSTOP, a half-open TCP connection) never answers and never closes:
     // without this, its commands would hold their admission slots and /readyz would stay green.
-    this.#watchdog = setInterval(
+    this.#watchdog = this.#clock.setInterval(
       () => this.#cutStalled(options.stallMs),
       Math.min(1000, options.stallMs / 4),
     );
@@ -152,7 +158,7 @@ export class Pool {
       redis.on('ready', () => this.#statusChanged());
       redis.on('close', () => this.#statusChanged());
       redis.on('reconnecting', () => telemetry.redisReconnect(options.name));
-      return new PooledConnection(redis, new Batcher(redis, (n) => telemetry.batchWritten(n)));
+      return new PooledConnection(redis, new Batcher(redis, (n) => telemetry.batchWritten(n)), this.#clock);
     });
   }
 
@@ -267,27 +273,27 @@ export class Pool {
 
   /** Closes every connection: QUIT lets written commands finish; a connection that does not answer is cut. */
   async close(timeoutMs = 1000): Promise<void> {
-    clearInterval(this.#watchdog);
+    this.#clock.clearInterval(this.#watchdog);
     await Promise.allSettled(
       this.#connections.map(async ({ redis }) => {
         if (redis.status !== 'ready') {
           redis.disconnect();
           return;
         }
-        const timer = setTimeout(() => redis.disconnect(), timeoutMs);
+        const timer = this.#clock.setTimeout(() => redis.disconnect(), timeoutMs);
         try {
           await redis.quit();
         } catch {
           redis.disconnect();
         } finally {
-          clearTimeout(timer);
+          this.#clock.clearTimeout(timer);
         }
       }),
     );
   }
 
   #cutStalled(stallMs: number): void {
-    const now = performance.now();
+    const now = this.#clock.now();
     const stalled = this.#connections.filter(
       (c) => c.ready && c.inflight > 0 && now - c.lastProgressAt >= stallMs,
     );

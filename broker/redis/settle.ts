@@ -1,7 +1,7 @@
 // Waiting for a request's written commands: one outcome per command, an answer at the deadline if Redis is late,
 // and a second callback once every command settled (what frees the admission slot).
-import { performance } from 'node:perf_hooks';
 import type { Command } from 'ioredis';
+import { type Clock, type ClockTimer, realClock } from '../clock.js';
 import { SluiceError } from '../errors.js';
 import type { Outcome } from './outcome.js';
 import type { CommandOutcome, Telemetry } from '../telemetry.js';
@@ -12,17 +12,17 @@ export interface SettleOptions {
   readonly count: number;
   /** Metric label per command (may be filled in after construction, before the first reply). */
   readonly labels: readonly string[];
-  /** When the commands were handed to Redis (performance.now()). */
+  /** When the commands were handed to Redis (the clock's `now()`). */
   readonly written: number;
   /** Milliseconds after `written` when the caller is answered with SLUICE_ERR_REDIS_TIMEOUT for late commands. */
   readonly timeoutMs: number;
-  /** The timer to share (see Timeouts); a timer of its own when absent. */
+  /** The timer to share (see Timeouts), whose clock times the commands; a timer of its own on the real clock when absent. */
   readonly timeouts?: TimeoutGroup | undefined;
   readonly telemetry: Telemetry;
   /** Turns a rejection into the caller's Error and its metric outcome. */
   readonly classify: (error: unknown) => { error: Error; outcome: CommandOutcome };
   /**
-   * Called once per settled command, with performance.now() (the pool's in-flight count and progress); returns
+   * Called once per settled command, with the clock's `now()` (the pool's in-flight count and progress); returns
    * the bytes its reply took on the Redis connection, counted against `maxReplyBytes`.
    */
   readonly onSettled?: ((now: number) => number | undefined) | undefined;
@@ -64,7 +64,7 @@ export class PendingReplies implements ReplySink {
     this.#outcomes = new Array<Outcome | undefined>(options.count);
     this.#left = options.count;
     this.#onSettled = options.onSettled;
-    this.#timeouts = options.timeouts ?? new TimeoutGroup(options.timeoutMs, performance.now());
+    this.#timeouts = options.timeouts ?? new TimeoutGroup(options.timeoutMs, realClock.now(), realClock);
   }
 
   /** Replaces `onSettled` of the options (a request written in slices watches its replies to write the next). */
@@ -120,7 +120,7 @@ export class PendingReplies implements ReplySink {
 
   #done(index: number, outcome: Outcome, kind: CommandOutcome): void {
     const { labels, written, telemetry, maxReplyBytes } = this.#options;
-    const now = performance.now();
+    const now = this.#timeouts.clock.now();
     const bytes = this.#onSettled?.(now);
     if (bytes !== undefined && maxReplyBytes !== undefined) {
       this.#replyBytes += bytes;
@@ -170,14 +170,17 @@ const GROUP_SPAN_MS = 1;
 export class TimeoutGroup {
   readonly ms: number;
   readonly createdAt: number;
+  /** Arms the timer, and times the members' commands. */
+  readonly clock: Clock;
   /** Members not settled yet; a settled member's place is emptied so that it can be collected. */
   #members: (PendingReplies | undefined)[] = [];
   #open = 0;
-  #timer: NodeJS.Timeout | undefined;
+  #timer: ClockTimer | undefined;
 
-  constructor(ms: number, createdAt: number) {
+  constructor(ms: number, createdAt: number, clock: Clock = realClock) {
     this.ms = ms;
     this.createdAt = createdAt;
+    this.clock = clock;
   }
 
   /** Whether a request written at `now` with `ms` may share this timer. */
@@ -189,7 +192,7 @@ export class TimeoutGroup {
   /** Adds a member; returns its place, to hand back to `settled`. */
   join(member: PendingReplies): number {
     this.#open++;
-    this.#timer ??= setTimeout(this.#expire, this.ms + GROUP_SPAN_MS);
+    this.#timer ??= this.clock.setTimeout(this.#expire, this.ms + GROUP_SPAN_MS);
     return this.#members.push(member) - 1;
   }
 
@@ -197,7 +200,7 @@ export class TimeoutGroup {
   settled(place: number): void {
     this.#members[place] = undefined;
     if (--this.#open > 0) return;
-    clearTimeout(this.#timer);
+    this.clock.clearTimeout(this.#timer);
     this.#members = [];
   }
 
@@ -210,11 +213,16 @@ export class TimeoutGroup {
 
 /** Hands out TimeoutGroups: the current one while it takes new members, else a new one. */
 export class Timeouts {
+  readonly #clock: Clock;
   #current: TimeoutGroup | undefined;
+
+  constructor(clock: Clock = realClock) {
+    this.#clock = clock;
+  }
 
   groupFor(ms: number, now: number): TimeoutGroup {
     if (this.#current?.takes(ms, now)) return this.#current;
-    this.#current = new TimeoutGroup(ms, now);
+    this.#current = new TimeoutGroup(ms, now, this.#clock);
     return this.#current;
   }
 }

@@ -2,6 +2,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Redis } from 'ioredis';
 import { noPermission, type Principal, permitsStream } from '../protocol/auth.js';
+import { type Clock, type ClockTimer, realClock } from '../clock.js';
 import { SluiceError } from '../errors.js';
 import type { Logger } from '../log.js';
 import {
@@ -34,6 +35,8 @@ export interface SseOptions {
   readonly bufferBytes: number;
   /** Interval of keep-alive comments (SLUICE_SSE_KEEPALIVE_MS). */
   readonly keepaliveMs: number;
+  /** Runs the keep-alive and the MONITOR connect timeout; the real clock by default. */
+  readonly clock?: Clock | undefined;
 }
 
 /** A snapshot for metrics and tests. */
@@ -115,16 +118,18 @@ class EventStream {
 /** Serves the SSE routes. One per broker; `close()` ends every stream (drain). */
 export class SseHandler implements StreamHandler {
   readonly #options: SseOptions;
+  readonly #clock: Clock;
   readonly #streams = new Set<EventStream>();
   /** Each message is encoded once for all its listeners (null: it cannot be carried). */
   readonly #encoded = new WeakMap<PubSubMessage, Buffer | null>();
-  #keepalive: NodeJS.Timeout | undefined;
+  #keepalive: ClockTimer | undefined;
   #cutOff = 0;
   #dropped = 0;
   #closed = false;
 
   constructor(options: SseOptions) {
     this.#options = options;
+    this.#clock = options.clock ?? realClock;
   }
 
   handle(req: IncomingMessage, res: ServerResponse, route: Route, principal: Principal, name: string): void {
@@ -251,7 +256,7 @@ export class SseHandler implements StreamHandler {
   #monitoring(redis: Redis): Promise<void> {
     return new Promise((resolve, reject) => {
       const fail = (cause?: unknown) => {
-        clearTimeout(timer);
+        this.#clock.clearTimeout(timer);
         redis.off('monitoring', ok);
         reject(
           new SluiceError(
@@ -262,11 +267,11 @@ export class SseHandler implements StreamHandler {
         );
       };
       const ok = () => {
-        clearTimeout(timer);
+        this.#clock.clearTimeout(timer);
         redis.off('end', fail);
         resolve();
       };
-      const timer = setTimeout(() => fail(), this.#options.connectTimeoutMs);
+      const timer = this.#clock.setTimeout(() => fail(), this.#options.connectTimeoutMs);
       redis.once('monitoring', ok);
       redis.once('end', fail);
       redis.connect().catch(() => {}); // A failed connect ends the connection (no retries), which rejects above.
@@ -343,14 +348,14 @@ export class SseHandler implements StreamHandler {
   // One timer for all streams rather than one each; it only runs while a stream is open.
   #startKeepalive(): void {
     if (this.#keepalive) return;
-    this.#keepalive = setInterval(() => {
+    this.#keepalive = this.#clock.setInterval(() => {
       for (const stream of this.#streams) stream.send(KEEPALIVE);
     }, this.#options.keepaliveMs);
     this.#keepalive.unref();
   }
 
   #stopKeepalive(): void {
-    clearInterval(this.#keepalive);
+    this.#clock.clearInterval(this.#keepalive);
     this.#keepalive = undefined;
   }
 }

@@ -1,5 +1,5 @@
 // One WebSocket's state: its requests in flight, its pinned pool connection, its subscriptions and its send buffer.
-import { performance } from 'node:perf_hooks';
+import type { Clock } from '../clock.js';
 import { type Principal, noPermission } from '../protocol/auth.js';
 import { SluiceError } from '../errors.js';
 import type { Affinity, RequestRunner } from '../exec/request-runner.js';
@@ -41,6 +41,8 @@ export interface SessionDeps {
   limitHit(): void;
   /** Reply-byte bounds per socket and per token (SLUICE_CLIENT_/TOKEN_MAX_PENDING_BYTES); none when undefined. */
   readonly flows: Flows | undefined;
+  /** Where request deadlines are read from: the executor's clock. */
+  readonly clock: Clock;
 }
 
 /** Bytes waiting to be sent from which the session asks to hear when they are gone (its token's count needs it). */
@@ -220,7 +222,9 @@ export class Session implements PubSubListener {
     const { idJson } = request;
     const timing: RequestTiming = {
       deadline:
-        request.deadlineMs === undefined ? Number.POSITIVE_INFINITY : performance.now() + request.deadlineMs,
+        request.deadlineMs === undefined
+          ? Number.POSITIVE_INFINITY
+          : this.#deps.clock.now() + request.deadlineMs,
       largeReplies: flow?.largeReplies === true,
     };
     if (request.op === 'multi') {

@@ -3,6 +3,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { type RawData, type ServerOptions, type WebSocket, WebSocketServer } from 'ws';
 import type { Principal } from '../protocol/auth.js';
+import { type Clock, type ClockTimer, realClock } from '../clock.js';
 import { SluiceError } from '../errors.js';
 import type { RequestRunner } from '../exec/request-runner.js';
 import type { UpgradeHandler, UpgradeRequest } from '../entrance/upgrade.js';
@@ -33,6 +34,8 @@ export interface WsServerOptions {
   readonly heartbeatMs: number;
   /** SLUICE_MAX_PIPELINE_COMMANDS. */
   readonly maxPipelineCommands: number;
+  /** Runs the heartbeat and starts request deadlines; the real clock by default. */
+  readonly clock?: Clock | undefined;
 }
 
 /** What the endpoint needs from the broker. */
@@ -71,11 +74,12 @@ export class WsServer implements UpgradeHandler {
   readonly #wss: WebSocketServer;
   readonly #limits: ReaderLimits;
   readonly #options: WsServerOptions;
+  readonly #clock: Clock;
   readonly #deps: WsServerDeps;
   readonly #sessionDeps: SessionDeps;
   readonly #frames = { in: 0, out: 0 };
   readonly #sessions = new Set<Session>();
-  #heartbeat: NodeJS.Timeout | undefined;
+  #heartbeat: ClockTimer | undefined;
   #nextConnId = 1;
   #draining = false;
   #drained: (() => void) | undefined;
@@ -83,6 +87,7 @@ export class WsServer implements UpgradeHandler {
   constructor(deps: WsServerDeps, options: WsServerOptions) {
     this.#deps = deps;
     this.#options = options;
+    this.#clock = options.clock ?? realClock;
     this.#limits = {
       maxFrameBytes: options.maxFrameBytes,
       maxFragments: MAX_FRAGMENTS,
@@ -117,6 +122,7 @@ export class WsServer implements UpgradeHandler {
       frames: this.#frames,
       limitHit: () => deps.telemetry.refused('ws_limit'),
       flows: deps.flows,
+      clock: this.#clock,
     };
   }
 
@@ -217,7 +223,7 @@ export class WsServer implements UpgradeHandler {
   #startHeartbeat(): void {
     if (this.#heartbeat) return;
     // One timer for every socket: a socket that has not answered the last ping by the next one is dead.
-    this.#heartbeat = setInterval(() => {
+    this.#heartbeat = this.#clock.setInterval(() => {
       for (const session of this.#sessions) {
         if (session.closing) continue;
         if (!session.alive) {
@@ -236,7 +242,7 @@ export class WsServer implements UpgradeHandler {
   }
 
   #stopHeartbeat(): void {
-    clearInterval(this.#heartbeat);
+    this.#clock.clearInterval(this.#heartbeat);
     this.#heartbeat = undefined;
   }
 

@@ -2,6 +2,7 @@
 // entry point as a child process.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { Writable } from 'node:stream';
+import type { Clock } from '../../broker/clock.js';
 import type { TokenEntry } from '../../broker/protocol/auth.js';
 import { type Broker, startBroker } from '../../broker/lifecycle/broker.js';
 import { type Config, parseConfig } from '../../broker/config.js';
@@ -37,6 +38,8 @@ export interface TestBrokerOptions {
   readonly telemetry?: Telemetry;
   /** Collects the JSON log lines (for assertions that tokens never appear). */
   readonly logLines?: string[];
+  /** The broker's clock (a ManualClock to drive its timeouts); real by default. close()'s drain deadline runs on it too. */
+  readonly clock?: Clock;
 }
 
 /** Starts a broker against `redisUrl`. Call `close()` in t.teardown. */
@@ -61,6 +64,7 @@ export async function startTestBroker(redisUrl: string, options: TestBrokerOptio
     tokens,
     logger,
     ...(options.telemetry ? { telemetry: options.telemetry } : {}),
+    ...(options.clock ? { clock: options.clock } : {}),
   });
 }
 

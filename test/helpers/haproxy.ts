@@ -5,6 +5,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { freePort } from '../../broker/lifecycle/private-redis.js';
+import { sleep } from './time.js';
 
 /** The haproxy executable on PATH (Debian installs it in /usr/sbin, not on every user's PATH), or undefined. */
 export function haproxyPath(): string | undefined {
@@ -84,7 +85,7 @@ export async function startHaproxy(backendUrl: string, extra: readonly string[] 
   for (let i = 0; i < 200; i++) {
     if (child.exitCode !== null) break;
     if (await answers(port)) return { port, url: `http://127.0.0.1:${port}`, stop };
-    await new Promise((r) => setTimeout(r, 25));
+    await sleep(25);
   }
   await stop();
   throw new Error(`haproxy did not listen on port ${port}`);

@@ -2,6 +2,7 @@
 import { Agent, request } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { TOKEN } from './broker.js';
+import { sleep } from './time.js';
 
 /** How one request ended: an HTTP status with its parsed JSON body, or status 0 with a network error code. */
 export interface CallResult {
@@ -117,18 +118,6 @@ export function tally(results: readonly CallResult[]): Record<string, number> {
     counts[key] = (counts[key] ?? 0) + 1;
   }
   return counts;
-}
-
-export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-/** Waits until `check` holds, polling every 20 ms; false after `ms`. */
-export async function until(check: () => boolean | Promise<boolean>, ms = 5000): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await check()) return true;
-    await sleep(20);
-  }
-  return false;
 }
 
 /** A raw TCP socket to the broker's main listener, collecting everything it receives. */

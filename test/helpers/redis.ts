@@ -2,6 +2,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { Redis } from 'ioredis';
 import { freePort, redisAnswers } from '../../broker/lifecycle/private-redis.js';
+import { sleep } from './time.js';
 
 /** A redis-server child owned by one test file. */
 export interface TestRedis {
@@ -29,7 +30,7 @@ async function launch(port: number, extra: readonly string[]): Promise<ChildProc
     if (child.exitCode !== null)
       throw new Error(`redis-server exited with ${child.exitCode} on port ${port}`);
     if (await redisAnswers('127.0.0.1', port, 200)) return child;
-    await new Promise((r) => setTimeout(r, 25));
+    await sleep(25);
   }
   child.kill('SIGKILL');
   throw new Error(`redis-server did not answer on port ${port}`);

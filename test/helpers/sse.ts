@@ -106,12 +106,3 @@ export function openStream(
     req.end(options.method === 'GET' || options.method === 'HEAD' ? undefined : '[]');
   });
 }
-
-/** Polls `probe` until it returns true (every 20 ms), or throws after `timeoutMs`. */
-export async function eventually(probe: () => Promise<boolean> | boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await probe())) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}

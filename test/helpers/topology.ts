@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis, type RedisOptions } from 'ioredis';
 import { freePort, redisAnswers } from '../../broker/lifecycle/private-redis.js';
+import { sleep } from './time.js';
 
 /** A temporary directory, removed by the returned function. */
 export function tempDir(prefix: string): { path: string; remove: () => void } {
@@ -19,8 +20,6 @@ export interface ServerProcess {
   /** SIGKILL and wait for the exit. */
   stop(): Promise<void>;
 }
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
  * Spawns `redis-server args…` and waits until `ready()` (default: a plain PING on `port`) says yes, up to 10 s.
@@ -144,26 +143,6 @@ export async function pings(options: RedisOptions): Promise<boolean> {
     return false;
   } finally {
     client.disconnect();
-  }
-}
-
-/** Polls `check` every 50 ms until it returns a value other than undefined, or throws after `timeoutMs`. */
-export async function waitUntil<T>(
-  what: string,
-  check: () => Promise<T | undefined> | T | undefined,
-  timeoutMs = 20_000,
-): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    let value: T | undefined;
-    try {
-      value = await check();
-    } catch {
-      value = undefined;
-    }
-    if (value !== undefined) return value;
-    if (Date.now() > until) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(50);
   }
 }
 

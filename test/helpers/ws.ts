@@ -56,6 +56,8 @@ export class Peer {
   readonly frames: Frame[] = [];
   /** Resolves with the close code and reason. */
   readonly closed: Promise<{ code: number; reason: string }>;
+  /** The close code once the socket closed; undefined while open. */
+  closeCode: number | undefined;
   readonly #waiting = new Map<unknown, (frame: Frame) => void>();
   #pushWaiters: (() => void)[] = [];
   #nextId = 1;
@@ -79,8 +81,16 @@ export class Peer {
       }
     });
     this.closed = new Promise((resolve) =>
-      ws.once('close', (code: number, reason: Buffer) => resolve({ code, reason: reason.toString('utf8') })),
+      ws.once('close', (code: number, reason: Buffer) => {
+        this.closeCode = code;
+        // A request still waiting when the socket closes is answered `{closed: code}` rather than never.
+        for (const waiter of this.#waiting.values()) waiter({ closed: code });
+        this.#waiting.clear();
+        resolve({ code, reason: reason.toString('utf8') });
+      }),
     );
+    // A socket error is followed by 'close', which is what tests assert on.
+    ws.on('error', () => {});
   }
 
   /** Opens a socket as `connect` does, failing the test on a refusal. */
@@ -95,12 +105,20 @@ export class Peer {
     return this.#nextId++;
   }
 
-  /** Sends `frame` (an `id` is added when missing) and resolves with the reply that echoes its id. */
-  request(frame: Frame): Promise<Frame> {
+  /**
+   * Sends `frame` (an `id` is added when missing) and resolves with the reply that echoes its id, with
+   * `{closed: code}` if the socket closes first, or with `{hung: true}` after `hangMs` when given (a lost reply).
+   */
+  request(frame: Frame, hangMs?: number): Promise<Frame> {
     const withId = 'id' in frame ? frame : { id: this.id(), ...frame };
     const reply = this.reply(withId.id);
     this.ws.send(JSON.stringify(withId));
-    return reply;
+    if (hangMs === undefined) return reply;
+    let timer: NodeJS.Timeout | undefined;
+    const hung = new Promise<Frame>((resolve) => {
+      timer = setTimeout(() => resolve({ hung: true }), hangMs);
+    });
+    return Promise.race([reply, hung]).finally(() => clearTimeout(timer));
   }
 
   /** Resolves with the next frame carrying `id`. */

@@ -2,8 +2,9 @@
 // waiters leave the queue at once and their places are taken again.
 import t from 'tap';
 import { startTestBroker, TOKEN } from './helpers/broker.js';
-import { call, codeOf, rawConnect, type RawClient, sleep, until } from './helpers/load.js';
+import { call, codeOf, rawConnect, type RawClient } from './helpers/load.js';
 import { startRedis } from './helpers/redis.js';
+import { sleep, waitFor } from './helpers/time.js';
 
 const MAX_INFLIGHT = 4;
 const QUEUE_MAX = 400;
@@ -30,7 +31,7 @@ async function waiter(url: string, key: string, deadlineMs?: number): Promise<Ra
 
 /** The status and error code of the first response a raw client received, once it came. */
 async function answerOf(client: RawClient, ms = 5000): Promise<{ status: number; code: string | undefined }> {
-  await until(() => /\r\n\r\n[\s\S]*\}/.test(client.received()), ms);
+  await waitFor(() => /\r\n\r\n[\s\S]*\}/.test(client.received()), ms);
   const text = client.received();
   const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0);
   return { status, code: /"code":"([A-Z_]+)"/.exec(text)?.[1] };
@@ -63,11 +64,11 @@ t.test(
     redis.pause();
     // The running slots first, so that the waiters are known: their SETs are written and stay unanswered.
     for (let i = 0; i < MAX_INFLIGHT; i++) clients.push(await waiter(broker.url, `adm:run:${i}`));
-    t.ok(await until(() => admission.running === MAX_INFLIGHT), 'every slot is taken');
+    t.ok(await waitFor(() => admission.running === MAX_INFLIGHT), 'every slot is taken');
     const waiting: RawClient[] = [];
     for (let i = 0; i < QUEUE_MAX; i++) waiting.push(await waiter(broker.url, `adm:wait:${i}`));
     clients.push(...waiting);
-    t.ok(await until(() => admission.waiting === QUEUE_MAX), `${QUEUE_MAX} requests wait`);
+    t.ok(await waitFor(() => admission.waiting === QUEUE_MAX), `${QUEUE_MAX} requests wait`);
     t.equal(await queueLength(broker.adminUrl), QUEUE_MAX, 'sluice_queue_length says so');
 
     const refused = await call(broker.url, '/', ['set', 'adm:refused', '1'], { hangMs: 5000 });
@@ -81,7 +82,7 @@ t.test(
     const cancelledAt = performance.now();
     for (const client of waiting.slice(0, CANCELLED)) client.socket.destroy();
     t.ok(
-      await until(() => admission.waiting === QUEUE_MAX - CANCELLED),
+      await waitFor(() => admission.waiting === QUEUE_MAX - CANCELLED),
       `the ${CANCELLED} cancelled waiters left the queue`,
     );
     t.comment(`${CANCELLED} cancelled waiters left in ${(performance.now() - cancelledAt).toFixed(0)} ms`);
@@ -92,7 +93,7 @@ t.test(
       Array.from({ length: CANCELLED }, (_, i) => waiter(broker.url, `adm:expire:${i}`, DEADLINE_MS)),
     );
     clients.push(...expiring);
-    t.ok(await until(() => admission.waiting === QUEUE_MAX), 'the freed places are taken by new waiters');
+    t.ok(await waitFor(() => admission.waiting === QUEUE_MAX), 'the freed places are taken by new waiters');
     const again = await call(broker.url, '/', ['set', 'adm:refused', '1'], { hangMs: 5000 });
     t.equal(codeOf(again), 'SLUICE_ERR_QUEUE_FULL', 'and the queue is full again');
 
@@ -102,7 +103,7 @@ t.test(
       expired.every((a) => a.status === 504 && a.code === 'SLUICE_ERR_DEADLINE_EXPIRED'),
       'waiters past their deadline get 504 DEADLINE_EXPIRED while Redis is still stopped',
     );
-    t.ok(await until(() => admission.waiting === QUEUE_MAX - CANCELLED), 'and left the queue');
+    t.ok(await waitFor(() => admission.waiting === QUEUE_MAX - CANCELLED), 'and left the queue');
 
     redis.resume();
     const kept = waiting.slice(CANCELLED);
@@ -111,7 +112,7 @@ t.test(
       answers.every((a) => a.status === 200),
       'the running and the remaining waiters complete once Redis resumes',
     );
-    t.ok(await until(() => admission.running === 0 && admission.waiting === 0), 'every slot is free again');
+    t.ok(await waitFor(() => admission.running === 0 && admission.waiting === 0), 'every slot is free again');
     const store = redis.client();
     t.equal(
       await store.exists(...kept.map((_, i) => `adm:wait:${CANCELLED + i}`)),
@@ -149,7 +150,7 @@ t.test('waiters past SLUICE_QUEUE_TIMEOUT_MS get 503 QUEUE_TIMEOUT and free the 
 
   redis.pause();
   for (let i = 0; i < MAX_INFLIGHT; i++) clients.push(await waiter(broker.url, `qt:run:${i}`));
-  t.ok(await until(() => admission.running === MAX_INFLIGHT), 'every slot is taken');
+  t.ok(await waitFor(() => admission.running === MAX_INFLIGHT), 'every slot is taken');
   for (let round = 0; round < 2; round++) {
     const started = performance.now();
     const waiting = await Promise.all(
@@ -166,10 +167,10 @@ t.test('waiters past SLUICE_QUEUE_TIMEOUT_MS get 503 QUEUE_TIMEOUT and free the 
       waiting.every((c) => /\r\nretry-after: *\d+/i.test(c.received())),
       'with Retry-After',
     );
-    t.ok(await until(() => admission.waiting === 0), `round ${round}: the queue is empty again`);
+    t.ok(await waitFor(() => admission.waiting === 0), `round ${round}: the queue is empty again`);
   }
   await sleep(10);
   t.equal(admission.running, MAX_INFLIGHT, 'the running requests kept their slots throughout');
   redis.resume();
-  t.ok(await until(() => admission.running === 0), 'and free them once Redis answers');
+  t.ok(await waitFor(() => admission.running === 0), 'and free them once Redis answers');
 });

@@ -4,8 +4,9 @@ import { once } from 'node:events';
 import t from 'tap';
 import { WebSocket } from 'ws';
 import { TOKEN } from './helpers/broker.js';
-import { type CallResult, call, codeOf, keepAliveAgent, sleep, tally } from './helpers/load.js';
+import { type CallResult, call, codeOf, keepAliveAgent, tally } from './helpers/load.js';
 import { startRedis } from './helpers/redis.js';
+import { sleep } from './helpers/time.js';
 
 const DRAIN_TIMEOUT_MS = 5000;
 const CLIENTS = 50;

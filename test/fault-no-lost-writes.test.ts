@@ -1,8 +1,9 @@
 // 50,000 SETs with unique keys from 100 clients, Redis connections killed twice: every acknowledged key is stored.
 import t from 'tap';
 import { startTestBroker } from './helpers/broker.js';
-import { call, keepAliveAgent, sleep } from './helpers/load.js';
+import { call, keepAliveAgent } from './helpers/load.js';
 import { killBrokerConnections, startRedis } from './helpers/redis.js';
+import { sleep } from './helpers/time.js';
 
 const CLIENTS = 100;
 const KEYS = 50_000;

@@ -5,6 +5,7 @@ import t from 'tap';
 import { post, READONLY_TOKEN, startTestBroker, TOKEN } from './helpers/broker.js';
 import { startRedis } from './helpers/redis.js';
 import { Peer } from './helpers/ws.js';
+import { sleep } from './helpers/time.js';
 
 const DENY_DEL = 'script-rights-deny-del';
 const ALLOW = 'script-rights-allow-list';
@@ -225,7 +226,7 @@ t.test('after Redis restarts (and loses its ACL users) the users are made again'
   // The main pool reconnects with backoff; wait until plain commands pass again.
   for (let i = 0; i < 100; i++) {
     if ((await run(READWRITE, ['PING'])).status === 200) break;
-    await new Promise((r) => setTimeout(r, 50));
+    await sleep(50);
   }
   t.same((await run(READWRITE, ['EVAL', "return redis.call('set', KEYS[1], 'again')", '1', 'r'])).body, {
     result: 'OK',

@@ -4,8 +4,8 @@ import t from 'tap';
 import { capBlockingTimeout } from '../broker/redis/blocking-timeout.js';
 import { NO_TELEMETRY } from '../broker/telemetry.js';
 import { post, startTestBroker, TOKEN } from './helpers/broker.js';
-import { until } from './helpers/load.js';
 import { blockedClients, brokerConnections, startRedis } from './helpers/redis.js';
+import { waitFor } from './helpers/time.js';
 
 const POOL = 8;
 const redis = await startRedis();
@@ -65,7 +65,7 @@ t.test('timeout capping is pure and table-driven', async (t) => {
 
 t.test('a BLPOP is woken by a later LPUSH through the broker', async (t) => {
   const popped = post(broker.url, '/', ['BLPOP', 'wake', '5']);
-  t.ok(await until(async () => (await blockedClients(direct)) === 1), 'the BLPOP blocks in Redis');
+  t.ok(await waitFor(async () => (await blockedClients(direct)) === 1), 'the BLPOP blocks in Redis');
   const pushed = await post(broker.url, '/', ['LPUSH', 'wake', 'hello']);
   t.same(pushed.body, { result: 1 });
   const reply = await popped;
@@ -104,7 +104,7 @@ t.test(
     });
     t.teardown(() => longBroker.close());
     const popped = post(longBroker.url, '/', ['BLPOP', 'killed', '0']);
-    t.ok(await until(async () => (await blockedClients(direct)) === 1));
+    t.ok(await waitFor(async () => (await blockedClients(direct)) === 1));
     const list = (await direct.client('LIST')) as string;
     const line = list.split('\n').find((l) => / cmd=blpop/.test(l) && / name=sluice-blocking-/.test(l));
     const id = /^id=(\d+)/.exec(line ?? '')?.[1];
@@ -113,7 +113,10 @@ t.test(
     const reply = await popped;
     t.equal(reply.status, 502);
     t.match(reply.body, { code: 'SLUICE_ERR_REDIS_CONNECTION_LOST' });
-    t.ok(await until(() => longBroker.blockingPool.stats().open === 0), 'the dead connection left the pool');
+    t.ok(
+      await waitFor(() => longBroker.blockingPool.stats().open === 0),
+      'the dead connection left the pool',
+    );
     await direct.rpush('killed', 'v');
     t.same((await post(longBroker.url, '/', ['BLPOP', 'killed', '1'])).body, { result: ['killed', 'v'] });
   },
@@ -152,8 +155,8 @@ t.test('pool full: 503 at once with Retry-After and the setting named; main pool
   const blocked = Array.from({ length: POOL }, (_, i) =>
     post(broker.url, '/', ['BLPOP', `full-${i}`, '10'], { 'Sluice-Deadline-Ms': '3000' }),
   );
-  t.ok(await until(() => broker.blockingPool.stats().busy === POOL), 'every blocking connection is busy');
-  t.ok(await until(async () => (await blockedClients(direct)) === POOL), 'Redis sees them blocked');
+  t.ok(await waitFor(() => broker.blockingPool.stats().busy === POOL), 'every blocking connection is busy');
+  t.ok(await waitFor(async () => (await blockedClients(direct)) === POOL), 'Redis sees them blocked');
   const started = performance.now();
   const refused = await post(broker.url, '/', ['BLPOP', 'one-more', '1']);
   t.ok(performance.now() - started < 1000, 'refused at once, not queued');
@@ -172,7 +175,7 @@ t.test('pool full: 503 at once with Retry-After and the setting named; main pool
   t.equal(broker.blockingPool.stats().busy, 0);
   t.equal(broker.blockingPool.stats().open, POOL, 'idle connections are kept for reuse');
   t.ok(
-    await until(async () => (await brokerConnections(direct, 'sluice-blocking-')) === POOL),
+    await waitFor(async () => (await brokerConnections(direct, 'sluice-blocking-')) === POOL),
     'and Redis lists exactly them',
   );
 });
@@ -194,11 +197,11 @@ t.test('a caller that disconnects mid-block frees its connection', async (t) => 
     return req;
   };
   const first = send('gone-1');
-  t.ok(await until(async () => (await blockedClients(direct)) === 1), 'the BLPOP blocks');
+  t.ok(await waitFor(async () => (await blockedClients(direct)) === 1), 'the BLPOP blocks');
   t.equal(longBroker.blockingPool.stats().busy, 1);
   first.destroy();
-  t.ok(await until(async () => (await blockedClients(direct)) === 0), 'Redis no longer blocks it');
-  t.ok(await until(() => longBroker.blockingPool.stats().busy === 0), 'the connection is free again');
+  t.ok(await waitFor(async () => (await blockedClients(direct)) === 0), 'Redis no longer blocks it');
+  t.ok(await waitFor(() => longBroker.blockingPool.stats().busy === 0), 'the connection is free again');
   t.equal(longBroker.blockingPool.stats().open, 1, 'freed by CLIENT UNBLOCK and kept, not closed');
   const list = (await direct.client('LIST')) as string;
   const blockingLines = list.split('\n').filter((l) => / name=sluice-blocking-/.test(l));
@@ -206,7 +209,7 @@ t.test('a caller that disconnects mid-block frees its connection', async (t) => 
     blockingLines.every((l) => !/ cmd=blpop/.test(l) || / flags=N /.test(l)),
     'no broker connection is left blocked in CLIENT LIST',
   );
-  t.ok(await until(() => longBroker.blockingPool.stats().open <= 1), 'no connection leaked');
+  t.ok(await waitFor(() => longBroker.blockingPool.stats().open <= 1), 'no connection leaked');
   // The single connection serves the next caller, and an LPUSH is not swallowed by the abandoned BLPOP.
   await direct.lpush('gone-1', 'kept');
   t.equal(await direct.llen('gone-1'), 1, 'the abandoned BLPOP took nothing');
@@ -215,11 +218,11 @@ t.test('a caller that disconnects mid-block frees its connection', async (t) => 
   // Repeat a few times: never more connections than the bound, never one left blocked.
   for (let i = 0; i < 3; i++) {
     const req = send(`gone-loop-${i}`);
-    await until(async () => (await blockedClients(direct)) === 1);
+    await waitFor(async () => (await blockedClients(direct)) === 1);
     req.destroy();
-    t.ok(await until(async () => (await blockedClients(direct)) === 0), `round ${i}: unblocked`);
+    t.ok(await waitFor(async () => (await blockedClients(direct)) === 0), `round ${i}: unblocked`);
   }
-  t.ok(await until(() => longBroker.blockingPool.stats().busy === 0));
+  t.ok(await waitFor(() => longBroker.blockingPool.stats().busy === 0));
   t.ok((await brokerConnections(direct, 'sluice-blocking-')) <= POOL + 1, 'connections stay bounded');
 });
 
@@ -268,7 +271,7 @@ t.test('main-pool latency does not grow while the blocking pool is saturated', a
   const blocked = Array.from({ length: POOL }, (_, i) =>
     post(satBroker.url, '/', ['BLPOP', `sat-${i}`, '0']),
   );
-  t.ok(await until(async () => (await blockedClients(direct)) === POOL), `${POOL} BLPOPs block`);
+  t.ok(await waitFor(async () => (await blockedClients(direct)) === POOL), `${POOL} BLPOPs block`);
   const saturated = Math.min(await run(), await run());
   t.same(
     satBroker.blockingPool.stats(),
@@ -294,5 +297,5 @@ t.test('idle blocking connections are closed after SLUICE_BLOCKING_IDLE_MS', asy
   t.equal(idleBroker.blockingPool.stats().open, 0, 'opened lazily');
   t.same((await post(idleBroker.url, '/', ['BLPOP', 'idle-key', '0.05'])).body, { result: null });
   t.equal(idleBroker.blockingPool.stats().open, 1);
-  t.ok(await until(() => idleBroker.blockingPool.stats().open === 0), 'closed once idle');
+  t.ok(await waitFor(() => idleBroker.blockingPool.stats().open === 0), 'closed once idle');
 });

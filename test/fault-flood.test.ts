@@ -5,10 +5,11 @@ import { readFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import t, { type Test } from 'tap';
 import { post, spawnBrokerProcess, TOKEN } from './helpers/broker.js';
-import { rawConnect, type RawClient, sleep, until } from './helpers/load.js';
+import { rawConnect, type RawClient } from './helpers/load.js';
 import { startRedis } from './helpers/redis.js';
 import { freePort } from './helpers/topology.js';
 import { closeOf, frame, serverFrames } from './helpers/ws-raw.js';
+import { sleep, waitFor } from './helpers/time.js';
 
 /**
  * What a flood may add to the broker's RSS. Without bounds a 10 MiB message in 1-byte pieces held ~10 million
@@ -77,7 +78,7 @@ async function upgraded(): Promise<RawClient> {
     `GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n` +
       `Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nAuthorization: Bearer ${TOKEN}\r\n\r\n`,
   );
-  t.ok(await until(() => client.received().includes('\r\n\r\n'), 5000), 'upgraded');
+  t.ok(await waitFor(() => client.received().includes('\r\n\r\n'), 5000), 'upgraded');
   return client;
 }
 
@@ -146,7 +147,7 @@ t.test('an HTTP body written one byte per TCP write is held in one buffer', asyn
   );
   const { grownBytes } = await whileFlooding(t, async () => {
     await trickle(client.socket, request, () => false);
-    await until(() => client.received().includes(value), 10_000);
+    await waitFor(() => client.received().includes(value), 10_000);
   });
   t.match(client.received(), /^HTTP\/1\.1 200 /, 'the trickled request was answered');
   t.ok(client.received().includes(`{"result":"${value}"}`), 'with its whole body');
