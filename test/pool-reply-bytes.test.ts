@@ -212,6 +212,21 @@ t.test('parallel /pipelines of many GETs', async (t) => {
 });
 
 t.test(
+  "the issue's /pipeline of 100,000 GETs is refused at once, naming SLUICE_MAX_PIPELINE_COMMANDS",
+  async (t) => {
+    const response = await fetch(`${url}/pipeline`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${TOKEN}` },
+      body: JSON.stringify(Array.from({ length: 100_000 }, () => ['get', 'small'])),
+    });
+    t.equal(response.status, 400);
+    const body = (await response.json()) as { code?: string; error?: string };
+    t.equal(body.code, 'SLUICE_ERR_REQUEST_TOO_MANY_COMMANDS');
+    t.match(body.error, /SLUICE_MAX_PIPELINE_COMMANDS/);
+  },
+);
+
+t.test(
   'replies past SLUICE_MAX_REPLY_BYTES are dropped with an error naming it; the commands still run',
   async (t) => {
     const broker = await startTestBroker(redis.url, { flags: { 'max-reply-bytes': 2 * MiB } });
