@@ -1,9 +1,8 @@
 // SIGTERM during load against the real built broker process: in-flight work completes, then it exits 0.
-import { execFileSync, spawn } from 'node:child_process';
-import { once } from 'node:events';
+import { execFileSync } from 'node:child_process';
 import t from 'tap';
 import { WebSocket } from 'ws';
-import { TOKEN } from './helpers/broker.js';
+import { spawnBuiltBroker, TOKEN } from './helpers/broker.js';
 import { type CallResult, call, codeOf, keepAliveAgent, tally } from './helpers/load.js';
 import { startRedis } from './helpers/redis.js';
 import { sleep } from './helpers/time.js';
@@ -15,37 +14,11 @@ execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { stdio: 'inherit' });
 const redis = await startRedis(['--enable-debug-command', 'yes']);
 t.teardown(() => redis.stop());
 
-const child = spawn(
-  process.execPath,
-  [
-    'dist/broker/main.js',
-    '--redis-url',
-    redis.url,
-    '--port',
-    '0',
-    '--admin-port',
-    '0',
-    '--token',
-    TOKEN,
-    '--drain-timeout-ms',
-    String(DRAIN_TIMEOUT_MS),
-    '--log-level',
-    'warn',
-  ],
-  { stdio: ['ignore', 'pipe', 'inherit'] },
-);
+const { child, url, adminUrl, exited } = await spawnBuiltBroker(redis.url, [
+  ...['--drain-timeout-ms', String(DRAIN_TIMEOUT_MS), '--log-level', 'warn'],
+]);
 t.teardown(() => {
   if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-});
-const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
-const { url, adminUrl } = await new Promise<{ url: string; adminUrl: string }>((resolve, reject) => {
-  let out = '';
-  child.stdout!.on('data', (chunk: Buffer) => {
-    out += chunk.toString('utf8');
-    const match = /sluice ready http=(\S+) admin=(\S+)/.exec(out);
-    if (match) resolve({ url: match[1]!, adminUrl: match[2]! });
-  });
-  void exited.then(([code]) => reject(new Error(`broker exited early with ${code}`)));
 });
 const agent = keepAliveAgent(CLIENTS + 8);
 t.teardown(() => agent.destroy());

@@ -4,7 +4,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import t, { type Test } from 'tap';
-import { startTestBroker, TOKEN } from './helpers/broker.js';
+import { spawnBuiltBroker, startTestBroker, TOKEN } from './helpers/broker.js';
 import type { HeavySummary } from './helpers/heavy-client.js';
 import { type CallResult, call, keepAliveAgent, quantile } from './helpers/load.js';
 import { startRedis } from './helpers/redis.js';
@@ -32,35 +32,12 @@ await redis.client().set('big', 'x'.repeat(4 * MiB));
 await redis.client().set('big1', 'y'.repeat(MiB));
 await redis.client().set('small', 'z'.repeat(100));
 
-const child = spawn(
-  process.execPath,
-  [
-    'dist/broker/main.js',
-    '--redis-url',
-    redis.url,
-    '--port',
-    '0',
-    '--admin-port',
-    '0',
-    '--token',
-    TOKEN,
-    '--log-level',
-    'error',
-    ...(process.env.REPLY_BYTES_BROKER_FLAGS?.split(' ').filter(Boolean) ?? []),
-  ],
-  { stdio: ['ignore', 'pipe', 'inherit'] },
-);
+const { child, url, adminUrl } = await spawnBuiltBroker(redis.url, [
+  ...['--log-level', 'error'],
+  ...(process.env.REPLY_BYTES_BROKER_FLAGS?.split(' ').filter(Boolean) ?? []),
+]);
 t.teardown(() => {
   if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-});
-const [url, adminUrl] = await new Promise<[string, string]>((resolve, reject) => {
-  let out = '';
-  child.stdout!.on('data', (chunk: Buffer) => {
-    out += chunk.toString('utf8');
-    const match = /sluice ready http=(\S+) admin=(\S+)/.exec(out);
-    if (match) resolve([match[1]!, match[2]!]);
-  });
-  child.once('exit', (code) => reject(new Error(`broker exited early with ${code}`)));
 });
 const agent = keepAliveAgent(16);
 t.teardown(() => agent.destroy());

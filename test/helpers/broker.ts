@@ -149,3 +149,48 @@ export async function spawnBrokerProcess(
   });
   return { child, stderr: () => err, stop };
 }
+
+/** A broker started from its build (`dist/broker/main.js`), as `npm start` and the image run it. */
+export interface BuiltBroker {
+  readonly child: ChildProcess;
+  readonly url: string;
+  readonly adminUrl: string;
+  /** Resolves with the exit code and signal. */
+  readonly exited: Promise<[number | null, NodeJS.Signals | null]>;
+}
+
+/**
+ * Runs `node dist/broker/main.js --redis-url <redisUrl> --port 0 --admin-port 0 --token TOKEN <args>` (build first)
+ * and resolves at its ready line; the caller kills it in t.teardown. stderr is inherited.
+ */
+export async function spawnBuiltBroker(redisUrl: string, args: readonly string[]): Promise<BuiltBroker> {
+  const child = spawn(
+    process.execPath,
+    [
+      'dist/broker/main.js',
+      '--redis-url',
+      redisUrl,
+      '--port',
+      '0',
+      '--admin-port',
+      '0',
+      '--token',
+      TOKEN,
+      ...args,
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  const exited = new Promise<[number | null, NodeJS.Signals | null]>((resolve) =>
+    child.once('exit', (code, signal) => resolve([code, signal])),
+  );
+  const { url, adminUrl } = await new Promise<{ url: string; adminUrl: string }>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (chunk: Buffer) => {
+      out += chunk.toString('utf8');
+      const match = /sluice ready http=(\S+) admin=(\S+)/.exec(out);
+      if (match) resolve({ url: match[1]!, adminUrl: match[2]! });
+    });
+    void exited.then(([code]) => reject(new Error(`broker exited early with ${code}`)));
+  });
+  return { child, url, adminUrl, exited };
+}
