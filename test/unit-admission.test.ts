@@ -1,6 +1,6 @@
 // Admission (broker/exec/admission.ts) on a manual clock: the queue timeout, the request deadline, the oldest wait
 // and the waited time, each at the exact millisecond (the real-process limits are in pool-admission-queue.test.ts).
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { Admission } from '../broker/exec/admission.js';
 import type { SluiceError } from '../broker/errors.js';
 import { ManualClock } from './helpers/manual-clock.js';
@@ -78,4 +78,58 @@ t.test('a waiter admitted when a slot frees reports its wait and arms no refusal
   await settle();
   t.equal(waiting.refused, undefined, 'and never fires');
   t.equal(admission.oldestWaitSeconds(), 0, 'nothing waits');
+});
+
+/** Enters a request admitted at once; returns its `leave`, or fails the test if it had to wait. */
+function atOnce(t: Test, admission: Admission): () => void {
+  let leave: (() => void) | undefined;
+  admission.enter({ deadline: Number.POSITIVE_INFINITY }, (l) => (leave = l), t.fail);
+  if (leave === undefined) throw new Error('expected the request to start at once');
+  return leave;
+}
+
+t.test(
+  'requests admitted in one turn share a task, and SLUICE_MAX_INFLIGHT still counts requests',
+  async (t) => {
+    const admission = new Admission({ maxInflight: 3, queueMax: 10, queueTimeoutMs: QUEUE_TIMEOUT_MS });
+    const leaves = [atOnce(t, admission), atOnce(t, admission), atOnce(t, admission)];
+    t.equal(admission.running, 3, 'three requests run in one turn');
+    const fourth = waiter(admission);
+    t.equal(admission.waiting, 1, 'the fourth waits: the turn holds three of the three slots');
+    leaves[0]?.();
+    leaves[0]?.();
+    t.ok(fourth.started, 'one leaving (twice: counted once) lets the waiter start before the turn ends');
+    await settle();
+    t.equal(admission.running, 2, 'the turn ended; two of its members still run');
+    const held = atOnce(t, admission);
+    const fifth = waiter(admission);
+    t.notOk(fifth.started, 'three run again: the next waits');
+    leaves[1]?.();
+    t.ok(fifth.started, 'a member of an ended turn frees its slot');
+    leaves[2]?.();
+    held();
+    await settle();
+    t.equal(admission.running, 0, 'nothing runs once the last member left');
+    t.equal(admission.waiting, 0);
+  },
+);
+
+t.test('after waiters drained, a new turn still starts at once', async (t) => {
+  const admission = new Admission({ maxInflight: 2, queueMax: 10, queueTimeoutMs: QUEUE_TIMEOUT_MS });
+  const first = [atOnce(t, admission), atOnce(t, admission)];
+  let leaveWaiter: (() => void) | undefined;
+  admission.enter({ deadline: Number.POSITIVE_INFINITY }, (l) => (leaveWaiter = l), t.fail);
+  for (const leave of first) leave();
+  t.ok(leaveWaiter, 'the waiter started');
+  await settle();
+  const next = [atOnce(t, admission)];
+  t.equal(admission.running, 2, 'the waiter and a request of the new turn');
+  leaveWaiter?.();
+  for (const leave of next) leave();
+  await settle();
+  const again = [atOnce(t, admission), atOnce(t, admission)];
+  t.equal(admission.running, 2);
+  for (const leave of again) leave();
+  await admission.onIdle();
+  t.equal(admission.running, 0);
 });

@@ -1,6 +1,7 @@
 // Building blocks shared by scenarios: start Sluice or a peer for one run, check it answers, load it with wrk.
 import { type Broker, startBroker } from './broker.js';
 import { type HttpPeer, startConstantHttp, startWebdis } from './peers.js';
+import type { LoadHooks } from './loadgen.js';
 import { cpuSeconds } from './proc.js';
 import type { BenchContext, Measurement, Running } from './rows.js';
 import { runWrk, type WrkOptions } from './wrk.js';
@@ -104,6 +105,27 @@ export async function wrkMeasure(
     errors: result.errors,
     firstError: result.errors > 0 ? 'wrk counted socket errors or non-2xx responses' : undefined,
     cpuMicrosPerOp: (cpu * 1e6) / (result.requests * opsPerRequest),
+  };
+}
+
+/**
+ * Hooks that read the broker's CPU time when the load generator's measured window begins and ends (its Recorder
+ * says so), and the CPU µs per operation of that window, once it has ended.
+ */
+export function brokerCpuWindow(brokerPid: number): {
+  hooks: LoadHooks;
+  microsPerOp: (ops: number) => number;
+} {
+  let begin = Number.NaN;
+  let end = Number.NaN;
+  return {
+    hooks: {
+      onProgress(data) {
+        if (data['window'] === 'begin') begin = cpuSeconds(brokerPid);
+        else if (data['window'] === 'end') end = cpuSeconds(brokerPid);
+      },
+    },
+    microsPerOp: (ops) => ((end - begin) * 1e6) / ops,
   };
 }
 

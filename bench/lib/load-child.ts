@@ -83,6 +83,7 @@ export class Recorder {
   begin(): void {
     this.#measuring = true;
     this.#startedAt = process.hrtime.bigint();
+    process.send?.({ type: 'progress', data: { window: 'begin' } });
   }
 
   /** Ends the measured window and tells loops to stop. */
@@ -91,6 +92,7 @@ export class Recorder {
     this.#endedAt = process.hrtime.bigint();
     this.#measuring = false;
     this.#stopped = true;
+    process.send?.({ type: 'progress', data: { window: 'end' } });
   }
 
   /** Warm up for `warmupS`, measure for `durationS`, then stop; resolves when the window closes. */

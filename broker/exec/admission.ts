@@ -22,16 +22,34 @@ export interface AdmissionRequest {
 }
 
 /**
- * The options of a request admitted at once. Its id only names it in p-queue's `runningTasks` (no signal, so it is
- * never removed by id); giving one spares p-queue making a unique id (a BigInt turned into a string) per request.
+ * The options of the task a turn adds. Its id only names it in p-queue's `runningTasks` (no signal, so it is never
+ * removed by id); giving one spares p-queue making a unique id (a BigInt turned into a string) per task.
  */
-const ADMITTED_AT_ONCE: Partial<WaitOptions> = Object.freeze({ id: 'admitted' });
+const TURN_TASK: Partial<WaitOptions> = Object.freeze({ id: 'turn' });
+
+/**
+ * The requests admitted at once in one turn of the event loop. They run as one p-queue task: p-queue's `add`
+ * (a promise, a closure, a Map entry and four events per task) cost ~8% of the broker's CPU with one task per
+ * WebSocket frame, and a turn under load admits tens of frames. The task ends when the turn has ended and its
+ * last member has left.
+ */
+interface Turn {
+  /** Members still running. */
+  running: number;
+  /** Until the event loop's check phase; a request admitted at once joins the open turn. */
+  open: boolean;
+  /** Ends the turn's p-queue task. */
+  end: () => void;
+}
 
 /**
  * Bounded concurrency (p-queue, concurrency = SLUICE_MAX_INFLIGHT) with a bounded FIFO wait. A full queue refuses
  * at once; a waiting request leaves at once, through p-queue's abort signal, when it has waited
- * SLUICE_QUEUE_TIMEOUT_MS, when its deadline passes or when its caller goes away. p-queue's `pending` and `size`
- * are the only count of running and waiting requests.
+ * SLUICE_QUEUE_TIMEOUT_MS, when its deadline passes or when its caller goes away. p-queue's `size` counts the
+ * waiting requests; `pending` counts the running tasks, where one task is either a request that waited or a turn of
+ * requests admitted at once. So that p-queue still starts a waiter exactly when fewer than SLUICE_MAX_INFLIGHT
+ * requests run, its `concurrency` is lowered by the turns' surplus (members beyond the one slot each turn holds)
+ * whenever somebody waits.
  */
 export class Admission {
   readonly #options: AdmissionOptions;
@@ -39,6 +57,17 @@ export class Admission {
   readonly #queue: PQueue<WaitQueue, WaitOptions>;
   /** The queue instance p-queue made from WaitQueue (it keeps it private), for the oldest wait. */
   #waiting: WaitQueue | undefined;
+  /** The turn requests admitted at once now join; undefined until one is. */
+  #turn: Turn | undefined;
+  /** Requests running in turns beyond the one p-queue task of each turn (-1 for a turn whose members all left). */
+  #surplus = 0;
+  readonly #endTurn = (): void => {
+    const turn = this.#turn;
+    this.#turn = undefined;
+    if (turn === undefined) return;
+    turn.open = false;
+    if (turn.running === 0) this.#release(turn);
+  };
 
   constructor(options: AdmissionOptions) {
     this.#options = options;
@@ -62,7 +91,7 @@ export class Admission {
 
   /** Requests running. */
   get running(): number {
-    return this.#queue.pending;
+    return this.#queue.pending + this.#surplus;
   }
 
   /** Seconds the oldest waiting request has waited (0 when none waits). */
@@ -85,11 +114,7 @@ export class Admission {
     waited?: (seconds: number) => void,
   ): void {
     const queue = this.#queue;
-    // The task's promise is the slot: p-queue frees it when `leave` resolves the promise.
-    if (queue.pending < this.#options.maxInflight && queue.size === 0) {
-      void queue.add(() => new Promise<void>(start), ADMITTED_AT_ONCE);
-      return;
-    }
+    if (this.running < this.#options.maxInflight && queue.size === 0) return this.#join(start);
     if (queue.size >= this.#options.queueMax) {
       return refuse(
         new SluiceError(
@@ -104,6 +129,48 @@ export class Admission {
   /** Resolves when nothing runs or waits. */
   onIdle(): Promise<void> {
     return this.#queue.onIdle();
+  }
+
+  /** Runs `start` at once in the open turn, opening one (one p-queue task) if none is. */
+  #join(start: (leave: () => void) => void): void {
+    let turn = this.#turn;
+    if (turn === undefined) {
+      const opened: Turn = { running: 1, open: true, end: noop };
+      this.#turn = turn = opened;
+      this.#limitTasks();
+      // Nobody waits and a slot is free, so p-queue starts the task now, synchronously, and `end` is set.
+      void this.#queue.add(() => new Promise<void>((end) => (opened.end = end)), TURN_TASK);
+      setImmediate(this.#endTurn);
+    } else {
+      turn.running++;
+      this.#surplus++;
+    }
+    const member = turn;
+    let left = false;
+    start(() => {
+      if (left) return;
+      left = true;
+      member.running--;
+      this.#surplus--;
+      if (!member.open && member.running === 0) this.#release(member);
+      else if (this.#queue.size > 0) this.#limitTasks();
+    });
+  }
+
+  /** Ends a turn whose members have all left: its task ends, and with it the slot it held. */
+  #release(turn: Turn): void {
+    this.#surplus++;
+    turn.end();
+    if (this.#queue.size > 0) this.#limitTasks();
+  }
+
+  /**
+   * Lets p-queue run as many tasks as leave room for the turns' surplus, so that it starts a waiter exactly when
+   * fewer than SLUICE_MAX_INFLIGHT requests run. Needed whenever somebody waits, and before a turn's task is added.
+   */
+  #limitTasks(): void {
+    const tasks = this.#options.maxInflight - this.#surplus;
+    if (this.#queue.concurrency !== tasks) this.#queue.concurrency = tasks;
   }
 
   /** Queues a request behind the others, with a signal that only guards its wait. */
@@ -126,6 +193,7 @@ export class Admission {
       deadlineFirst ? Math.max(0, request.deadline - since) : timeoutMs,
     );
     request.onAbandon?.(() => giveUp(deadlineExpired('went away')));
+    this.#limitTasks();
     this.#queue
       .add(
         () => {
@@ -143,6 +211,8 @@ export class Admission {
       });
   }
 }
+
+function noop(): void {}
 
 function queueTimeout(timeoutMs: number): SluiceError {
   return new SluiceError(
