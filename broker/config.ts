@@ -51,6 +51,7 @@ export interface Config {
   readonly wsMaxSockets: number;
   readonly wsSendBufferBytes: number;
   readonly wsHeartbeatMs: number;
+  readonly wsCompression: boolean;
   readonly metricsEnabled: boolean;
   readonly logLevel: LogLevel;
 }
@@ -331,6 +332,12 @@ export const OPTIONS: readonly OptionSpec[] = [
     kind: int(100, 3_600_000),
     default: 30000,
     help: 'Ping interval; a socket that misses a pong is closed.',
+  },
+  {
+    key: 'wsCompression',
+    kind: { type: 'bool' },
+    default: false,
+    help: 'Offer permessage-deflate to WebSocket clients that ask for it, bounded: the broker compresses with a 1 KiB window and keeps no context between messages, replies under 1 KiB go as they are, 4 zlib jobs run at once per process, and inflated messages still stop at SLUICE_WS_MAX_FRAME_BYTES (1009). Costs up to ~50 KiB per socket that uses it.',
   },
   {
     key: 'metricsEnabled',

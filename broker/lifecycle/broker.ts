@@ -249,6 +249,7 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
       sendBufferBytes: config.wsSendBufferBytes,
       heartbeatMs: config.wsHeartbeatMs,
       maxPipelineCommands: config.maxPipelineCommands,
+      compression: config.wsCompression,
       clock,
     },
   );

@@ -34,6 +34,8 @@ export interface WsServerOptions {
   readonly heartbeatMs: number;
   /** SLUICE_MAX_PIPELINE_COMMANDS. */
   readonly maxPipelineCommands: number;
+  /** SLUICE_WS_COMPRESSION: negotiate permessage-deflate (COMPRESSION) with clients that offer it. */
+  readonly compression?: boolean | undefined;
   /** Runs the heartbeat and starts request deadlines; the real clock by default. */
   readonly clock?: Clock | undefined;
 }
@@ -69,6 +71,24 @@ export function maxBufferedChunks(maxFrameBytes: number): number {
   return Math.max(1024, Math.ceil(maxFrameBytes / 400));
 }
 
+/**
+ * permessage-deflate as SLUICE_WS_COMPRESSION offers it, bounded per socket and per process. zlib keeps a stream
+ * per direction for every socket that has compressed once. The broker's own window is 1 KiB (2^10) at memLevel 4,
+ * about 12 KiB per socket instead of ~260 KiB at zlib's defaults; the client's window is the client's choice (a
+ * number here would make ws refuse the handshake of clients that offer none, as Firefox does), so inflating costs
+ * up to ~40 KiB per socket. No context is kept between messages. ws inflates within maxPayload (1009 past it), so a
+ * small compressed message cannot expand beyond SLUICE_WS_MAX_FRAME_BYTES, and its limiter runs at most
+ * `concurrencyLimit` zlib jobs at once in the process.
+ */
+export const COMPRESSION = Object.freeze({
+  threshold: 1024,
+  concurrencyLimit: 4,
+  serverMaxWindowBits: 10,
+  serverNoContextTakeover: true,
+  clientNoContextTakeover: true,
+  zlibDeflateOptions: { memLevel: 4 },
+});
+
 /** The WebSocket endpoint. One per broker process; MainServer hands it the upgrades for /ws. */
 export class WsServer implements UpgradeHandler {
   readonly #wss: WebSocketServer;
@@ -99,7 +119,7 @@ export class WsServer implements UpgradeHandler {
       maxPayload: options.maxFrameBytes,
       maxFragments: MAX_FRAGMENTS,
       maxBufferedChunks: this.#limits.maxBufferedChunks,
-      perMessageDeflate: false,
+      perMessageDeflate: options.compression === true ? COMPRESSION : false,
       clientTracking: false,
       // pings are answered by WsConnection, which leaves them unanswered while the peer does not read
       autoPong: false,

@@ -1,6 +1,6 @@
 // A WebSocket test peer (the `ws` package as the client): open /ws, send frames, await replies by id, pushes, the close.
 import type { IncomingMessage } from 'node:http';
-import { WebSocket } from 'ws';
+import { type ClientOptions, WebSocket } from 'ws';
 import { TOKEN } from './broker.js';
 
 /** A refused upgrade: the HTTP status and parsed JSON body. */
@@ -14,6 +14,8 @@ export interface OpenOptions {
   readonly token?: string | null;
   /** Query string after `?` (e.g. `encoding=base64` or `_token=…`). */
   readonly query?: string;
+  /** ws's client option: offer permessage-deflate (off by default here). */
+  readonly perMessageDeflate?: ClientOptions['perMessageDeflate'];
 }
 
 /** The ws:// URL of a broker's /ws. */
@@ -26,6 +28,7 @@ export function connect(brokerUrl: string, options: OpenOptions = {}): Promise<W
   const token = options.token === undefined ? TOKEN : options.token;
   const ws = new WebSocket(wsUrl(brokerUrl, options.query), {
     headers: token === null ? {} : { Authorization: `Bearer ${token}` },
+    perMessageDeflate: options.perMessageDeflate ?? false,
   });
   return new Promise((resolve, reject) => {
     ws.once('open', () => resolve(ws));
