@@ -56,6 +56,7 @@ t.test(
     t.teardown(() => broker.close());
     const first = await certificateOfNewConnection(broker.url);
     t.equal(first.cn, 'localhost');
+    const sessionBefore = await sessionOf(broker.url, { ca });
     // A keep-alive connection opened before the reload, used after it.
     const held = await tlsConnect(broker.url, { ca });
     t.teardown(() => held.destroy());
@@ -96,6 +97,10 @@ t.test(
     // The connection opened before goes on with the certificate it was made with.
     t.same(parseRawResponse(await exchange(held, commandBytes(['PING']))).body, { result: 'PONG' });
     t.equal(held.getPeerCertificate().serialNumber, first.serial);
+    // A session made before the reload still resumes after it (the ticket keys stay).
+    const resumed = await tlsConnect(broker.url, { ca, session: sessionBefore });
+    t.ok(resumed.isSessionReused(), 'a session from before the reload resumes');
+    resumed.destroy();
 
     const samples = await scrape(broker.adminUrl);
     t.equal(value(samples, 'sluice_tls_reloads_total', { outcome: 'applied' }), 1);
