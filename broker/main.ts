@@ -137,9 +137,15 @@ function onSignals(handler: () => void): void {
   process.once('SIGINT', handler);
 }
 
-/** SIGHUP re-reads what can change without a restart (the TLS files) instead of ending the process. */
-function onReloadSignal(reload: () => void): void {
-  process.on('SIGHUP', reload);
+/** What SIGHUP reloads: the running broker, or the primary's workers; nothing while starting. */
+let onReload: (() => void) | undefined;
+
+/**
+ * SIGHUP re-reads what can change without a restart (the TLS files) instead of ending the process (Node's default).
+ * Installed first thing, so a SIGHUP that reaches a worker still starting does not end it.
+ */
+function listenForReload(): void {
+  process.on('SIGHUP', () => onReload?.());
 }
 
 async function runSingle(
@@ -161,7 +167,7 @@ async function runSingle(
   process.stdout.write(
     startLine(broker.url, broker.adminUrl, redisUrl, config, generated, child !== undefined) + '\n',
   );
-  onReloadSignal(() => broker.reload());
+  onReload = () => broker.reload();
   onSignals(() => {
     broker
       .close()
@@ -235,9 +241,9 @@ async function runPrimary(
     cluster.fork(env);
   });
   // Each worker reloads for itself: they serve the connections.
-  onReloadSignal(() => {
+  onReload = () => {
     for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGHUP');
-  });
+  };
   onSignals(() => {
     stopping = true;
     for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGTERM');
@@ -250,6 +256,7 @@ async function main(): Promise<void> {
   const logger = createLogger(config.logLevel);
   // A stray rejection or socket error is a bug to log and count, not a reason to drop every client's connection.
   installProcessGuards(logger, (kind) => guardedMetrics?.guarded(kind));
+  listenForReload();
   if (cluster.isWorker) {
     const ticketKeys = inheritedTicketKeys();
     const { tokens } = readTokens(config);
@@ -264,7 +271,7 @@ async function main(): Promise<void> {
     guardedMetrics = broker.metrics;
     if (broker.metrics) shareWithPrimary(broker.metrics.registry);
     process.send?.({ sluice: 'ready', url: broker.url } satisfies ReadyMessage);
-    onReloadSignal(() => broker.reload());
+    onReload = () => broker.reload();
     onSignals(() => void broker.close().then(() => process.exit(0)));
     return;
   }
