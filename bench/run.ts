@@ -19,6 +19,7 @@ import { scenario as storm } from './scenarios/5-connection-storm.js';
 import { scenario as latency } from './scenarios/6-latency.js';
 import { scenario as idleSockets } from './scenarios/7-idle-sockets.js';
 import { scenario as metricsOverhead } from './scenarios/8-metrics-overhead.js';
+import { scenario as tls } from './scenarios/9-tls.js';
 
 const SCENARIOS: readonly Scenario[] = [
   httpSingle,
@@ -29,6 +30,7 @@ const SCENARIOS: readonly Scenario[] = [
   latency,
   idleSockets,
   metricsOverhead,
+  tls,
 ];
 
 const started = Date.now();

@@ -14,6 +14,11 @@ export interface Config {
   /** `host:port,…` seed nodes of a Redis Cluster; commands are routed by slot. */
   readonly redisClusterNodes: string | undefined;
   readonly host: string;
+  /** PEM certificate (chain) and key of the main listener: set, it speaks HTTPS and WSS (the admin listener stays plain). */
+  readonly tlsCertFile: string | undefined;
+  readonly tlsKeyFile: string | undefined;
+  /** PEM CA(s) whose client certificates the main listener requires (mTLS); needs tlsCertFile. */
+  readonly tlsClientCaFile: string | undefined;
   /** Path prefix every route sits under (`/redis` serves `/redis`, `/redis/pipeline`, …); '' for none. */
   readonly basePath: string;
   readonly port: number;
@@ -136,6 +141,24 @@ export const OPTIONS: readonly OptionSpec[] = [
     help: 'Address of the main listener (REST, /ws, SSE).',
   },
   { key: 'port', kind: int(0, 65535), default: 8080, help: 'Port of the main listener; 0 picks a free one.' },
+  {
+    key: 'tlsCertFile',
+    kind: { type: 'string' },
+    default: undefined,
+    help: 'PEM certificate (leaf first, then its chain) of the main listener; with --tls-key-file it serves HTTPS, WSS and SSE over HTTPS only (TLS 1.2+). Reloaded when the file changes or on SIGHUP. The admin listener stays plain.',
+  },
+  {
+    key: 'tlsKeyFile',
+    kind: { type: 'string' },
+    default: undefined,
+    help: 'PEM private key of --tls-cert-file (unencrypted).',
+  },
+  {
+    key: 'tlsClientCaFile',
+    kind: { type: 'string' },
+    default: undefined,
+    help: 'PEM CA certificate(s): clients must present a certificate signed by one of them (mTLS); others are refused during the handshake. Needs --tls-cert-file.',
+  },
   {
     key: 'basePath',
     kind: { type: 'string' },
@@ -445,6 +468,14 @@ export function parseConfig(
   if ((config['redisTlsCertFile'] === undefined) !== (config['redisTlsKeyFile'] === undefined)) {
     problems.push(
       'SLUICE_REDIS_TLS_CERT_FILE and SLUICE_REDIS_TLS_KEY_FILE go together: set both or neither',
+    );
+  }
+  if ((config['tlsCertFile'] === undefined) !== (config['tlsKeyFile'] === undefined)) {
+    problems.push('SLUICE_TLS_CERT_FILE and SLUICE_TLS_KEY_FILE go together: set both or neither');
+  }
+  if (config['tlsClientCaFile'] !== undefined && config['tlsCertFile'] === undefined) {
+    problems.push(
+      'SLUICE_TLS_CLIENT_CA_FILE needs SLUICE_TLS_CERT_FILE and SLUICE_TLS_KEY_FILE: client certificates are asked for during a TLS handshake',
     );
   }
   if (config['redisClusterNodes'] !== undefined && config['redisSentinels'] !== undefined) {

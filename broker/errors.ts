@@ -76,6 +76,12 @@ export const ERROR_CATALOGUE = {
     meaning:
       'The request did not arrive within SLUICE_HTTP_HEADERS_TIMEOUT_MS / SLUICE_HTTP_REQUEST_TIMEOUT_MS; nothing ran.',
   },
+  SLUICE_ERR_HTTP_NOT_TLS: {
+    status: 400,
+    retryable: false,
+    meaning:
+      'Plain HTTP sent to a listener that speaks HTTPS (SLUICE_TLS_CERT_FILE is set): use https:// and wss://. Answered in clear text, then the connection is closed.',
+  },
   SLUICE_ERR_HTTP_NOT_FOUND: { status: 404, retryable: false, meaning: 'No such route on this listener.' },
   SLUICE_ERR_REQUEST_BAD_JSON: { status: 400, retryable: false, meaning: 'The body is not valid JSON.' },
   SLUICE_ERR_REQUEST_BAD_COMMAND: {

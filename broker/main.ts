@@ -17,6 +17,27 @@ import { createAdminServer } from './lifecycle/admin.js';
 import { missingNodeFlags } from './lifecycle/node-flags.js';
 import { clusterScrape, type Metrics, shareWithPrimary } from '../metrics/index.js';
 import { installProcessGuards } from './lifecycle/process-guard.js';
+import {
+  newTicketKeys,
+  readTlsCertificate,
+  TICKET_KEYS_BYTES,
+  tlsFilesOf,
+} from './lifecycle/tls-certificates.js';
+
+/**
+ * How the primary gives its workers the TLS session ticket keys (hex), so a session made with one worker resumes on
+ * any other; each worker reads it and removes it from its environment at start.
+ */
+const TICKET_KEYS_ENV = 'SLUICE_INTERNAL_TLS_TICKET_KEYS';
+
+/** The ticket keys the primary passed in the environment (removed from it), or undefined. */
+function inheritedTicketKeys(): Buffer | undefined {
+  const hex = process.env[TICKET_KEYS_ENV];
+  delete process.env[TICKET_KEYS_ENV];
+  if (hex === undefined) return undefined;
+  const keys = Buffer.from(hex, 'hex');
+  return keys.length === TICKET_KEYS_BYTES ? keys : undefined;
+}
 
 /** Message a worker sends its primary once it listens. */
 interface ReadyMessage {
@@ -116,6 +137,17 @@ function onSignals(handler: () => void): void {
   process.once('SIGINT', handler);
 }
 
+/** What SIGHUP reloads: the running broker, or the primary's workers; nothing while starting. */
+let onReload: (() => void) | undefined;
+
+/**
+ * SIGHUP re-reads what can change without a restart (the TLS files) instead of ending the process (Node's default).
+ * Installed first thing, so a SIGHUP that reaches a worker still starting does not end it.
+ */
+function listenForReload(): void {
+  process.on('SIGHUP', () => onReload?.());
+}
+
 async function runSingle(
   config: Config,
   logger: Logger,
@@ -135,6 +167,7 @@ async function runSingle(
   process.stdout.write(
     startLine(broker.url, broker.adminUrl, redisUrl, config, generated, child !== undefined) + '\n',
   );
+  onReload = () => broker.reload();
   onSignals(() => {
     broker
       .close()
@@ -157,7 +190,12 @@ async function runPrimary(
   generated: string | undefined,
   child?: PrivateRedis,
 ): Promise<void> {
-  const env = { SLUICE_REDIS_URL: redisUrl, ...(generated ? { SLUICE_TOKEN: generated } : {}) };
+  const env = {
+    SLUICE_REDIS_URL: redisUrl,
+    ...(generated ? { SLUICE_TOKEN: generated } : {}),
+    // One set of session ticket keys for all workers: a session resumes whichever worker takes the connection.
+    ...(tlsFilesOf(config) ? { [TICKET_KEYS_ENV]: newTicketKeys().toString('hex') } : {}),
+  };
   const ready = new Set<number>();
   let url: string | undefined;
   let stopping = false;
@@ -202,6 +240,10 @@ async function runPrimary(
     logger.error({ event: 'worker_exit', code }, 'a worker exited; starting another');
     cluster.fork(env);
   });
+  // Each worker reloads for itself: they serve the connections.
+  onReload = () => {
+    for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGHUP');
+  };
   onSignals(() => {
     stopping = true;
     for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGTERM');
@@ -214,7 +256,9 @@ async function main(): Promise<void> {
   const logger = createLogger(config.logLevel);
   // A stray rejection or socket error is a bug to log and count, not a reason to drop every client's connection.
   installProcessGuards(logger, (kind) => guardedMetrics?.guarded(kind));
+  listenForReload();
   if (cluster.isWorker) {
+    const ticketKeys = inheritedTicketKeys();
     const { tokens } = readTokens(config);
     const broker = await startBroker({
       config,
@@ -222,14 +266,25 @@ async function main(): Promise<void> {
       tokens,
       logger: logger.child({ worker: cluster.worker?.id }),
       admin: false,
+      ...(ticketKeys ? { tlsTicketKeys: ticketKeys } : {}),
     });
     guardedMetrics = broker.metrics;
     if (broker.metrics) shareWithPrimary(broker.metrics.registry);
     process.send?.({ sluice: 'ready', url: broker.url } satisfies ReadyMessage);
+    onReload = () => broker.reload();
     onSignals(() => void broker.close().then(() => process.exit(0)));
     return;
   }
   const { tokens, generated } = readTokens(config);
+  // Checked here too, before any worker starts: a worker that failed on it would only be restarted, again and again.
+  const tlsFiles = tlsFilesOf(config);
+  if (tlsFiles) {
+    try {
+      readTlsCertificate(tlsFiles, newTicketKeys());
+    } catch (error) {
+      fail((error as Error).message);
+    }
+  }
   const { url: redisUrl, child } = await resolveRedis(config, logger);
   const missing = missingNodeFlags();
   if (config.workers === 1 && missing.length > 0) {

@@ -144,6 +144,38 @@ export const METRICS = [
       'A bug in Sluice, whatever the value: report it with the log line of the same time (event uncaught_socket_error, uncaught_exception or unhandled_rejection).',
   },
   {
+    name: 'sluice_tls_handshakes_total',
+    type: 'counter',
+    labels: ['session'],
+    help: 'TLS handshakes completed on the main listener (SLUICE_TLS_CERT_FILE set): session=new (full handshake) or resumed (from a session ticket).',
+    rises:
+      'New client connections; a low resumed share with clients that reconnect often means their tickets are not kept (or expire, after 300 s): each new session costs a full handshake.',
+  },
+  {
+    name: 'sluice_tls_client_errors_total',
+    type: 'counter',
+    labels: ['kind'],
+    help: 'Connections to the TLS listener that never got a session: kind=handshake (the handshake failed: no common version or cipher, a missing or refused client certificate, a timeout, a reset) or plain_http (answered 400 SLUICE_ERR_HTTP_NOT_TLS). Logged at debug.',
+    rises:
+      'handshake: clients that do not trust the certificate, lack a client certificate (mTLS) or only speak TLS 1.0/1.1, or scanners; plain_http: a client configured with http:// instead of https://.',
+  },
+  {
+    name: 'sluice_tls_reloads_total',
+    type: 'counter',
+    labels: ['outcome'],
+    help: 'Reloads of the TLS files that changed (file watch or SIGHUP): outcome=applied, or rejected (unreadable, not PEM, key not matching; the previous certificate stays and the log says why).',
+    rises:
+      'rejected: the new files are wrong (see the log event tls_reload_rejected); fix them before the old certificate expires.',
+  },
+  {
+    name: 'sluice_tls_certificate_expiry_seconds',
+    type: 'gauge',
+    labels: [],
+    help: "Unix time (seconds) at which the main listener's certificate in use expires; 0 without TLS.",
+    rises: 'Rises at each renewal; alert when it comes within days of time().',
+    aggregator: 'min',
+  },
+  {
     name: 'sluice_cluster_node_connections',
     type: 'gauge',
     labels: ['node', 'pool', 'state'],

@@ -14,6 +14,7 @@ import { HttpMetrics } from './http.js';
 import type { Scrape } from './cluster.js';
 import { registerPoolMetrics } from './pools.js';
 import { type MetricsSources, SourceSet } from './sources.js';
+import { registerTlsMetrics } from './tls.js';
 import { registerTransportMetrics } from './transports.js';
 import { MetricsTelemetry } from './metrics-telemetry.js';
 
@@ -25,6 +26,7 @@ export type {
   PoolSample,
   PubSubSample,
   SseSample,
+  TlsSample,
   WsSample,
 } from './sources.js';
 
@@ -59,6 +61,7 @@ export function createMetrics(options: MetricsOptions): Metrics {
   registerPoolMetrics(registry, sources);
   const { queueWait } = registerAdmissionMetrics(registry, sources, options.maxRunning);
   registerTransportMetrics(registry, sources);
+  registerTlsMetrics(registry, sources);
   const telemetry = new MetricsTelemetry({
     batch: registerBatchMetrics(registry),
     queueWait,

@@ -38,6 +38,18 @@ export interface PubSubSample {
   readonly dropped: number;
 }
 
+/** The TLS listener (SLUICE_TLS_CERT_FILE); counts are cumulative since start. */
+export interface TlsSample {
+  readonly fullHandshakes: number;
+  readonly resumedHandshakes: number;
+  readonly handshakeFailures: number;
+  readonly plainHttp: number;
+  readonly reloadsApplied: number;
+  readonly reloadsRejected: number;
+  /** When the certificate in use expires, in seconds since the epoch. */
+  readonly certificateExpirySeconds: number;
+}
+
 /** Everything the scrape reads. Each is optional: a missing source reports zero, so modules plug in when they exist. */
 export interface MetricsSources {
   /** Pools by name (`main`, `blocking`, `subscriber`). */
@@ -48,6 +60,8 @@ export interface MetricsSources {
   readonly ws?: () => WsSample;
   readonly sse?: () => SseSample;
   readonly pubsub?: () => PubSubSample;
+  /** The main listener's TLS, when it speaks TLS. */
+  readonly tls?: () => TlsSample;
   /** Redis Cluster mode: connections per primary node, by pool and state. */
   readonly clusterNodes?: () => readonly ClusterNodeSample[];
 }

@@ -2,10 +2,12 @@
 // it, and a missing or changed listener is named, with the Node versions, before a connection could go unserved.
 import t from 'tap';
 import { createServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import {
   assertNodeHttpCompatible,
   NODE_CHECKED_VERSION,
   nodeHttpProblems,
+  nodeHttpsProblems,
 } from '../broker/http/node-http-check.js';
 
 t.test("this Node's node:http has the connection listener the fast path replays", async (t) => {
@@ -50,4 +52,13 @@ t.test('the refusal names the problem and both Node versions', async (t) => {
   t.match(error.message, `node:http in Node ${process.version} does not work`);
   t.match(error.message, `checked against ${NODE_CHECKED_VERSION}`);
   t.match(error.message, "a server has 0 'connection' listeners");
+});
+
+t.test("this Node's node:https has the listeners the fast path and the TLS entry take over", async (t) => {
+  t.same(nodeHttpsProblems(), []);
+  t.doesNotThrow(() => assertNodeHttpCompatible(undefined, true));
+  const noTls = () => createHttpsServer().removeAllListeners('connection');
+  t.same(nodeHttpsProblems(noTls), ["an HTTPS server has 0 'connection' listeners, not node:tls's one"]);
+  const noHttp = () => createHttpsServer().removeAllListeners('secureConnection');
+  t.same(nodeHttpsProblems(noHttp), ["a server has 0 'secureConnection' listeners, not node:http's one"]);
 });

@@ -1,5 +1,7 @@
 // Load generator: a connection storm — short-lived invocations, each opening a fresh connection for one GET.
+import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { Redis } from 'ioredis';
 import WebSocket from 'ws';
 import { loadMain, Recorder } from '../lib/load-child.js';
@@ -8,6 +10,17 @@ import type { LoadResult } from '../lib/loadgen.js';
 /** How an invocation reaches Redis. */
 export type StormTarget =
   | { readonly kind: 'http'; readonly url: string; readonly token: string }
+  /**
+   * POST / over HTTPS, a new connection each, trusting the CA in `caFile`. `resume`: each invocation offers the
+   * session ticket the last one got (as a warm function's HTTP client keeps it); otherwise a full handshake each.
+   */
+  | {
+      readonly kind: 'https';
+      readonly url: string;
+      readonly token: string;
+      readonly caFile: string;
+      readonly resume: boolean;
+    }
   | { readonly kind: 'ws'; readonly url: string }
   | { readonly kind: 'ioredis'; readonly port: number };
 
@@ -19,15 +32,24 @@ export type StormArgs = StormTarget & {
   readonly value: string;
 };
 
+/** What an HTTPS invocation needs: the CA to trust, and the session ticket to offer when resuming. */
+interface TlsClient {
+  readonly ca: Buffer;
+  readonly resume: boolean;
+  session: Buffer | undefined;
+}
+
 /** POST / over a connection of its own (no agent, `Connection: close`), as a cold function would. */
-function viaHttp(url: string, token: string, key: string): Promise<unknown> {
+function viaHttp(url: string, token: string, key: string, tls?: TlsClient): Promise<unknown> {
   const body = JSON.stringify(['get', key]);
+  const send = tls ? httpsRequest : request;
   return new Promise((resolveGet, reject) => {
-    const req = request(
+    const req = send(
       `${url}/`,
       {
         method: 'POST',
         agent: false,
+        ...(tls ? { ca: tls.ca, ...(tls.resume && tls.session ? { session: tls.session } : {}) } : {}),
         headers: {
           authorization: `Bearer ${token}`,
           'content-type': 'application/json',
@@ -48,6 +70,13 @@ function viaHttp(url: string, token: string, key: string): Promise<unknown> {
         res.on('error', reject);
       },
     );
+    if (tls?.resume) {
+      req.once('socket', (socket) =>
+        socket.once('session', (session: Buffer) => {
+          tls.session = session;
+        }),
+      );
+    }
     req.on('error', reject);
     req.end(body);
   });
@@ -93,10 +122,16 @@ async function viaIoredis(port: number, key: string): Promise<unknown> {
 }
 
 async function main(args: StormArgs): Promise<LoadResult> {
+  const tls: TlsClient | undefined =
+    args.kind === 'https'
+      ? { ca: readFileSync(args.caFile), resume: args.resume, session: undefined }
+      : undefined;
   const invoke = (): Promise<unknown> => {
     switch (args.kind) {
       case 'http':
         return viaHttp(args.url, args.token, args.key);
+      case 'https':
+        return viaHttp(args.url, args.token, args.key, tls);
       case 'ws':
         return viaWs(args.url, args.key);
       case 'ioredis':

@@ -1,7 +1,8 @@
 // The fast path: plain REST requests are read and answered straight off the socket, without node:http's objects.
 // A connection stays here while its requests are plain (see wire-request.ts) and the host serves them; at the first other
 // request it is handed to node:http for good, with the bytes not yet served, once its answers are out.
-import { STATUS_CODES, type Server } from 'node:http';
+import { STATUS_CODES, type Server as HttpServer } from 'node:http';
+import type { Server as HttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
 import { type Clock, type ClockTimer, realClock } from '../clock.js';
 import type { CallerMemo } from '../entrance/entrance.js';
@@ -20,11 +21,20 @@ export interface FastHost {
 }
 
 export interface FastOptions extends WireLimits {
+  /**
+   * The server event that gives a connection ready for HTTP, whose node:http listener the fast path takes over:
+   * 'connection' (plain), or 'secureConnection' (node:https: a TLSSocket once its handshake is done). Default
+   * 'connection'.
+   */
+  readonly event?: 'connection' | 'secureConnection' | undefined;
   readonly headersTimeoutMs: number;
   readonly keepAliveTimeoutMs: number;
   /** Times idleness and runs the idle sweep; the real clock by default. */
   readonly clock?: Clock | undefined;
 }
+
+/** node:http's server, or node:https's (a TLS server whose secure connections node:http serves). */
+type Server = HttpServer | HttpsServer;
 
 type NodeConnectionListener = (this: Server, socket: Socket) => void;
 
@@ -379,8 +389,10 @@ class FastConnection implements FastCaller {
 }
 
 /**
- * Takes over the 'connection' event of node:http's server: every connection starts on the fast path and is handed
- * to node:http's own listener when it needs it, so the server keeps listening, counting and closing connections.
+ * Takes over the 'connection' event of node:http's server ('secureConnection' of node:https's): every connection
+ * starts on the fast path and is handed to node:http's own listener when it needs it, so the server keeps listening,
+ * counting and closing connections. A TLSSocket is a stream like any socket: over TLS the fast path reads and
+ * writes the cleartext side, and HTTPS costs only TLS.
  */
 export class FastHttp {
   readonly host: FastHost;
@@ -402,11 +414,12 @@ export class FastHttp {
     this.keepAliveHead = `Connection: keep-alive\r\nKeep-Alive: timeout=${Math.floor(options.keepAliveTimeoutMs / 1000)}\r\n\r\n`;
     this.#server = server;
     // node:http's own listener, replayed for each connection handed over (node-http-check.ts checks it at start-up).
-    const [nodeListener] = server.listeners('connection') as NodeConnectionListener[];
-    if (!nodeListener) throw new Error('node:http registered no connection listener');
+    const event = options.event ?? 'connection';
+    const [nodeListener] = server.listeners(event) as NodeConnectionListener[];
+    if (!nodeListener) throw new Error(`node:http registered no ${event} listener`);
     this.#nodeListener = nodeListener;
-    server.removeListener('connection', nodeListener);
-    server.on('connection', (socket: Socket) => {
+    server.removeListener(event, nodeListener);
+    server.on(event, (socket: Socket) => {
       socket.on('error', keepSocketErrorsLocal);
       this.#connections.add(new FastConnection(socket, this));
       this.#sweeper ??= this.clock.setInterval(this.#sweep, sweepPeriodMs(options)).unref();

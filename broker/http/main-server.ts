@@ -1,7 +1,11 @@
 // The main listener: node:http and the fast path in front of the REST, SSE and WebSocket handlers, each request let
 // in or refused as the entrance decides.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
+import type { SecureContextOptions } from 'node:tls';
+import type { Logger } from '../log.js';
+import { TlsEntry } from './tls-entry.js';
 import type { Duplex } from 'node:stream';
 import { type Clock, realClock } from '../clock.js';
 import type { Authenticator } from '../protocol/auth.js';
@@ -32,6 +36,18 @@ export interface MainServerOptions {
   readonly maxBodyBytes: number;
   /** Stamps arrivals (the origin of request deadlines) and runs the fast path's idle sweep; real by default. */
   readonly clock?: Clock | undefined;
+  /** Set: the listener speaks HTTPS and WSS only (SLUICE_TLS_CERT_FILE). */
+  readonly tls?: MainTlsOptions | undefined;
+}
+
+/** What makes the main listener speak TLS. */
+export interface MainTlsOptions {
+  /** Certificate, key, client CAs, session ticket keys, minimum version: what setSecureContext takes on reload. */
+  readonly context: SecureContextOptions;
+  /** Clients must present a certificate signed by one of `context.ca` (SLUICE_TLS_CLIENT_CA_FILE, mTLS). */
+  readonly requireClientCertificate: boolean;
+  /** Where handshake failures and plain HTTP on the port are logged, at debug. */
+  readonly logger?: Logger | undefined;
 }
 
 /** Node's limit on request headers, answered with 431; the fast path leaves larger heads to it. */
@@ -56,7 +72,10 @@ export interface MainServerParts {
  * new requests with 503 and close keep-alive connections.
  */
 export class MainServer implements FastHost {
+  /** node:http's server, or node:https's when the listener speaks TLS (an http.Server too). */
   readonly server: Server;
+  /** The TLS entry's counts and the secure context's reload, when the listener speaks TLS. */
+  readonly tls: TlsEntry | undefined;
   readonly #fast: FastHttp;
   readonly #entrance: Entrance;
   readonly #rest: RestHandler;
@@ -76,24 +95,46 @@ export class MainServer implements FastHost {
     this.#upgrades = parts.upgrades;
     this.#flows = parts.flows;
     this.#clock = options.clock ?? realClock;
-    this.server = createServer(
-      {
-        headersTimeout: options.headersTimeoutMs,
-        requestTimeout: options.requestTimeoutMs,
-        keepAliveTimeout: options.keepAliveTimeoutMs,
-        // Node only checks headersTimeout/requestTimeout every connectionsCheckingInterval (30 s by default), so a
-        // slowloris client outlived both limits by up to 30 s; check often enough to cut it off near the limit.
-        connectionsCheckingInterval: Math.max(
-          25,
-          Math.min(1000, Math.floor(Math.min(options.headersTimeoutMs, options.requestTimeoutMs) / 4)),
-        ),
-        // Node answers oversized headers with 431 itself.
-        maxHeaderSize: MAX_HEADER_BYTES,
-      },
-      (req, res) => this.#request(req, res),
-    );
+    const httpOptions = {
+      headersTimeout: options.headersTimeoutMs,
+      requestTimeout: options.requestTimeoutMs,
+      keepAliveTimeout: options.keepAliveTimeoutMs,
+      // Node only checks headersTimeout/requestTimeout every connectionsCheckingInterval (30 s by default), so a
+      // slowloris client outlived both limits by up to 30 s; check often enough to cut it off near the limit.
+      connectionsCheckingInterval: Math.max(
+        25,
+        Math.min(1000, Math.floor(Math.min(options.headersTimeoutMs, options.requestTimeoutMs) / 4)),
+      ),
+      // Node answers oversized headers with 431 itself.
+      maxHeaderSize: MAX_HEADER_BYTES,
+    };
+    const handler = (req: IncomingMessage, res: ServerResponse) => this.#request(req, res);
+    const tls = options.tls;
+    if (tls) {
+      const server = createHttpsServer(
+        {
+          ...httpOptions,
+          ...tls.context,
+          requestCert: tls.requireClientCertificate,
+          rejectUnauthorized: tls.requireClientCertificate,
+          // A handshake not done in the time a client has to send its headers is cut (node:tls's default: 120 s).
+          handshakeTimeout: options.headersTimeoutMs,
+        },
+        handler,
+      );
+      this.tls = new TlsEntry(server, {
+        firstByteTimeoutMs: options.headersTimeoutMs,
+        syncToken: () => this.#responder.syncToken(),
+        logger: tls.logger,
+      });
+      this.server = server;
+    } else {
+      this.tls = undefined;
+      this.server = createServer(httpOptions, handler);
+    }
     this.server.maxConnections = options.maxConnections;
     this.#fast = new FastHttp(this.server, this, {
+      event: tls ? 'secureConnection' : 'connection',
       maxHeaderBytes: MAX_HEADER_BYTES,
       maxBodyBytes: options.maxBodyBytes,
       headersTimeoutMs: options.headersTimeoutMs,
@@ -124,6 +165,14 @@ export class MainServer implements FastHost {
               );
       writeRawError(socket, refusal, this.#responder.syncToken());
     });
+  }
+
+  /**
+   * Replaces the certificate, key and client CAs new handshakes use (a TLS listener only); open connections keep
+   * theirs. Throws, keeping the current context, when `context` is not a valid one.
+   */
+  setSecureContext(context: SecureContextOptions): void {
+    (this.server as unknown as HttpsServer).setSecureContext(context);
   }
 
   /** Stops taking requests: new ones get 503 SLUICE_ERR_DRAINING; idle keep-alive connections are closed. */

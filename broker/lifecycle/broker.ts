@@ -33,6 +33,7 @@ import { createSyncTokens } from '../protocol/sync-token.js';
 import { NO_TELEMETRY, type RefusalReason, type Telemetry } from '../telemetry.js';
 import { createMetrics, type Metrics } from '../../metrics/index.js';
 import { WsServer } from '../ws/ws-server.js';
+import { newTicketKeys, readTlsCertificate, tlsFilesOf, TlsReloader } from './tls-certificates.js';
 
 /** Everything a broker process needs beyond its Config. */
 export interface BrokerDeps {
@@ -48,6 +49,11 @@ export interface BrokerDeps {
   readonly admin?: boolean;
   /** Every timeout, sweep and request deadline runs on it; the real clock by default (tests drive a manual one). */
   readonly clock?: Clock;
+  /**
+   * The keys that encrypt TLS session tickets (48 bytes), when the listener speaks TLS: the primary passes the same
+   * to all its workers so a session resumes on any of them. Default: new ones for this process.
+   */
+  readonly tlsTicketKeys?: Buffer;
 }
 
 /** The parts of a running broker that transports, metrics and tests reach for. */
@@ -78,11 +84,13 @@ export interface BrokerParts {
   readonly sse: SseHandler;
   /** The metrics registry (undefined when SLUICE_METRICS_ENABLED is false); modules plug their gauges in here. */
   readonly metrics: Metrics | undefined;
+  /** The listener's certificate and its reloads (undefined without SLUICE_TLS_CERT_FILE). */
+  readonly tls: TlsReloader | undefined;
 }
 
 /** A running broker. */
 export interface Broker extends BrokerParts {
-  /** `http://host:port` of the main listener. */
+  /** `http://host:port` of the main listener (`https://` with SLUICE_TLS_CERT_FILE). */
   readonly url: string;
   /** `http://host:port` of the admin listener. */
   readonly adminUrl: string;
@@ -92,14 +100,16 @@ export interface Broker extends BrokerParts {
   close(): Promise<void>;
   /** Why the broker is not ready, or undefined. */
   notReadyReason(): string | undefined;
+  /** Re-reads what can change without a restart (SIGHUP): the TLS files. */
+  reload(): void;
 }
 
-async function listen(server: Server, port: number, host: string): Promise<string> {
+async function listen(server: Server, port: number, host: string, scheme = 'http'): Promise<string> {
   server.listen(port, host);
   await once(server, 'listening');
   const address = server.address() as AddressInfo;
   const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
-  return `http://${shownHost}:${address.port}`;
+  return `${scheme}://${shownHost}:${address.port}`;
 }
 
 /** Refusals decided while preparing a command (rights, classification), counted once for every transport. */
@@ -112,10 +122,14 @@ const PREPARE_REFUSALS: Partial<Record<string, RefusalReason>> = {
 
 /** Builds and starts a broker; resolves once both listeners listen. Redis may still be down (it reconnects). */
 export async function startBroker(deps: BrokerDeps): Promise<Broker> {
-  assertIoredisCompatible();
-  assertNodeHttpCompatible();
-  await assertWsCompatible();
   const { config, logger } = deps;
+  const tlsFiles = tlsFilesOf(config);
+  assertIoredisCompatible();
+  assertNodeHttpCompatible(undefined, tlsFiles !== undefined);
+  await assertWsCompatible();
+  // Read first: a missing or bad certificate stops the start with the setting and file at fault.
+  const ticketKeys = tlsFiles ? (deps.tlsTicketKeys ?? newTicketKeys()) : undefined;
+  const certificate = tlsFiles && ticketKeys ? readTlsCertificate(tlsFiles, ticketKeys) : undefined;
   const clock = deps.clock ?? realClock;
   const metrics = config.metricsEnabled ? createMetrics({ maxRunning: config.maxInflight }) : undefined;
   const telemetry = deps.telemetry ?? metrics?.telemetry ?? NO_TELEMETRY;
@@ -263,8 +277,23 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
       maxBodyBytes: config.maxBodyBytes,
       basePath: config.basePath,
       clock,
+      tls: certificate && {
+        context: certificate.context,
+        requireClientCertificate: config.tlsClientCaFile !== undefined,
+        logger,
+      },
     },
   );
+  const tls =
+    tlsFiles && ticketKeys && certificate
+      ? new TlsReloader({
+          files: tlsFiles,
+          ticketKeys,
+          initial: certificate,
+          apply: (context) => server.setSecureContext(context),
+          logger,
+        })
+      : undefined;
 
   // Routing needs Redis's own command list; read it whenever Redis (re)appears until it has been read once.
   const loadCommands = async () => {
@@ -321,14 +350,41 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
     sse: () => ({ streams: sse.stats().streams + sse.stats().monitors }),
     ws: () => ws.stats(),
     clusterNodes: () => requests.nodeStats(),
+    ...(tls && server.tls
+      ? {
+          tls: () => {
+            const entry = server.tls!.counts;
+            return {
+              ...entry,
+              reloadsApplied: tls.counts.applied,
+              reloadsRejected: tls.counts.rejected,
+              certificateExpirySeconds: Math.floor(tls.current.notAfter.getTime() / 1000),
+            };
+          },
+        }
+      : {}),
   });
   const admin =
     deps.admin === false
       ? undefined
       : createAdminServer({ notReadyReason, ...(metrics ? { metrics: () => metrics.scrape() } : {}) });
-  const url = await listen(server.server, config.port, config.host);
+  const url = await listen(server.server, config.port, config.host, tls ? 'https' : 'http');
   const adminUrl = admin ? await listen(admin, config.adminPort, config.adminHost) : '';
   logger.info({ event: 'listening', url, adminUrl }, 'listening');
+  if (tls) {
+    tls.watch();
+    const { subject, serial, notAfter } = tls.current;
+    logger.info(
+      {
+        event: 'tls_certificate',
+        subject,
+        serial,
+        notAfter: notAfter.toISOString(),
+        mtls: config.tlsClientCaFile !== undefined,
+      },
+      'serving HTTPS and WSS',
+    );
+  }
 
   const parts: BrokerParts = {
     config,
@@ -349,6 +405,7 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
     pubsub,
     sse,
     metrics,
+    tls,
   };
   return {
     ...parts,
@@ -356,9 +413,13 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
     adminUrl,
     notReadyReason,
     onDrain: (hook) => drainHooks.push(hook),
+    reload() {
+      tls?.reload('signal');
+    },
     async close() {
       if (draining) return;
       draining = true;
+      tls?.close();
       logger.info({ event: 'draining', timeoutMs: config.drainTimeoutMs }, 'draining');
       server.drain();
       // Blocked callers get Redis's timeout reply (nil) now rather than a cut connection at the drain deadline.

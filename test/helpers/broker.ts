@@ -113,6 +113,9 @@ export async function post(
 /** A broker started from its entry point (`broker/main.ts`) as a child process. */
 export interface BrokerProcess {
   readonly child: ChildProcess;
+  /** The main and admin listeners' URLs from its ready line. */
+  readonly url: string;
+  readonly adminUrl: string;
   /** What it wrote to stderr (its log) so far. */
   stderr(): string;
   /** SIGTERM and wait for the exit. */
@@ -140,14 +143,15 @@ export async function spawnBrokerProcess(
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
     await exited;
   };
-  await new Promise<void>((resolve, reject) => {
+  const [url, adminUrl] = await new Promise<[string, string]>((resolve, reject) => {
     child.stdout!.on('data', (chunk: Buffer) => {
       out += chunk.toString();
-      if (out.includes('sluice ready')) resolve();
+      const ready = /sluice ready http=(\S+) admin=(\S+)/.exec(out);
+      if (ready) resolve([ready[1]!, ready[2]!]);
     });
     child.once('exit', (code) => reject(new Error(`exited with ${code}: ${out}${err}`)));
   });
-  return { child, stderr: () => err, stop };
+  return { child, url, adminUrl, stderr: () => err, stop };
 }
 
 /** A broker started from its build (`dist/broker/main.js`), as `npm start` and the image run it. */

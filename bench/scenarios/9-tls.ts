@@ -1,0 +1,254 @@
+// Scenario 9: TLS — Sluice's own HTTPS against nginx terminating TLS in front of plain Sluice, on keep-alive
+// connections (scenario 1 over TLS) and in a connection storm (scenario 5 over TLS), with and without resumption.
+import { readFileSync } from 'node:fs';
+import { type SluiceRunning, fromLoad, setupSluice, singleRequest } from '../lib/contenders.js';
+import type { StormTarget } from '../load/storm.js';
+import { type LoadResult, runLoad } from '../lib/loadgen.js';
+import type { HttpPeer } from '../lib/peers.js';
+import { cpuSeconds } from '../lib/proc.js';
+import {
+  type BenchContext,
+  contender,
+  type Measurement,
+  type RowResult,
+  runContenders,
+} from '../lib/rows.js';
+import type { Scenario } from '../lib/scenario.js';
+import { type Check, check, fmtMs, fmtRatio, standardTable } from '../lib/table.js';
+import { type BenchCertificates, httpsPost, makeBenchCertificates, startNginxTls } from '../lib/tls.js';
+import { runWrk } from '../lib/wrk.js';
+
+const OWN = 'Sluice HTTPS (1 worker)';
+/** As many processes as the nginx row: one nginx worker and one broker. */
+const OWN_2W = 'Sluice HTTPS (2 workers)';
+const NGINX = 'nginx TLS (1 worker) → Sluice HTTP (1 worker)';
+const PLAIN = 'Sluice plain HTTP (1 worker), for reference';
+const STORM_OWN = 'Sluice HTTPS, full handshake each';
+const STORM_OWN_RESUMED = 'Sluice HTTPS, resumed sessions';
+const STORM_NGINX = 'nginx TLS → Sluice, full handshake each';
+const STORM_NGINX_RESUMED = 'nginx TLS → Sluice, resumed sessions';
+
+/** Sluice and, for the nginx rows, nginx in front of it. */
+interface TlsRunning extends SluiceRunning {
+  readonly url: string;
+  readonly pids: readonly number[];
+  readonly nginx?: HttpPeer;
+}
+
+async function setupOwn(ctx: BenchContext, certs: BenchCertificates, workers = 1): Promise<TlsRunning> {
+  const sluice = await setupSluice(ctx, {
+    workers,
+    env: { SLUICE_TLS_CERT_FILE: certs.cert, SLUICE_TLS_KEY_FILE: certs.key },
+  });
+  // The primary and its workers (cpuSeconds counts a process's descendants too).
+  return { ...sluice, url: sluice.broker.httpUrl, pids: [sluice.broker.pid] };
+}
+
+async function setupNginx(ctx: BenchContext, certs: BenchCertificates): Promise<TlsRunning> {
+  const sluice = await setupSluice(ctx, { workers: 1 });
+  let nginx: HttpPeer;
+  try {
+    nginx = await startNginxTls(sluice.broker.httpUrl, certs);
+  } catch (error) {
+    await sluice.stop();
+    throw error;
+  }
+  return {
+    broker: sluice.broker,
+    url: nginx.httpUrl,
+    pids: [nginx.pid, sluice.broker.pid],
+    nginx,
+    stop: async () => {
+      await nginx.stop();
+      await sluice.stop();
+    },
+  };
+}
+
+async function setupPlain(ctx: BenchContext): Promise<TlsRunning> {
+  const sluice = await setupSluice(ctx, { workers: 1 });
+  return { ...sluice, url: sluice.broker.httpUrl, pids: [sluice.broker.pid] };
+}
+
+/** wrk on `POST /` (a warm-up run first), with the CPU of every process serving it (nginx and broker) per request. */
+async function keepAlive(ctx: BenchContext, running: TlsRunning, ca: Buffer): Promise<Measurement> {
+  const { body, headers } = singleRequest(ctx);
+  const url = `${running.url}/`;
+  const check = url.startsWith('https:')
+    ? await httpsPost(url, body, headers, ca)
+    : await fetch(url, { method: 'POST', body, headers }).then(async (r) => ({
+        status: r.status,
+        text: await r.text(),
+      }));
+  if (check.status !== 200 || !check.text.includes(ctx.value))
+    throw new Error(`POST / answered ${check.status} ${check.text.slice(0, 120)}`);
+  const base = {
+    url,
+    method: 'POST' as const,
+    body,
+    headers,
+    connections: ctx.config.connections,
+    threads: ctx.config.wrkThreads,
+  };
+  if (ctx.config.warmupS >= 0.5) await runWrk({ ...base, durationS: ctx.config.warmupS });
+  const cpu = () => running.pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
+  const before = cpu();
+  const result = await runWrk({ ...base, durationS: ctx.config.durationS });
+  const used = cpu() - before;
+  return {
+    throughput: result.requestsPerS,
+    p50Ms: result.p50Ms,
+    p99Ms: result.p99Ms,
+    errors: result.errors,
+    firstError: result.errors > 0 ? 'wrk counted socket errors or non-2xx responses' : undefined,
+    cpuMicrosPerOp: (used * 1e6) / result.requests,
+  };
+}
+
+/** `sluice_tls_handshakes_total` by session from a /metrics text. */
+function handshakes(text: string | undefined): { full: number; resumed: number } {
+  const read = (session: string) =>
+    Number(
+      new RegExp(`^sluice_tls_handshakes_total\\{session="${session}"\\} (\\S+)$`, 'm').exec(
+        text ?? '',
+      )?.[1] ?? Number.NaN,
+    );
+  return { full: read('new'), resumed: read('resumed') };
+}
+
+export const scenario: Scenario = {
+  id: '9',
+  title: 'TLS: Sluice HTTPS vs nginx terminating TLS in front of Sluice',
+  async run(ctx) {
+    const { config } = ctx;
+    const certs = makeBenchCertificates();
+    const ca = readFileSync(certs.ca);
+    const keepAliveRows = await runContenders(ctx, [
+      contender<TlsRunning>({
+        name: OWN,
+        setup: () => setupOwn(ctx, certs),
+        measure: (r) => keepAlive(ctx, r, ca),
+      }),
+      contender<TlsRunning>({
+        name: OWN_2W,
+        setup: () => setupOwn(ctx, certs, 2),
+        measure: (r) => keepAlive(ctx, r, ca),
+      }),
+      contender<TlsRunning>({
+        name: NGINX,
+        setup: () => setupNginx(ctx, certs),
+        measure: (r) => keepAlive(ctx, r, ca),
+      }),
+      contender<TlsRunning>({
+        name: PLAIN,
+        setup: () => setupPlain(ctx),
+        measure: (r) => keepAlive(ctx, r, ca),
+      }),
+    ]);
+    const storm = {
+      total: config.stormTotal,
+      concurrency: config.stormConcurrency,
+      key: ctx.key,
+      value: ctx.value,
+    };
+    const resumedShare = new Map<string, string>();
+    // As scenario 5: an unrecorded warm-up from another process, then the measured storm from a cold one.
+    const stormOf = async (name: string, running: TlsRunning, resume: boolean): Promise<Measurement> => {
+      const target: StormTarget = {
+        kind: 'https',
+        url: running.url,
+        token: ctx.token,
+        caFile: certs.ca,
+        resume,
+      };
+      if (config.stormWarmup > 0)
+        await runLoad<LoadResult>('storm', { ...storm, ...target, total: config.stormWarmup });
+      const before = running.nginx ? undefined : handshakes(await running.broker.metrics());
+      const result = fromLoad(await runLoad<LoadResult>('storm', { ...storm, ...target }));
+      if (before) {
+        const after = handshakes(await running.broker.metrics());
+        const resumed = after.resumed - before.resumed;
+        const all = resumed + after.full - before.full;
+        resumedShare.set(name, `${resumed} of ${all} handshakes resumed`);
+      }
+      return result;
+    };
+    const stormRows = await runContenders(ctx, [
+      contender<TlsRunning>({
+        name: STORM_OWN,
+        setup: () => setupOwn(ctx, certs),
+        measure: (r) => stormOf(STORM_OWN, r, false),
+      }),
+      contender<TlsRunning>({
+        name: STORM_OWN_RESUMED,
+        setup: () => setupOwn(ctx, certs),
+        measure: (r) => stormOf(STORM_OWN_RESUMED, r, true),
+      }),
+      contender<TlsRunning>({
+        name: STORM_NGINX,
+        setup: () => setupNginx(ctx, certs),
+        measure: (r) => stormOf(STORM_NGINX, r, false),
+      }),
+      contender<TlsRunning>({
+        name: STORM_NGINX_RESUMED,
+        setup: () => setupNginx(ctx, certs),
+        measure: (r) => stormOf(STORM_NGINX_RESUMED, r, true),
+      }),
+    ]);
+    const cpuNotes = new Map(
+      keepAliveRows.map((r) => [
+        r.name,
+        `CPU of the serving processes: ${r.cpuMicrosPerOp.toFixed(1)} µs/req`,
+      ]),
+    );
+    return {
+      id: this.id,
+      title: this.title,
+      rows: [...keepAliveRows, ...stormRows],
+      lines: [
+        `Certificates: a P-256 (ECDSA) server certificate from a throw-away CA; TLS 1.3 negotiated. nginx ${'1.22'} with one worker, HTTP/1.1 keep-alive to the broker.`,
+        '',
+        `**Keep-alive** (scenario 1 over TLS): wrk, ${config.connections} connections, ${config.wrkThreads} thread(s); medians of ${config.repeats} interleaved run(s) of ${config.durationS} s.`,
+        '',
+        ...standardTable(keepAliveRows, { unit: 'req/s', ratioTo: NGINX, notes: cpuNotes }),
+        '',
+        `**Connection storm** (scenario 5 over TLS): ${config.stormTotal} invocations, ${config.stormConcurrency} at a time, a new TLS connection each (\`Connection: close\`), after ${config.stormWarmup} unrecorded ones; "resumed": each offers the session ticket the previous one got.`,
+        '',
+        ...standardTable(stormRows, { unit: 'inv/s', ratioTo: STORM_NGINX, notes: resumedShare }),
+      ],
+      checks: tlsChecks(keepAliveRows, stormRows),
+    };
+  },
+};
+
+function tlsChecks(keepAliveRows: readonly RowResult[], stormRows: readonly RowResult[]): Check[] {
+  const get = (rows: readonly RowResult[], name: string) => rows.find((r) => r.name === name);
+  const ratio = (a?: RowResult, b?: RowResult) =>
+    (a?.throughput ?? Number.NaN) / (b?.throughput ?? Number.NaN);
+  const nginx = get(keepAliveRows, NGINX);
+  const ownRatios = [OWN, OWN_2W].map((name) => [name, ratio(get(keepAliveRows, name), nginx)] as const);
+  const keepAliveRatio = Math.max(...ownRatios.map(([, r]) => (Number.isFinite(r) ? r : -1)));
+  const stormRatio = ratio(get(stormRows, STORM_OWN), get(stormRows, STORM_NGINX));
+  const full = get(stormRows, STORM_OWN);
+  const resumed = get(stormRows, STORM_OWN_RESUMED);
+  return [
+    check(
+      'TLS keep-alive: Sluice HTTPS ≥ 1.0× nginx → Sluice',
+      keepAliveRatio,
+      (v) => v >= 1,
+      fmtRatio(keepAliveRatio),
+    ),
+    check(
+      'TLS storm: Sluice HTTPS ≥ 1.0× nginx → Sluice (inv/s)',
+      stormRatio,
+      (v) => v >= 1,
+      fmtRatio(stormRatio),
+    ),
+    check(
+      'TLS storm: p99 with resumption below p99 without',
+      (resumed?.p99Ms ?? Number.NaN) - (full?.p99Ms ?? Number.NaN),
+      (v) => v < 0,
+      `${fmtMs(resumed?.p99Ms ?? Number.NaN)} vs ${fmtMs(full?.p99Ms ?? Number.NaN)} ms`,
+    ),
+  ];
+}
