@@ -504,15 +504,10 @@ function parseValue(kind: Kind, text: string): Parsed {
         ? { ok: true, value: text }
         : { ok: false, expected: `one of ${kind.values.join(', ')}` };
     case 'url': {
-      const expected = 'a redis:// or rediss:// URL';
-      try {
-        const url = new URL(text);
-        return url.protocol === 'redis:' || url.protocol === 'rediss:'
-          ? { ok: true, value: text }
-          : { ok: false, expected };
-      } catch {
-        return { ok: false, expected };
-      }
+      const problem = redisUrlProblem(text);
+      return problem === undefined
+        ? { ok: true, value: text }
+        : { ok: false, expected: 'a redis:// or rediss:// URL' };
     }
     case 'addresses': {
       const parts = text.split(',').map((part) => part.trim());
@@ -523,6 +518,21 @@ function parseValue(kind: Kind, text: string): Parsed {
     case 'string':
       return { ok: true, value: text };
   }
+}
+
+/** Why `text` is not a Redis URL as SLUICE_REDIS_URL takes it (redis:// or rediss://), or undefined. */
+export function redisUrlProblem(text: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return `expected a redis:// or rediss:// URL, got ${JSON.stringify(text.replace(/:[^@/]*@/, ':***@'))}`;
+  }
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:')
+    return `expected a redis:// or rediss:// URL, got the scheme ${url.protocol}`;
+  if (url.pathname !== '' && url.pathname !== '/' && !/^\/\d{1,5}$/.test(url.pathname))
+    return `expected a database number after the address (/0, /1, …), got ${JSON.stringify(url.pathname)}`;
+  return undefined;
 }
 
 /** The text of --help: every option with its env name and default. */

@@ -136,6 +136,14 @@ export const METRICS = [
     rises: 'Redis restarts, network trouble, or connections killed (CLIENT KILL, timeouts).',
   },
   {
+    name: 'sluice_tokens_reloads_total',
+    type: 'counter',
+    labels: ['outcome'],
+    help: 'Reloads of SLUICE_TOKENS_FILE (on change or SIGHUP) by outcome: applied, unchanged, failed (the file was refused and the last good one kept; the log says why).',
+    rises:
+      'outcome=failed: the tokens file on disk is broken and the broker still serves the previous one; fix the file.',
+  },
+  {
     name: 'sluice_process_guard_total',
     type: 'counter',
     labels: ['kind'],

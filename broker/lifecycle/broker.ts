@@ -29,6 +29,7 @@ import { openCluster } from '../redis/redis-connection.js';
 import { Pool } from '../redis/pool.js';
 import { createRedisTarget, firstNodeTarget, nodeTarget, type RedisTarget } from '../redis/target.js';
 import { ScriptUsers } from '../exec/script-users.js';
+import { readTokensFile, TokensReloader } from './tokens-reload.js';
 import { createSyncTokens } from '../protocol/sync-token.js';
 import { NO_TELEMETRY, type RefusalReason, type Telemetry } from '../telemetry.js';
 import { createMetrics, type Metrics } from '../../metrics/index.js';
@@ -42,6 +43,7 @@ export interface BrokerDeps {
   readonly redisUrl: string;
   /** How to reach Redis; default: built from `redisUrl` and the TLS/Sentinel options of `config`. */
   readonly redisTarget?: RedisTarget;
+  /** Tokens from settings; with SLUICE_TOKENS_FILE the file's entries are read and reloaded here, after these. */
   readonly tokens: readonly TokenEntry[];
   readonly logger: Logger;
   readonly telemetry?: Telemetry;
@@ -100,8 +102,10 @@ export interface Broker extends BrokerParts {
   close(): Promise<void>;
   /** Why the broker is not ready, or undefined. */
   notReadyReason(): string | undefined;
-  /** Re-reads what can change without a restart (SIGHUP): the TLS files. */
+  /** Reads its files again (the TLS files, the tokens file; whatever registered with onReload): SIGHUP calls it. */
   reload(): void;
+  /** Registers work to do on reload() (SIGHUP). */
+  onReload(hook: () => void): void;
 }
 
 async function listen(server: Server, port: number, host: string, scheme = 'http'): Promise<string> {
@@ -205,7 +209,12 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
         blockingPool: (node, control) => blockingPoolOn(nodeTarget(redisTarget, node), control),
       })
     : new Executor({ pool, blocking: blockingPool, scriptUsers, admission, telemetry }, { ...config, clock });
-  const auth = new Authenticator(deps.tokens);
+  const fileTokens = config.tokensFile ? readTokensFile(config.tokensFile) : { entries: [] };
+  if ('problems' in fileTokens)
+    throw new Error(
+      `${fileTokens.problems.length} problem(s) in ${config.tokensFile}: ${fileTokens.problems.join('; ')}`,
+    );
+  const auth = new Authenticator([...deps.tokens, ...fileTokens.entries]);
   const responder = new Responder(createSyncTokens(), telemetry);
   const rest = new RestHandler(
     {
@@ -368,6 +377,23 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
     deps.admin === false
       ? undefined
       : createAdminServer({ notReadyReason, ...(metrics ? { metrics: () => metrics.scrape() } : {}) });
+  const reloadHooks: (() => void)[] = [];
+  const tokensReloader = config.tokensFile
+    ? new TokensReloader(
+        {
+          file: config.tokensFile,
+          fixed: deps.tokens,
+          initial: fileTokens.entries,
+          apply: (entries) => {
+            auth.replace(entries);
+          },
+        },
+        logger,
+        telemetry,
+      )
+    : undefined;
+  tokensReloader?.watch();
+  if (tokensReloader) reloadHooks.push(() => void tokensReloader.reload('signal'));
   const url = await listen(server.server, config.port, config.host, tls ? 'https' : 'http');
   const adminUrl = admin ? await listen(admin, config.adminPort, config.adminHost) : '';
   logger.info({ event: 'listening', url, adminUrl }, 'listening');
@@ -413,13 +439,16 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
     adminUrl,
     notReadyReason,
     onDrain: (hook) => drainHooks.push(hook),
+    onReload: (hook) => reloadHooks.push(hook),
     reload() {
       tls?.reload('signal');
+      for (const hook of reloadHooks) hook();
     },
     async close() {
       if (draining) return;
       draining = true;
       tls?.close();
+      tokensReloader?.close();
       logger.info({ event: 'draining', timeoutMs: config.drainTimeoutMs }, 'draining');
       server.drain();
       // Blocked callers get Redis's timeout reply (nil) now rather than a cut connection at the drain deadline.
