@@ -46,6 +46,10 @@ export interface Config {
   readonly httpKeepAliveTimeoutMs: number;
   readonly httpMaxConnections: number;
   readonly blockingPoolSize: number;
+  readonly maxRedisConnections: number;
+  readonly tenantPoolSize: number;
+  readonly tenantBlockingPoolSize: number;
+  readonly tenantIdleMs: number;
   readonly blockingMaxMs: number;
   readonly blockingIdleMs: number;
   readonly subscriberBufferBytes: number;
@@ -301,6 +305,30 @@ export const OPTIONS: readonly OptionSpec[] = [
     help: 'Open client connections per process (HTTP, SSE and WebSocket together).',
   },
   {
+    key: 'maxRedisConnections',
+    kind: int(1, 100_000),
+    default: 512,
+    help: 'Redis connections of one process, all pools and tenants together (main, blocking, subscriber, scripts, MONITOR); a connection past it is not opened and its request gets 503.',
+  },
+  {
+    key: 'tenantPoolSize',
+    kind: int(1, 64),
+    default: 2,
+    help: "Main-pool connections of each tenant of the tokens file (its own Redis), opened on the tenant's first request.",
+  },
+  {
+    key: 'tenantBlockingPoolSize',
+    kind: int(1, 1024),
+    default: 4,
+    help: 'Blocking-command connections of each tenant, one command each.',
+  },
+  {
+    key: 'tenantIdleMs',
+    kind: int(1000, 86_400_000),
+    default: 300000,
+    help: "A tenant's connections are closed after it has had no request, subscription or blocking command for this long.",
+  },
+  {
     key: 'blockingPoolSize',
     kind: int(1, 1024),
     default: 8,
@@ -480,6 +508,11 @@ export function parseConfig(
   }
   if (config['redisClusterNodes'] !== undefined && config['redisSentinels'] !== undefined) {
     problems.push('SLUICE_REDIS_CLUSTER_NODES and SLUICE_REDIS_SENTINELS exclude each other');
+  }
+  if ((config['maxRedisConnections'] as number) < (config['poolSize'] as number)) {
+    problems.push(
+      'SLUICE_MAX_REDIS_CONNECTIONS must be at least SLUICE_POOL_SIZE (the main pool opens at start)',
+    );
   }
   if (problems.length > 0) throw new ConfigError(problems);
   return { help: false, config: Object.freeze(config) as unknown as Config };

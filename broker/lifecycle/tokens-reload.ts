@@ -24,6 +24,8 @@ export interface TokensReloaderOptions {
   readonly fixed: readonly TokenEntry[];
   /** The file's entries at start (already read and valid). */
   readonly initial: readonly TokenEntry[];
+  /** Problems beyond the file's own syntax (e.g. tenants where the topology refuses them); none by default. */
+  readonly check?: (entries: readonly TokenEntry[]) => string[];
   /** Takes a new full set of tokens (fixed ones first). */
   readonly apply: (entries: readonly TokenEntry[]) => void;
   /** Waits this long after the last change event before reading: editors and `kubectl` write in several steps. */
@@ -83,7 +85,9 @@ export class TokensReloader {
   /** Reads the file now and applies it when it is valid and differs; says how it went. */
   reload(why: 'changed' | 'signal'): TokensReloadOutcome {
     const { file, fixed, apply } = this.#options;
-    const parsed = readTokensFile(file);
+    const read = readTokensFile(file);
+    const more = 'entries' in read ? (this.#options.check?.(read.entries) ?? []) : [];
+    const parsed = more.length > 0 ? { problems: more } : read;
     let outcome: TokensReloadOutcome;
     if ('problems' in parsed) {
       outcome = 'failed';

@@ -5,6 +5,7 @@ import { SluiceError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { openConnection } from '../redis/redis-connection.js';
 import type { RedisTarget } from '../redis/target.js';
+import { type ConnectionBudget, UNBOUNDED } from '../redis/connection-budget.js';
 import type { Telemetry } from '../telemetry.js';
 import type { PubSubHub, PubSubListener, PubSubMessage, SubscriptionKind } from './types.js';
 
@@ -25,6 +26,10 @@ export interface SubscriberHubOptions {
   readonly connectionName?: string;
   /** Arms the connect timeout; the real clock by default. */
   readonly clock?: Clock | undefined;
+  /** The connection is taken from it (SLUICE_MAX_REDIS_CONNECTIONS); unbounded by default. */
+  readonly budget?: ConnectionBudget | undefined;
+  /** Whose subscriber this is in errors, e.g. ` of tenant "app1"`; '' by default. */
+  readonly owner?: string | undefined;
 }
 
 /** A snapshot for metrics and tests. */
@@ -207,6 +212,7 @@ export class SubscriberHub implements PubSubHub {
         this.#logger.error({ err: error }, 'a pub/sub listener threw on close');
       }
     }
+    if (this.#redis) (this.#options.budget ?? UNBOUNDED).give();
     this.#redis?.disconnect();
   }
 
@@ -257,7 +263,13 @@ export class SubscriberHub implements PubSubHub {
   /** The connection once it is ready, opening it on first use. Many callers share one wait. */
   #ready(): Promise<Redis> {
     if (this.#closed) return Promise.reject(unavailable());
-    this.#redis ??= this.#open();
+    if (this.#redis === undefined) {
+      const refused = (this.#options.budget ?? UNBOUNDED).take(
+        `the subscriber connection${this.#options.owner ?? ''}`,
+      );
+      if (refused) return Promise.reject(refused);
+      this.#redis = this.#open();
+    }
     const redis = this.#redis;
     if (redis.status === 'ready') return Promise.resolve(redis);
     this.#readyWait ??= new Promise<Redis>((resolve, reject) => {
