@@ -97,12 +97,15 @@ export class TokensReloader {
       );
     } else if (JSON.stringify(parsed.entries) === this.#applied) {
       outcome = 'unchanged';
+      // A SIGHUP is always answered in the log (a watch event that changed nothing is not).
+      if (why === 'signal')
+        this.#logger.info({ event: 'tokens_reloaded', why, file, outcome }, 'the tokens file is unchanged');
     } else {
       apply([...fixed, ...parsed.entries]);
       this.#applied = JSON.stringify(parsed.entries);
       outcome = 'applied';
       this.#logger.info(
-        { event: 'tokens_reloaded', why, file, tokens: parsed.entries.length },
+        { event: 'tokens_reloaded', why, file, outcome, tokens: parsed.entries.length },
         'reloaded the tokens file',
       );
     }
