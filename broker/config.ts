@@ -197,7 +197,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     key: 'tokensFile',
     kind: { type: 'string' },
     default: undefined,
-    help: 'JSON file of tokens with their rights.',
+    help: 'JSON file of tokens with their rights and tenants (docs/security.md, docs/tenants.md); reloaded when it changes and on SIGHUP.',
   },
   {
     key: 'poolSize',

@@ -67,17 +67,10 @@ export class TenantBackend implements Backend, RequestRunner, StreamHub {
     affinity: Affinity | undefined,
     answer: (outcomes: Outcome[]) => void,
   ): void {
-    const done = this.#enter();
-    this.#withStack(
-      (stack) =>
-        stack.requests.pipeline(items, timing, affinity, (outcomes) => {
-          done();
-          answer(outcomes);
-        }),
-      (error) => {
-        done();
-        answer(items.map((item) => (item instanceof SluiceError ? item : error)));
-      },
+    this.#run(
+      answer,
+      (stack, answered) => stack.requests.pipeline(items, timing, affinity, answered),
+      (error) => items.map((item) => (item instanceof SluiceError ? item : error)),
     );
   }
 
@@ -87,17 +80,10 @@ export class TenantBackend implements Backend, RequestRunner, StreamHub {
     affinity: Affinity | undefined,
     answer: (result: Outcome[] | Error) => void,
   ): void {
-    const done = this.#enter();
-    this.#withStack(
-      (stack) =>
-        stack.requests.transaction(items, timing, affinity, (result) => {
-          done();
-          answer(result);
-        }),
-      (error) => {
-        done();
-        answer(error);
-      },
+    this.#run(
+      answer,
+      (stack, answered) => stack.requests.transaction(items, timing, affinity, answered),
+      (error) => error,
     );
   }
 
@@ -182,10 +168,25 @@ export class TenantBackend implements Backend, RequestRunner, StreamHub {
     };
   }
 
-  #withStack(run: (stack: RedisStack) => void, fail: (error: SluiceError) => void): void {
+  /**
+   * Starts a request on the stack (opening it first when closed), counted as a use until it is answered; `failed`
+   * makes the answer when the stack cannot open.
+   */
+  #run<T>(
+    answer: (result: T) => void,
+    start: (stack: RedisStack, answered: (result: T) => void) => void,
+    failed: (error: SluiceError) => T,
+  ): void {
+    const done = this.#enter();
+    const answered = (result: T) => {
+      done();
+      answer(result);
+    };
     const stack = this.#stackNow();
-    if (!(stack instanceof Promise)) return run(stack);
-    void stack.then((opened) => (opened instanceof SluiceError ? fail(opened) : run(opened)));
+    if (!(stack instanceof Promise)) return start(stack, answered);
+    void stack.then((opened) =>
+      opened instanceof SluiceError ? answered(failed(opened)) : start(opened, answered),
+    );
   }
 
   /** The open stack, or opens it: takes the main pool's connections from the budget, then connects them. */
