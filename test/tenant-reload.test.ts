@@ -7,7 +7,7 @@ import t from 'tap';
 import { freePort } from '../broker/lifecycle/private-redis.js';
 import { post, spawnBrokerProcess, startTestBroker } from './helpers/broker.js';
 import { scrape, value } from './helpers/metrics.js';
-import { startRedis } from './helpers/redis.js';
+import { brokerConnections, startRedis } from './helpers/redis.js';
 import { openStream } from './helpers/sse.js';
 import { waitFor } from './helpers/time.js';
 import { Peer } from './helpers/ws.js';
@@ -103,6 +103,34 @@ t.test('a broken file keeps the last good one, logs why and counts it', async (t
   );
   write([{ token: KEEP, name: 'keep', right: 'readwrite' }]);
 });
+
+t.test(
+  'a tenant added by a reload works at once; removed, its sockets close and its connections go',
+  async (t) => {
+    const tenantRedis = await startRedis();
+    t.teardown(() => tenantRedis.stop());
+    const TENANT_TOKEN = 'reload-tenant-token-1';
+    const withTenant = [
+      { token: KEEP, name: 'keep', right: 'readwrite' },
+      { token: TENANT_TOKEN, name: 't', right: 'readwrite', tenant: 'late', redisUrl: tenantRedis.url },
+    ];
+    writeFileSync(file, JSON.stringify({ tokens: withTenant }));
+    t.ok(await waitFor(async () => (await statusOf(TENANT_TOKEN)) === 200, 10_000), 'the new tenant answers');
+    t.equal((await as(TENANT_TOKEN, ['SET', 'where', 'tenant'])).status, 200);
+    t.equal(await tenantRedis.client().get('where'), 'tenant', "written on the tenant's Redis");
+    const peer = await Peer.open(broker.url, { token: TENANT_TOKEN });
+    t.match(await peer.request({ subscribe: ['c'] }), { result: [1] }, 'subscribed');
+    t.ok((await brokerConnections(tenantRedis.client())) > 0, 'connections open');
+    write([{ token: KEEP, name: 'keep', right: 'readwrite' }]);
+    const closed = await peer.closed;
+    t.equal(closed.code, 4001);
+    t.ok(
+      await waitFor(async () => (await brokerConnections(tenantRedis.client())) === 0, 10_000),
+      "the tenant's connections are closed",
+    );
+    t.equal(broker.tenants.tenant('late'), undefined);
+  },
+);
 
 t.test('SIGHUP reaches every worker of a spawned broker; a new token then works', async (t) => {
   const hupFile = join(dir, 'hup.json');

@@ -43,10 +43,13 @@ function digest(token: string): Buffer {
   return hash('sha256', token, 'buffer');
 }
 
-/** What a reload changed: callers that lost their token, and callers whose token now has other rights or tenant. */
+/**
+ * What a reload changed: callers that lost their token — or whose token moved to another tenant or tenant Redis, as
+ * their sockets belong to the old one — and callers whose token now has other rights.
+ */
 export interface TokensChange {
   readonly removed: readonly Principal[];
-  /** Old principal → the one that replaces it (same token, another entry). */
+  /** Old principal → the one that replaces it (same token and tenant, other rights). */
   readonly changed: ReadonlyMap<Principal, Principal>;
 }
 
@@ -67,7 +70,8 @@ function entryKey(e: TokenEntry): string {
 
 /** Looks tokens up by their SHA-256 and compares digests in constant time. The set of tokens may be replaced (reload). */
 export class Authenticator {
-  #entries: { digest: Buffer; key: string; principal: Principal }[] = [];
+  /** `tenant`: the entry's tenant and its Redis URL as JSON, to tell a change of rights from a move. */
+  #entries: { digest: Buffer; key: string; principal: Principal; tenant: string }[] = [];
   /** Moves on every replace(): a connection's remembered caller is trusted only within one generation. */
   #generation = 0;
 
@@ -86,6 +90,7 @@ export class Authenticator {
   replace(entries: readonly TokenEntry[]): TokensChange {
     const before = new Map(this.#entries.map((e) => [e.digest.toString('hex'), e]));
     const changed = new Map<Principal, Principal>();
+    const removed: Principal[] = [];
     this.#entries = entries.map((e) => {
       const d = digest(e.token);
       const key = entryKey(e);
@@ -93,11 +98,13 @@ export class Authenticator {
       before.delete(d.toString('hex'));
       if (old && old.key === key) return old;
       const principal = principalOf(e);
-      if (old) changed.set(old.principal, principal);
-      return { digest: d, key, principal };
+      if (old && JSON.stringify(e.tenant) === old.tenant) changed.set(old.principal, principal);
+      else if (old) removed.push(old.principal);
+      return { digest: d, key, principal, tenant: JSON.stringify(e.tenant) };
     });
     this.#generation++;
-    return { removed: [...before.values()].map((e) => e.principal), changed };
+    for (const gone of before.values()) removed.push(gone.principal);
+    return { removed, changed };
   }
 
   /** The tenants the tokens name, with their Redis URLs (one per tenant: parseTokensFile checks they agree). */

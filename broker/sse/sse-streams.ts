@@ -165,15 +165,13 @@ export class SseHandler implements StreamHandler {
   }
 
   /**
-   * The tokens file was reloaded: streams of removed tokens (or tokens moved to another tenant) end with
+   * The tokens file was reloaded: streams of removed tokens (or tokens moved to another tenant or tenant Redis) end with
    * SLUICE_ERR_AUTH_REVOKED. A stream's rights were checked when it opened; other rights apply to new streams.
    */
   revoke(change: TokensChange): void {
     const removed = new Set(change.removed);
     for (const stream of [...this.#streams]) {
-      const { principal } = stream;
-      const next = change.changed.get(principal);
-      if (removed.has(principal) || (next && next.tenant !== principal.tenant))
+      if (removed.has(stream.principal))
         stream.end(errorComment('SLUICE_ERR_AUTH_REVOKED', 'ERR token revoked'));
     }
   }

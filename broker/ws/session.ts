@@ -91,16 +91,12 @@ export class Session implements PubSubListener {
   }
 
   /**
-   * The tokens file was reloaded: the token is gone (`undefined`: the socket closes with 4001 `token revoked`), or it
-   * now has other rights (they apply to the socket's next requests). A token moved to another tenant is revoked
-   * here: its subscriptions and connection belong to the old one.
+   * The tokens file was reloaded: the token is gone or moved to another tenant (`undefined`: the socket closes with
+   * 4001 `token revoked`), or it now has other rights (they apply to the socket's next requests).
    */
   revise(principal: Principal | undefined): void {
-    if (principal && principal.tenant === this.#principal.tenant) {
-      this.#principal = principal;
-      return;
-    }
-    this.#fail(new SluiceError('SLUICE_ERR_AUTH_REVOKED', 'ERR token revoked'));
+    if (principal) this.#principal = principal;
+    else this.#fail(new SluiceError('SLUICE_ERR_AUTH_REVOKED', 'ERR token revoked'));
   }
 
   /** Requests received and not yet answered. */
