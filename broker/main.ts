@@ -2,7 +2,7 @@
 import cluster from 'node:cluster';
 import { randomBytes } from 'node:crypto';
 import type { TokenEntry } from './protocol/auth.js';
-import { readTokensFile } from './lifecycle/tokens-reload.js';
+import { loadTokensFile } from './lifecycle/tokens-reload.js';
 import { type Broker, startBroker } from './lifecycle/broker.js';
 import { type Config, ConfigError, helpText, parseConfig } from './config.js';
 import { createLogger, type Logger } from './log.js';
@@ -76,7 +76,7 @@ function readTokens(config: Config): { tokens: TokenEntry[]; generated: string |
     tokens.push({ token: config.readonlyToken, name: 'SLUICE_READONLY_TOKEN', right: 'readonly' });
   let fromFile = 0;
   if (config.tokensFile) {
-    const parsed = readTokensFile(config.tokensFile);
+    const parsed = loadTokensFile(config.tokensFile, config);
     if ('problems' in parsed)
       fail(`${parsed.problems.length} problem(s) in ${config.tokensFile}: ${parsed.problems.join('; ')}`);
     fromFile = parsed.entries.length;

@@ -136,6 +136,35 @@ t.test(
   },
 );
 
+t.test("a tenant's full blocking pool names its setting and the tenant", async (t) => {
+  const small = await startTestBroker(own.url, {
+    flags: { 'tokens-file': file, 'tenant-blocking-pool-size': 1 },
+  });
+  t.teardown(() => small.close());
+  const auth = { Authorization: `Bearer ${TOKEN_A}` };
+  const blocked = post(small.url, '/', ['BLPOP', 'nothing-here', '3'], auth);
+  t.ok(
+    await waitFor(async () => (await redisA.client().info('clients')).includes('blocked_clients:1'), 10_000),
+    "the first BLPOP blocks on tenant a's Redis",
+  );
+  const refused = await post(small.url, '/', ['BLPOP', 'nothing-here', '1'], auth);
+  t.equal(refused.status, 503);
+  t.match(refused.body, {
+    code: 'SLUICE_ERR_BLOCKING_POOL_FULL',
+    error: /of tenant "a".*SLUICE_TENANT_BLOCKING_POOL_SIZE=1/,
+  });
+  t.equal((await blocked).status, 200, 'the first one ran');
+});
+
+t.test('tenants are refused under Sentinel or Cluster, before anything connects', async (t) => {
+  await t.rejects(
+    startTestBroker(own.url, {
+      flags: { 'tokens-file': file, 'redis-sentinels': '127.0.0.1:1', 'redis-sentinel-name': 'mymaster' },
+    }),
+    /tenants .* need a standalone SLUICE_REDIS_URL/,
+  );
+});
+
 t.test('tokens-file checks: tenant names, URLs, one Redis per tenant', async (t) => {
   const problems = (tokens: Record<string, unknown>[]) => {
     const parsed = parseTokensFile(

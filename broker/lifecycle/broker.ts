@@ -29,7 +29,7 @@ import { assertWsCompatible } from '../ws/ws-check.js';
 import { openCluster } from '../redis/redis-connection.js';
 import type { Pool } from '../redis/pool.js';
 import { createRedisTarget, type RedisTarget } from '../redis/target.js';
-import { readTokensFile, TokensReloader } from './tokens-reload.js';
+import { loadTokensFile, TokensReloader, topologyProblems } from './tokens-reload.js';
 import { createSyncTokens } from '../protocol/sync-token.js';
 import { NO_TELEMETRY, type RefusalReason, type Telemetry } from '../telemetry.js';
 import { createMetrics, type Metrics, type PoolSample } from '../../metrics/index.js';
@@ -152,6 +152,13 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
   const metrics = config.metricsEnabled ? createMetrics({ maxRunning: config.maxInflight }) : undefined;
   const telemetry = deps.telemetry ?? metrics?.telemetry ?? NO_TELEMETRY;
   const redisTarget = deps.redisTarget ?? createRedisTarget(deps.redisUrl, config);
+  // The tokens file is checked before anything connects: a broken one stops the start.
+  const fileTokens = config.tokensFile ? loadTokensFile(config.tokensFile, config) : { entries: [] };
+  if ('problems' in fileTokens)
+    throw new Error(
+      `${fileTokens.problems.length} problem(s) in ${config.tokensFile}: ${fileTokens.problems.join('; ')}`,
+    );
+  const startEntries = fileTokens.entries;
   // Cluster mode swaps the main pool for ioredis's Cluster and its own executor, chosen here once; the standalone
   // path below is unchanged. Pub/sub and MONITOR use the first seed node (classic pub/sub reaches every node).
   const cluster = redisTarget.cluster
@@ -190,19 +197,6 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
       if (reason) telemetry.refused(reason);
     },
   });
-  const fileTokens = config.tokensFile ? readTokensFile(config.tokensFile) : { entries: [] };
-  const tokensProblems = (entries: readonly TokenEntry[]) =>
-    Authenticator.tenantsOf(entries).size > 0 && (redisTarget.cluster || redisTarget.sentinel)
-      ? [
-          'tenants (an entry with "tenant" and "redisUrl") need a standalone SLUICE_REDIS_URL: they are refused under SLUICE_REDIS_CLUSTER_NODES or SLUICE_REDIS_SENTINELS',
-        ]
-      : [];
-  const startProblems = 'problems' in fileTokens ? fileTokens.problems : tokensProblems(fileTokens.entries);
-  if (startProblems.length > 0)
-    throw new Error(
-      `${startProblems.length} problem(s) in ${config.tokensFile}: ${startProblems.join('; ')}`,
-    );
-  const startEntries = 'entries' in fileTokens ? fileTokens.entries : [];
   const auth = new Authenticator([...deps.tokens, ...startEntries]);
   tenants.update(Authenticator.tenantsOf(startEntries));
   const responder = new Responder(createSyncTokens(), telemetry);
@@ -364,7 +358,7 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
           file: config.tokensFile,
           fixed: deps.tokens,
           initial: startEntries,
-          check: tokensProblems,
+          check: (entries) => topologyProblems(entries, config),
           apply: (entries) => {
             const change = auth.replace(entries);
             // Sockets of removed tokens close with their reason before their tenant's connections go.

@@ -2,7 +2,8 @@
 // tokens work at once, removed ones stop at once, and a broken file keeps the last good one (logged and counted).
 import { type FSWatcher, readFileSync, watch } from 'node:fs';
 import { basename, dirname } from 'node:path';
-import { parseTokensFile, type TokenEntry } from '../protocol/auth.js';
+import { Authenticator, parseTokensFile, type TokenEntry } from '../protocol/auth.js';
+import type { Config } from '../config.js';
 import type { Logger } from '../log.js';
 import type { Telemetry, TokensReloadOutcome } from '../telemetry.js';
 
@@ -15,6 +16,29 @@ export function readTokensFile(path: string): { entries: TokenEntry[] } | { prob
     return { problems: [`cannot read SLUICE_TOKENS_FILE ${path}: ${(error as Error).message}`] };
   }
   return parseTokensFile(text);
+}
+
+/** Problems of a valid file that the topology adds: tenants need a standalone SLUICE_REDIS_URL. */
+export function topologyProblems(
+  entries: readonly TokenEntry[],
+  config: Pick<Config, 'redisClusterNodes' | 'redisSentinels'>,
+): string[] {
+  if (Authenticator.tenantsOf(entries).size === 0) return [];
+  if (config.redisClusterNodes === undefined && config.redisSentinels === undefined) return [];
+  return [
+    'tenants (entries with "tenant" and "redisUrl") need a standalone SLUICE_REDIS_URL: they are refused under SLUICE_REDIS_CLUSTER_NODES or SLUICE_REDIS_SENTINELS',
+  ];
+}
+
+/** The tokens file as start-up takes it: the entries, or every problem (syntax and topology). */
+export function loadTokensFile(
+  path: string,
+  config: Pick<Config, 'redisClusterNodes' | 'redisSentinels'>,
+): { entries: TokenEntry[] } | { problems: string[] } {
+  const read = readTokensFile(path);
+  if ('problems' in read) return read;
+  const problems = topologyProblems(read.entries, config);
+  return problems.length > 0 ? { problems } : read;
 }
 
 export interface TokensReloaderOptions {
