@@ -2,6 +2,7 @@
 // has been idle for SLUICE_TENANT_IDLE_MS, within the process's SLUICE_MAX_REDIS_CONNECTIONS.
 import type { ClockTimer } from '../clock.js';
 import { SluiceError } from '../errors.js';
+import { nameRefusal } from '../pubsub/hub.js';
 import type { PubSubListener, SubscriptionKind } from '../pubsub/types.js';
 import type { PreparedCommand } from '../redis/command.js';
 import type { Outcome, RequestTiming } from '../redis/outcome.js';
@@ -104,7 +105,8 @@ export class TenantBackend implements Backend, RequestRunner, StreamHub {
   }
 
   check(kind: SubscriptionKind, name: Buffer): SluiceError | undefined {
-    return this.#stack?.hub.check(kind, name);
+    // Closed: only the name can be judged now; the subscriber's own bounds are checked again when subscribing.
+    return this.#stack ? this.#stack.hub.check(kind, name) : nameRefusal(kind, name);
   }
 
   async connect(): Promise<void> {

@@ -67,6 +67,21 @@ function isUtf8(name: Buffer): boolean {
   return Buffer.from(name.toString('utf8'), 'utf8').equals(name);
 }
 
+/** Why a channel or pattern name is refused whatever the hub holds (empty, too long, a pattern not UTF-8), or undefined. */
+export function nameRefusal(kind: SubscriptionKind, name: Buffer): SluiceError | undefined {
+  const what = kind === 'channel' ? 'channel' : 'pattern';
+  if (name.length === 0)
+    return new SluiceError('SLUICE_ERR_PUBSUB_BAD_NAME', `ERR expected a ${what} name, got an empty one`);
+  if (name.length > MAX_NAME_BYTES)
+    return new SluiceError(
+      'SLUICE_ERR_PUBSUB_BAD_NAME',
+      `ERR the ${what} name is ${name.length} bytes; the limit is ${MAX_NAME_BYTES}`,
+    );
+  if (kind === 'pattern' && !isUtf8(name))
+    return new SluiceError('SLUICE_ERR_PUBSUB_BAD_NAME', 'ERR a pattern must be valid UTF-8');
+  return undefined;
+}
+
 function unavailable(cause?: unknown): SluiceError {
   return new SluiceError(
     'SLUICE_ERR_REDIS_UNAVAILABLE',
@@ -112,22 +127,14 @@ export class SubscriberHub implements PubSubHub {
         'SLUICE_ERR_DRAINING',
         'ERR the broker is shutting down; retry on another instance',
       );
-    const what = kind === 'channel' ? 'channel' : 'pattern';
-    if (name.length === 0)
-      return new SluiceError('SLUICE_ERR_PUBSUB_BAD_NAME', `ERR expected a ${what} name, got an empty one`);
-    if (name.length > MAX_NAME_BYTES)
-      return new SluiceError(
-        'SLUICE_ERR_PUBSUB_BAD_NAME',
-        `ERR the ${what} name is ${name.length} bytes; the limit is ${MAX_NAME_BYTES}`,
-      );
-    if (kind === 'pattern' && !isUtf8(name))
-      return new SluiceError('SLUICE_ERR_PUBSUB_BAD_NAME', 'ERR a pattern must be valid UTF-8');
+    const bad = nameRefusal(kind, name);
+    if (bad) return bad;
     if (this.#mapOf(kind).has(keyOf(kind, name))) return undefined;
     const held = this.#channels.size + this.#patterns.size;
     if (held >= this.#options.maxNames)
       return new SluiceError(
         'SLUICE_ERR_PUBSUB_LIMIT',
-        `ERR the broker already holds ${held} channels and patterns (SLUICE_SUBSCRIBER_MAX_CHANNELS)`,
+        `ERR the broker already holds ${held} channels and patterns${this.#options.owner ?? ''} (SLUICE_SUBSCRIBER_MAX_CHANNELS)`,
       );
     return undefined;
   }
