@@ -25,8 +25,10 @@ await own.client().call('ACL', 'SETUSER', 'app1', 'on', '>app1-secret', '~app1:*
 const TOKEN_A = 'tenant-a-token-0001';
 const TOKEN_B = 'tenant-b-token-0001';
 const TOKEN_ACL = 'tenant-acl-token-01';
+const TOKEN_A_OPS = 'tenant-a-ops-token-1';
 const entries = [
   { token: TOKEN_A, name: 'app-a', right: 'readwrite', tenant: 'a', redisUrl: redisA.url },
+  { token: TOKEN_A_OPS, name: 'app-a-ops', right: 'admin', tenant: 'a', redisUrl: redisA.url },
   { token: TOKEN_B, name: 'app-b', right: 'readwrite', tenant: 'b', redisUrl: `${redisB.url}/2` },
   {
     token: TOKEN_ACL,
@@ -133,8 +135,29 @@ t.test(
     t.match((refused.body as { error: string }).error, /SLUICE_MAX_REDIS_CONNECTIONS=2/);
     t.equal(capped.tenants.tenant('b')?.open, false, 'nothing opened to tenant b');
     t.equal(capped.budget.held, 2, 'the cap holds');
+    const { openStream } = await import('./helpers/sse.js');
+    const monitor = await openStream(capped.url, '/monitor');
+    t.equal(monitor.status, 503, 'a MONITOR stream counts too');
+    await monitor.ended;
+    t.match(monitor.lines.join('\n'), /SLUICE_ERR_REDIS_CONNECTIONS_LIMIT/);
+    t.equal(capped.budget.held, 2);
   },
 );
+
+t.test("a tenant's MONITOR watches its own Redis; its connection is counted and given back", async (t) => {
+  const { openStream } = await import('./helpers/sse.js');
+  const before = broker.budget.held;
+  const monitor = await openStream(broker.url, '/monitor', { token: TOKEN_A_OPS });
+  t.equal(monitor.status, 200);
+  await monitor.waitFor((line) => line.includes('OK'));
+  t.equal(broker.budget.held, before + 1, 'counted while open');
+  await post(broker.url, '/', ['GET', 'on-default'], {});
+  await post(broker.url, '/', ['GET', 'on-tenant-a'], { Authorization: `Bearer ${TOKEN_A}` });
+  await monitor.waitFor((line) => line.includes('on-tenant-a'));
+  t.notOk(monitor.lines.join('\n').includes('on-default'), "the broker's own Redis is not shown");
+  monitor.close();
+  t.ok(await waitFor(() => broker.budget.held <= before, 10_000), 'given back when the stream ends');
+});
 
 t.test("a tenant's full blocking pool names its setting and the tenant", async (t) => {
   const small = await startTestBroker(own.url, {
