@@ -46,6 +46,10 @@ export interface Config {
   readonly httpKeepAliveTimeoutMs: number;
   readonly httpMaxConnections: number;
   readonly blockingPoolSize: number;
+  readonly maxRedisConnections: number;
+  readonly tenantPoolSize: number;
+  readonly tenantBlockingPoolSize: number;
+  readonly tenantIdleMs: number;
   readonly blockingMaxMs: number;
   readonly blockingIdleMs: number;
   readonly subscriberBufferBytes: number;
@@ -193,7 +197,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     key: 'tokensFile',
     kind: { type: 'string' },
     default: undefined,
-    help: 'JSON file of tokens with their rights.',
+    help: 'JSON file of tokens with their rights and tenants (docs/security.md, docs/tenants.md); reloaded when it changes and on SIGHUP.',
   },
   {
     key: 'poolSize',
@@ -299,6 +303,30 @@ export const OPTIONS: readonly OptionSpec[] = [
     kind: int(1, 1_000_000),
     default: 16384,
     help: 'Open client connections per process (HTTP, SSE and WebSocket together).',
+  },
+  {
+    key: 'maxRedisConnections',
+    kind: int(1, 100_000),
+    default: 512,
+    help: 'Redis connections of one process, all pools and tenants together (main, blocking, subscriber, scripts, MONITOR); a connection past it is not opened and its request gets 503.',
+  },
+  {
+    key: 'tenantPoolSize',
+    kind: int(1, 64),
+    default: 2,
+    help: "Main-pool connections of each tenant of the tokens file (its own Redis), opened on the tenant's first request.",
+  },
+  {
+    key: 'tenantBlockingPoolSize',
+    kind: int(1, 1024),
+    default: 4,
+    help: 'Blocking-command connections of each tenant, one command each.',
+  },
+  {
+    key: 'tenantIdleMs',
+    kind: int(1000, 86_400_000),
+    default: 300000,
+    help: "A tenant's connections are closed after it has had no request, subscription or blocking command for this long.",
   },
   {
     key: 'blockingPoolSize',
@@ -481,6 +509,11 @@ export function parseConfig(
   if (config['redisClusterNodes'] !== undefined && config['redisSentinels'] !== undefined) {
     problems.push('SLUICE_REDIS_CLUSTER_NODES and SLUICE_REDIS_SENTINELS exclude each other');
   }
+  if ((config['maxRedisConnections'] as number) < (config['poolSize'] as number)) {
+    problems.push(
+      'SLUICE_MAX_REDIS_CONNECTIONS must be at least SLUICE_POOL_SIZE (the main pool opens at start)',
+    );
+  }
   if (problems.length > 0) throw new ConfigError(problems);
   return { help: false, config: Object.freeze(config) as unknown as Config };
 }
@@ -504,15 +537,10 @@ function parseValue(kind: Kind, text: string): Parsed {
         ? { ok: true, value: text }
         : { ok: false, expected: `one of ${kind.values.join(', ')}` };
     case 'url': {
-      const expected = 'a redis:// or rediss:// URL';
-      try {
-        const url = new URL(text);
-        return url.protocol === 'redis:' || url.protocol === 'rediss:'
-          ? { ok: true, value: text }
-          : { ok: false, expected };
-      } catch {
-        return { ok: false, expected };
-      }
+      const problem = redisUrlProblem(text);
+      return problem === undefined
+        ? { ok: true, value: text }
+        : { ok: false, expected: 'a redis:// or rediss:// URL' };
     }
     case 'addresses': {
       const parts = text.split(',').map((part) => part.trim());
@@ -523,6 +551,21 @@ function parseValue(kind: Kind, text: string): Parsed {
     case 'string':
       return { ok: true, value: text };
   }
+}
+
+/** Why `text` is not a Redis URL as SLUICE_REDIS_URL takes it (redis:// or rediss://), or undefined. */
+export function redisUrlProblem(text: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return `expected a redis:// or rediss:// URL, got ${JSON.stringify(text.replace(/:[^@/]*@/, ':***@'))}`;
+  }
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:')
+    return `expected a redis:// or rediss:// URL, got the scheme ${url.protocol}`;
+  if (url.pathname !== '' && url.pathname !== '/' && !/^\/\d{1,5}$/.test(url.pathname))
+    return `expected a database number after the address (/0, /1, …), got ${JSON.stringify(url.pathname)}`;
+  return undefined;
 }
 
 /** The text of --help: every option with its env name and default. */

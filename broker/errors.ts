@@ -24,6 +24,19 @@ export const ERROR_CATALOGUE = {
     retryable: false,
     meaning: 'The token is not one the broker knows.',
   },
+  SLUICE_ERR_AUTH_REVOKED: {
+    status: 401,
+    retryable: false,
+    wsClose: 4001,
+    meaning:
+      'The token was removed from SLUICE_TOKENS_FILE (reloaded): its open WebSockets close with 4001 `token revoked`, its SSE streams end with this error.',
+  },
+  SLUICE_ERR_REDIS_CONNECTIONS_LIMIT: {
+    status: 503,
+    retryable: true,
+    meaning:
+      'The broker already holds SLUICE_MAX_REDIS_CONNECTIONS connections to Redis (all tenants together); the connection this needed was not opened and nothing was sent.',
+  },
   SLUICE_ERR_AUTH_NOPERM: {
     status: 400,
     retryable: false,

@@ -1,8 +1,8 @@
 // The entry point: reads argv and the environment, finds Redis, starts the broker (or its workers), handles signals.
 import cluster from 'node:cluster';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { parseTokensFile, type TokenEntry } from './protocol/auth.js';
+import type { TokenEntry } from './protocol/auth.js';
+import { loadTokensFile } from './lifecycle/tokens-reload.js';
 import { type Broker, startBroker } from './lifecycle/broker.js';
 import { type Config, ConfigError, helpText, parseConfig } from './config.js';
 import { createLogger, type Logger } from './log.js';
@@ -65,25 +65,23 @@ function readConfig(): Config {
   }
 }
 
-/** Every token the broker accepts; generates a full-access one when none is configured. */
+/**
+ * The tokens from settings (SLUICE_TOKEN, SLUICE_READONLY_TOKEN), and whether one was generated: a full-access one
+ * when no token is configured at all (the tokens file, read by the broker, checked here so that start-up fails at once).
+ */
 function readTokens(config: Config): { tokens: TokenEntry[]; generated: string | undefined } {
   const tokens: TokenEntry[] = [];
   if (config.token) tokens.push({ token: config.token, name: 'SLUICE_TOKEN', right: 'admin' });
   if (config.readonlyToken)
     tokens.push({ token: config.readonlyToken, name: 'SLUICE_READONLY_TOKEN', right: 'readonly' });
+  let fromFile = 0;
   if (config.tokensFile) {
-    let text: string;
-    try {
-      text = readFileSync(config.tokensFile, 'utf8');
-    } catch (error) {
-      fail(`cannot read SLUICE_TOKENS_FILE ${config.tokensFile}: ${(error as Error).message}`);
-    }
-    const parsed = parseTokensFile(text);
+    const parsed = loadTokensFile(config.tokensFile, config);
     if ('problems' in parsed)
       fail(`${parsed.problems.length} problem(s) in ${config.tokensFile}: ${parsed.problems.join('; ')}`);
-    tokens.push(...parsed.entries);
+    fromFile = parsed.entries.length;
   }
-  if (tokens.length > 0) return { tokens, generated: undefined };
+  if (tokens.length > 0 || fromFile > 0) return { tokens, generated: undefined };
   const generated = randomBytes(24).toString('base64url');
   return { tokens: [{ token: generated, name: 'generated', right: 'admin' }], generated };
 }

@@ -39,7 +39,12 @@ export interface Telemetry {
   httpResponse(route: string, status: number): void;
   /** A Redis connection of `pool` started reconnecting. */
   redisReconnect(pool: string): void;
+  /** The tokens file was read again (on change or SIGHUP): taken, the same as before, or refused (the last good kept). */
+  tokensReloaded(outcome: TokensReloadOutcome): void;
 }
+
+/** How a reload of the tokens file ended. */
+export type TokensReloadOutcome = 'applied' | 'unchanged' | 'failed';
 
 /** Telemetry that records nothing (metrics disabled, and tests of single modules). */
 export const NO_TELEMETRY: Telemetry = {
@@ -49,4 +54,5 @@ export const NO_TELEMETRY: Telemetry = {
   refused() {},
   httpResponse() {},
   redisReconnect() {},
+  tokensReloaded() {},
 };

@@ -25,25 +25,33 @@ export const METRICS = [
   {
     name: 'sluice_pool_connections',
     type: 'gauge',
-    labels: ['pool', 'state'],
-    help: 'Redis connections of each pool by state (main: ready, down; blocking: idle, busy, down).',
+    labels: ['pool', 'state', 'tenant'],
+    help: "Redis connections of each pool by state (main: ready, down; blocking: idle, busy, down) and tenant (`default`: the broker's own Redis; else a tenant of the tokens file).",
     rises:
       'state=busy close to sluice_pool_max_connections: that pool is saturated; state=down: Redis is unreachable from this pool.',
   },
   {
     name: 'sluice_pool_max_connections',
     type: 'gauge',
-    labels: ['pool'],
-    help: 'The bound of each pool (SLUICE_POOL_SIZE, SLUICE_BLOCKING_POOL_SIZE).',
+    labels: ['pool', 'tenant'],
+    help: 'The bound of each pool (SLUICE_POOL_SIZE, SLUICE_BLOCKING_POOL_SIZE; a tenant: SLUICE_TENANT_POOL_SIZE, SLUICE_TENANT_BLOCKING_POOL_SIZE while its connections are open, else 0).',
     rises: 'Changes only with configuration; the denominator of pool saturation.',
   },
   {
     name: 'sluice_inflight_commands',
     type: 'gauge',
-    labels: ['pool'],
+    labels: ['pool', 'tenant'],
     help: 'Commands written to Redis and not yet answered.',
     rises:
       'Redis answers more slowly than commands arrive (slow commands, big values, a busy Redis); with a growing queue the pool is the bottleneck.',
+  },
+  {
+    name: 'sluice_redis_connections',
+    type: 'gauge',
+    labels: ['kind'],
+    help: 'Redis connections the process holds (kind=held: every pool, tenant, subscriber, script user and MONITOR) and its bound (kind=max: SLUICE_MAX_REDIS_CONNECTIONS).',
+    rises:
+      'held close to max: new tenants, blocking commands, subscribers or MONITOR streams are refused with SLUICE_ERR_REDIS_CONNECTIONS_LIMIT.',
   },
   {
     name: 'sluice_requests_running',
@@ -134,6 +142,14 @@ export const METRICS = [
     labels: ['pool'],
     help: 'Reconnection attempts of Redis connections, by pool.',
     rises: 'Redis restarts, network trouble, or connections killed (CLIENT KILL, timeouts).',
+  },
+  {
+    name: 'sluice_tokens_reloads_total',
+    type: 'counter',
+    labels: ['outcome'],
+    help: 'Reloads of SLUICE_TOKENS_FILE (on change or SIGHUP) by outcome: applied, unchanged, failed (the file was refused and the last good one kept; the log says why).',
+    rises:
+      'outcome=failed: the tokens file on disk is broken and the broker still serves the previous one; fix the file.',
   },
   {
     name: 'sluice_process_guard_total',

@@ -1,6 +1,6 @@
 // Event-fed families without a per-event label lookup: batch sizes, refusals and reconnects.
 import type { Registry } from 'prom-client';
-import type { GuardedKind, RefusalReason } from '../broker/telemetry.js';
+import type { GuardedKind, RefusalReason, TokensReloadOutcome } from '../broker/telemetry.js';
 import type { FastCounter, FastHistogram } from './fast-families.js';
 import { eventCounter, histogram } from './family.js';
 
@@ -41,4 +41,10 @@ export function registerReconnectMetrics(registry: Registry): (pool: string) => 
 export function registerGuardMetrics(registry: Registry): (kind: GuardedKind) => void {
   const guarded = eventCounter(registry, 'sluice_process_guard_total');
   return (kind) => guarded.labels(kind).inc();
+}
+
+/** `sluice_tokens_reloads_total` by outcome. Rare events: no cache needed. */
+export function registerTokensReloadMetrics(registry: Registry): (outcome: TokensReloadOutcome) => void {
+  const reloads = eventCounter(registry, 'sluice_tokens_reloads_total');
+  return (outcome) => reloads.labels(outcome).inc();
 }

@@ -9,6 +9,7 @@ import {
   registerBatchMetrics,
   registerGuardMetrics,
   registerReconnectMetrics,
+  registerTokensReloadMetrics,
 } from './events.js';
 import { HttpMetrics } from './http.js';
 import type { Scrape } from './cluster.js';
@@ -69,6 +70,7 @@ export function createMetrics(options: MetricsOptions): Metrics {
     http: new HttpMetrics(registry),
     refusals: new RefusalMetrics(registry),
     reconnect: registerReconnectMetrics(registry),
+    tokensReload: registerTokensReloadMetrics(registry),
   });
   const guarded = registerGuardMetrics(registry);
   if (options.processMetrics !== false)

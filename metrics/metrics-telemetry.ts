@@ -1,6 +1,6 @@
 // The Telemetry the broker calls on its hot path, feeding the event-driven families of one registry.
 import type { FastHistogram } from './fast-families.js';
-import type { CommandOutcome, RefusalReason, Telemetry } from '../broker/telemetry.js';
+import type { CommandOutcome, RefusalReason, Telemetry, TokensReloadOutcome } from '../broker/telemetry.js';
 import type { CommandMetrics } from './commands.js';
 import type { RefusalMetrics } from './events.js';
 import type { HttpMetrics } from './http.js';
@@ -13,6 +13,7 @@ export interface TelemetryFamilies {
   readonly http: HttpMetrics;
   readonly refusals: RefusalMetrics;
   readonly reconnect: (pool: string) => void;
+  readonly tokensReload: (outcome: TokensReloadOutcome) => void;
 }
 
 /** Telemetry into prom-client metrics. Each hook is one cached child update; none throws on valid input. */
@@ -49,5 +50,9 @@ export class MetricsTelemetry implements Telemetry {
 
   redisReconnect(pool: string): void {
     this.#families.reconnect(pool);
+  }
+
+  tokensReloaded(outcome: TokensReloadOutcome): void {
+    this.#families.tokensReload(outcome);
   }
 }

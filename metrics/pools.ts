@@ -1,24 +1,40 @@
 // Pool families: connections by pool and state, pool bounds, commands in flight, and whether Redis is up.
 import type { Registry } from 'prom-client';
 import { gauge } from './family.js';
-import type { SourceSet } from './sources.js';
+import type { SourceSet, TenantPoolSample } from './sources.js';
 
 /** Registers the pool gauges; all read `sources` at scrape time. */
 export function registerPoolMetrics(registry: Registry, sources: SourceSet): void {
-  const samples = () =>
-    Object.entries(sources.current.pools ?? {}).map(([pool, read]) => [pool, read()] as const);
+  // The broker's own pools under tenant="default", then each tenant's (names from the tokens file only).
+  const samples = (): TenantPoolSample[] => [
+    ...Object.entries(sources.current.pools ?? {}).map(([pool, read]) => ({
+      tenant: 'default',
+      pool,
+      sample: read(),
+    })),
+    ...(sources.current.tenantPools?.() ?? []),
+  ];
   gauge(registry, 'sluice_pool_connections', function () {
     this.reset();
-    for (const [pool, sample] of samples())
-      for (const [state, count] of Object.entries(sample.connections)) this.labels(pool, state).set(count);
+    for (const { tenant, pool, sample } of samples())
+      for (const [state, count] of Object.entries(sample.connections))
+        this.labels(pool, state, tenant).set(count);
   });
   gauge(registry, 'sluice_pool_max_connections', function () {
     this.reset();
-    for (const [pool, sample] of samples()) this.labels(pool).set(sample.max);
+    for (const { tenant, pool, sample } of samples()) this.labels(pool, tenant).set(sample.max);
   });
   gauge(registry, 'sluice_inflight_commands', function () {
     this.reset();
-    for (const [pool, sample] of samples()) this.labels(pool).set(sample.inflight);
+    for (const { tenant, pool, sample } of samples()) this.labels(pool, tenant).set(sample.inflight);
+  });
+  gauge(registry, 'sluice_redis_connections', function () {
+    const read = sources.current.redisConnections?.();
+    this.reset();
+    if (read) {
+      this.labels('held').set(read.held);
+      this.labels('max').set(read.max);
+    }
   });
   gauge(registry, 'sluice_cluster_node_connections', function () {
     this.reset();

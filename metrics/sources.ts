@@ -10,6 +10,13 @@ export interface PoolSample {
   readonly inflight: number;
 }
 
+/** One pool of one tenant. */
+export interface TenantPoolSample {
+  readonly tenant: string;
+  readonly pool: string;
+  readonly sample: PoolSample;
+}
+
 /** The admission queue; `Admission` satisfies it as is. */
 export interface AdmissionSample {
   readonly waiting: number;
@@ -52,8 +59,12 @@ export interface TlsSample {
 
 /** Everything the scrape reads. Each is optional: a missing source reports zero, so modules plug in when they exist. */
 export interface MetricsSources {
-  /** Pools by name (`main`, `blocking`, `subscriber`). */
+  /** Pools of the broker's own Redis by name (`main`, `blocking`), labelled `tenant="default"`. */
   readonly pools?: Readonly<Record<string, () => PoolSample>>;
+  /** Pools of the tenants of the tokens file (a bounded set of names). */
+  readonly tenantPools?: () => readonly TenantPoolSample[];
+  /** Redis connections the process holds, and SLUICE_MAX_REDIS_CONNECTIONS. */
+  readonly redisConnections?: () => { readonly held: number; readonly max: number };
   /** Whether Redis is reachable; defaults to "the main pool has a ready connection". */
   readonly redisUp?: () => boolean;
   readonly admission?: AdmissionSample;

@@ -30,7 +30,7 @@ t.test('with SLUICE_WORKERS=2 the primary /metrics aggregates both workers', asy
   );
   t.equal(value(s, 'sluice_http_requests_total', { route: 'single', status: '200' }), 20);
   t.equal(
-    value(s, 'sluice_pool_connections', { pool: 'main', state: 'ready' }),
+    value(s, 'sluice_pool_connections', { pool: 'main', state: 'ready', tenant: 'default' }),
     4,
     '2 workers × pool size 2',
   );

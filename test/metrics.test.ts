@@ -123,8 +123,14 @@ t.test('exact counts after known traffic', async (t) => {
   t.equal(value(s, 'sluice_batch_commands_bucket', { le: '+Inf' }), 12);
 
   t.equal(value(s, 'sluice_redis_up'), 1);
-  t.equal(value(s, 'sluice_pool_connections', { pool: 'main', state: 'ready' }), broker.config.poolSize);
-  t.equal(value(s, 'sluice_pool_max_connections', { pool: 'main' }), broker.config.poolSize);
+  t.equal(
+    value(s, 'sluice_pool_connections', { pool: 'main', state: 'ready', tenant: 'default' }),
+    broker.config.poolSize,
+  );
+  t.equal(
+    value(s, 'sluice_pool_max_connections', { pool: 'main', tenant: 'default' }),
+    broker.config.poolSize,
+  );
   t.equal(value(s, 'sluice_queue_length'), 0);
   t.ok(s.has('sluice_nodejs_eventloop_lag_seconds'), 'default process metrics carry the sluice_ prefix');
   t.ok(s.has('sluice_process_cpu_seconds_total'));
@@ -193,7 +199,7 @@ t.test('scrape-time gauges: queue, oldest wait, in-flight, Redis up and reconnec
   t.equal(value(s, 'sluice_requests_running'), 1);
   t.equal(value(s, 'sluice_requests_running_max'), 1);
   t.equal(
-    value(s, 'sluice_inflight_commands', { pool: 'main' }),
+    value(s, 'sluice_inflight_commands', { pool: 'main', tenant: 'default' }),
     1,
     'the admitted SET is written, unanswered',
   );
@@ -213,7 +219,7 @@ t.test('scrape-time gauges: queue, oldest wait, in-flight, Redis up and reconnec
     s = await scrape(broker.adminUrl);
   }
   t.equal(value(s, 'sluice_redis_up'), 0);
-  t.equal(value(s, 'sluice_pool_connections', { pool: 'main', state: 'ready' }), 0);
+  t.equal(value(s, 'sluice_pool_connections', { pool: 'main', state: 'ready', tenant: 'default' }), 0);
   const down = await post(broker.url, '/', ['get', 'k']);
   t.match(down.body, { code: 'SLUICE_ERR_REDIS_UNAVAILABLE' });
   await own.restart();

@@ -4,8 +4,7 @@
 import { createServer } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import t, { type Test } from 'tap';
-import type { RequestRunner } from '../broker/exec/request-runner.js';
-import type { PubSubHub } from '../broker/pubsub/types.js';
+import type { Backend } from '../broker/exec/backend.js';
 import { NO_TELEMETRY } from '../broker/telemetry.js';
 import { createLogger } from '../broker/log.js';
 import type { CommandPreparer } from '../broker/protocol/prepare.js';
@@ -15,15 +14,14 @@ import { Peer } from './helpers/ws.js';
 import { waitFor } from './helpers/time.js';
 
 const HEARTBEAT_MS = 200;
-const ADMIN = { name: 'test', right: 'admin', allow: undefined, deny: undefined } as const;
+const ADMIN = { name: 'test', right: 'admin', allow: undefined, deny: undefined, tenant: '' } as const;
 
 /** A WsServer on `clock` behind a bare node:http server; no request is sent, so it needs no preparer or executor. */
 async function start(t: Test, clock: ManualClock) {
   const ws = new WsServer(
     {
       preparer: {} as CommandPreparer,
-      executor: {} as RequestRunner,
-      hub: {} as PubSubHub,
+      backends: () => ({}) as Backend,
       telemetry: NO_TELEMETRY,
       logger: createLogger('silent'),
       syncToken: () => 'sync',

@@ -39,6 +39,8 @@ export interface CallerMemo {
         readonly authorization: string | undefined;
         readonly token: string;
         readonly principal: Principal;
+        /** The Authenticator's generation it was identified in: a reload of the tokens makes it stale. */
+        readonly generation: number;
       }
     | undefined;
 }
@@ -231,14 +233,15 @@ export class Entrance {
     memo: CallerMemo | undefined,
   ): Principal | SluiceError {
     if (memo === undefined) return this.#auth.identify(tokenOf(authorization, query));
-    const known = memo.caller;
+    const generation = this.#auth.generation;
+    const known = memo.caller?.generation === generation ? memo.caller : undefined;
     if (known !== undefined && authorization !== undefined && authorization === known.authorization)
       return known.principal;
     const token = tokenOf(authorization, query);
     if (known !== undefined && token === known.token) return known.principal;
     const principal = this.#auth.identify(token);
     if (token !== undefined && !(principal instanceof SluiceError))
-      memo.caller = { authorization, token, principal };
+      memo.caller = { authorization, token, principal, generation };
     return principal;
   }
 }

@@ -8,6 +8,7 @@ import type { Logger } from '../log.js';
 import type { RunAs } from '../redis/command.js';
 import { Pool } from '../redis/pool.js';
 import type { RedisTarget } from '../redis/target.js';
+import { type ConnectionBudget, UNBOUNDED } from '../redis/connection-budget.js';
 import type { Telemetry } from '../telemetry.js';
 
 /** The catalogue refusal for a restricted caller's script, naming why no ACL user can run it. */
@@ -37,6 +38,10 @@ export interface ScriptUsersOptions {
   readonly unsupported: string | undefined;
   /** A ready connection of the broker's own (main pool) to run ACL SETUSER on. */
   readonly control: () => Redis | undefined;
+  /** Each user's connection is taken from it (SLUICE_MAX_REDIS_CONNECTIONS); unbounded by default. */
+  readonly budget?: ConnectionBudget | undefined;
+  /** Whose scripts these are in errors, e.g. ` of tenant "app1"`; '' by default. */
+  readonly owner?: string | undefined;
 }
 
 /**
@@ -89,7 +94,13 @@ export class ScriptUsers {
     const users = [...this.#byRules.values()];
     this.#byRules = new Map();
     this.#byRunAs = new WeakMap();
-    for (const user of users) void user.pool?.close();
+    for (const user of users) if (user.pool) void this.#closePool(user.pool);
+  }
+
+  /** Closes a user's connection and gives its place in the budget back. */
+  #closePool(pool: Pool): Promise<void> {
+    (this.#options.budget ?? UNBOUNDED).give();
+    return pool.close();
   }
 
   /** Removes this process's password from every user it made, then closes their connections. */
@@ -100,7 +111,7 @@ export class ScriptUsers {
     await Promise.allSettled(
       users.map(async (user) => {
         if (user.pool && control) await control.call('ACL', 'SETUSER', user.name, `<${this.#password}`);
-        await user.pool?.close();
+        if (user.pool) await this.#closePool(user.pool);
       }),
     );
   }
@@ -151,6 +162,10 @@ export class ScriptUsers {
       );
       return user.refused;
     }
+    const refused = (this.#options.budget ?? UNBOUNDED).take(
+      `the connection for scripts of this token${this.#options.owner ?? ''}`,
+    );
+    if (refused) return refused;
     const url = new URL(this.#options.target.url);
     url.username = user.name;
     url.password = this.#password;
@@ -169,12 +184,12 @@ export class ScriptUsers {
     );
     await pool.start();
     if (pool.stats().ready === 0) {
-      await pool.close();
+      await this.#closePool(pool);
       return unavailable;
     }
     if (this.#byRules.get(user.rules.join(' ')) !== user) {
       // reset() or close() ran while it opened.
-      await pool.close();
+      await this.#closePool(pool);
       return unavailable;
     }
     user.pool = pool;

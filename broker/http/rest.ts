@@ -2,7 +2,7 @@
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { Principal } from '../protocol/auth.js';
 import { SluiceError } from '../errors.js';
-import type { RequestRunner } from '../exec/request-runner.js';
+import type { BackendOf } from '../exec/backend.js';
 import type { Logger } from '../log.js';
 import type { Outcome, RequestTiming } from '../redis/outcome.js';
 import type { CommandPreparer, PreparedCommand } from '../protocol/prepare.js';
@@ -42,7 +42,8 @@ export interface RestRequest {
 /** What the REST handler needs from the broker. */
 export interface RestDeps {
   readonly preparer: CommandPreparer;
-  readonly executor: RequestRunner;
+  /** Where a caller's requests run: the broker's own Redis, or its tenant's. */
+  readonly backends: BackendOf;
   readonly responder: Responder;
   readonly maxBodyBytes: number;
   readonly maxPipelineCommands: number;
@@ -194,7 +195,8 @@ export class RestHandler {
   /** Parses the body and starts the request; the executor's callback writes the answer. */
   #run(req: RestRequest, res: ResponseSink, body: Buffer, format: Format, timing: RequestTiming): void {
     const { route, pathname, query } = req;
-    const { preparer, executor } = this.#deps;
+    const { preparer } = this.#deps;
+    const executor = this.#deps.backends(req.principal.tenant).requests;
     try {
       switch (route) {
         case 'single':

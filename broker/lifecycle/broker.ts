@@ -5,33 +5,34 @@ import type { AddressInfo } from 'node:net';
 import { Admission } from '../exec/admission.js';
 import { type Clock, realClock } from '../clock.js';
 import { createAdminServer } from './admin.js';
-import { Authenticator, type TokenEntry } from '../protocol/auth.js';
+import { Authenticator, DEFAULT_TENANT, type TokenEntry } from '../protocol/auth.js';
+import { type Backend, type BackendOf, openStack, type StackShared } from '../exec/backend.js';
+import { Backends } from '../exec/tenants.js';
+import { ConnectionBudget } from '../redis/connection-budget.js';
 import type { Config } from '../config.js';
-import { Executor } from '../exec/executor.js';
-import type { RequestRunner } from '../exec/request-runner.js';
+import type { RequestRunner, RunnerStats } from '../exec/request-runner.js';
 import { Responder } from '../entrance/respond.js';
 import { RestHandler } from '../http/rest.js';
 import { MainServer } from '../http/main-server.js';
 import { SseHandler } from '../sse/sse-streams.js';
 import type { Logger } from '../log.js';
 import { CommandPreparer } from '../protocol/prepare.js';
-import { SubscriberHub } from '../pubsub/hub.js';
+import type { SubscriberHub } from '../pubsub/hub.js';
 import { ScriptAliases } from '../protocol/scripts.js';
-import { BlockingPool } from '../redis/blocking-pool.js';
-import type { Cluster, Redis } from 'ioredis';
+import type { BlockingPool } from '../redis/blocking-pool.js';
+import type { Cluster } from 'ioredis';
 import { Flows } from '../exec/flow.js';
-import { ClusterExecutor } from '../exec/cluster-executor.js';
 import { buildCommandTable } from '../protocol/command-table.js';
 import { assertIoredisCompatible } from '../redis/ioredis-check.js';
 import { assertNodeHttpCompatible } from '../http/node-http-check.js';
 import { assertWsCompatible } from '../ws/ws-check.js';
 import { openCluster } from '../redis/redis-connection.js';
-import { Pool } from '../redis/pool.js';
-import { createRedisTarget, firstNodeTarget, nodeTarget, type RedisTarget } from '../redis/target.js';
-import { ScriptUsers } from '../exec/script-users.js';
+import type { Pool } from '../redis/pool.js';
+import { createRedisTarget, type RedisTarget } from '../redis/target.js';
+import { loadTokensFile, TokensReloader, topologyProblems } from './tokens-reload.js';
 import { createSyncTokens } from '../protocol/sync-token.js';
 import { NO_TELEMETRY, type RefusalReason, type Telemetry } from '../telemetry.js';
-import { createMetrics, type Metrics } from '../../metrics/index.js';
+import { createMetrics, type Metrics, type PoolSample } from '../../metrics/index.js';
 import { WsServer } from '../ws/ws-server.js';
 import { newTicketKeys, readTlsCertificate, tlsFilesOf, TlsReloader } from './tls-certificates.js';
 
@@ -42,6 +43,7 @@ export interface BrokerDeps {
   readonly redisUrl: string;
   /** How to reach Redis; default: built from `redisUrl` and the TLS/Sentinel options of `config`. */
   readonly redisTarget?: RedisTarget;
+  /** Tokens from settings; with SLUICE_TOKENS_FILE the file's entries are read and reloaded here, after these. */
   readonly tokens: readonly TokenEntry[];
   readonly logger: Logger;
   readonly telemetry?: Telemetry;
@@ -82,6 +84,10 @@ export interface BrokerParts {
   readonly pubsub: SubscriberHub;
   /** The SSE routes (subscribe, psubscribe, monitor). */
   readonly sse: SseHandler;
+  /** The tenants of the tokens file and their backends (opened lazily). */
+  readonly tenants: Backends;
+  /** Redis connections held by the process, within SLUICE_MAX_REDIS_CONNECTIONS. */
+  readonly budget: ConnectionBudget;
   /** The metrics registry (undefined when SLUICE_METRICS_ENABLED is false); modules plug their gauges in here. */
   readonly metrics: Metrics | undefined;
   /** The listener's certificate and its reloads (undefined without SLUICE_TLS_CERT_FILE). */
@@ -100,8 +106,10 @@ export interface Broker extends BrokerParts {
   close(): Promise<void>;
   /** Why the broker is not ready, or undefined. */
   notReadyReason(): string | undefined;
-  /** Re-reads what can change without a restart (SIGHUP): the TLS files. */
+  /** Reads its files again (the TLS files, the tokens file; whatever registered with onReload): SIGHUP calls it. */
   reload(): void;
+  /** Registers work to do on reload() (SIGHUP). */
+  onReload(hook: () => void): void;
 }
 
 async function listen(server: Server, port: number, host: string, scheme = 'http'): Promise<string> {
@@ -120,6 +128,16 @@ const PREPARE_REFUSALS: Partial<Record<string, RefusalReason>> = {
   SLUICE_ERR_REDIS_UNAVAILABLE: 'redis_unavailable',
 };
 
+/** A runner's main pool as the pool metrics read it. */
+function mainSample({ main: { size, ready, inflight } }: RunnerStats): PoolSample {
+  return { max: size, connections: { ready, down: size - ready }, inflight };
+}
+
+/** A runner's blocking connections as the pool metrics read them. */
+function blockingSample({ blocking: { size, busy, open } }: RunnerStats): PoolSample {
+  return { max: size, connections: { busy, idle: open - busy }, inflight: busy };
+}
+
 /** Builds and starts a broker; resolves once both listeners listen. Redis may still be down (it reconnects). */
 export async function startBroker(deps: BrokerDeps): Promise<Broker> {
   const { config, logger } = deps;
@@ -134,6 +152,13 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
   const metrics = config.metricsEnabled ? createMetrics({ maxRunning: config.maxInflight }) : undefined;
   const telemetry = deps.telemetry ?? metrics?.telemetry ?? NO_TELEMETRY;
   const redisTarget = deps.redisTarget ?? createRedisTarget(deps.redisUrl, config);
+  // The tokens file is checked before anything connects: a broken one stops the start.
+  const fileTokens = config.tokensFile ? loadTokensFile(config.tokensFile, config) : { entries: [] };
+  if ('problems' in fileTokens)
+    throw new Error(
+      `${fileTokens.problems.length} problem(s) in ${config.tokensFile}: ${fileTokens.problems.join('; ')}`,
+    );
+  const startEntries = fileTokens.entries;
   // Cluster mode swaps the main pool for ioredis's Cluster and its own executor, chosen here once; the standalone
   // path below is unchanged. Pub/sub and MONITOR use the first seed node (classic pub/sub reaches every node).
   const cluster = redisTarget.cluster
@@ -143,36 +168,27 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
         connectTimeoutMs: config.redisConnectTimeoutMs,
       })
     : undefined;
-  const seedTarget = cluster ? firstNodeTarget(redisTarget) : redisTarget;
-  const pool = new Pool(
-    {
-      target: redisTarget,
-      size: cluster ? 0 : config.poolSize,
-      connectTimeoutMs: config.redisConnectTimeoutMs,
-      name: 'sluice-main',
-      stallMs: config.redisStallMs,
-      clock,
-    },
-    logger,
-    telemetry,
-  );
   const admission = new Admission({ ...config, clock });
-  // Scripts of tokens with limited rights run as Redis ACL users with those rights (docs/security.md).
-  const scriptUsers = new ScriptUsers(
+  const budget = new ConnectionBudget(config.maxRedisConnections);
+  const shared: StackShared = { config, clock, logger, telemetry, admission, budget };
+  // The broker's own Redis: its main pool opens now (config checks it fits in SLUICE_MAX_REDIS_CONNECTIONS).
+  if (!cluster) budget.take('the main pool (SLUICE_POOL_SIZE)', config.poolSize);
+  const own = openStack(
     {
       target: redisTarget,
-      connectTimeoutMs: config.redisConnectTimeoutMs,
-      stallMs: config.redisStallMs,
-      unsupported: redisTarget.cluster
-        ? 'under Redis Cluster each node keeps its own ACL users, which the broker does not manage'
-        : redisTarget.sentinel
-          ? 'under Sentinel a promoted replica would lack the ACL users made on the old primary'
-          : undefined,
-      control: () => pool.any(),
+      poolSize: config.poolSize,
+      blockingPoolSize: config.blockingPoolSize,
+      blockingSizeSetting: 'SLUICE_BLOCKING_POOL_SIZE',
+      owner: '',
+      cluster,
     },
-    logger,
-    telemetry,
+    shared,
   );
+  const { pool, blocking: blockingPool, scriptUsers, requests, hub: pubsub } = own;
+  const ownBackend: Backend = { tenant: DEFAULT_TENANT, requests, hub: pubsub, target: own.streamTarget };
+  // Each tenant of the tokens file: a stack of its own, opened on its first request (exec/tenant-backend.ts).
+  const tenants = new Backends(ownBackend, shared);
+  const backends: BackendOf = (tenant) => tenants.of(tenant);
   const preparer = new CommandPreparer({
     scripts: new ScriptAliases(),
     scriptGate: (runAs) => scriptUsers.refusal(runAs),
@@ -181,58 +197,25 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
       if (reason) telemetry.refused(reason);
     },
   });
-  /** A blocking pool of SLUICE_BLOCKING_POOL_SIZE on `target`, unblocking its callers through `control`. */
-  const blockingPoolOn = (target: RedisTarget, control: () => Redis | undefined) =>
-    new BlockingPool(
-      {
-        target,
-        size: config.blockingPoolSize,
-        maxMs: config.blockingMaxMs,
-        idleMs: config.blockingIdleMs,
-        commandTimeoutMs: config.commandTimeoutMs,
-        connectTimeoutMs: config.redisConnectTimeoutMs,
-        control,
-        clock,
-      },
-      telemetry,
-    );
-  const blockingPool = blockingPoolOn(redisTarget, () => pool.any());
-  const requests: RequestRunner = cluster
-    ? new ClusterExecutor(cluster, admission, telemetry, {
-        commandTimeoutMs: config.commandTimeoutMs,
-        clock,
-        // Each primary gets a blocking pool of SLUICE_BLOCKING_POOL_SIZE, opened lazily.
-        blockingPool: (node, control) => blockingPoolOn(nodeTarget(redisTarget, node), control),
-      })
-    : new Executor({ pool, blocking: blockingPool, scriptUsers, admission, telemetry }, { ...config, clock });
-  const auth = new Authenticator(deps.tokens);
+  const auth = new Authenticator([...deps.tokens, ...startEntries]);
+  tenants.update(Authenticator.tenantsOf(startEntries));
   const responder = new Responder(createSyncTokens(), telemetry);
   const rest = new RestHandler(
     {
       preparer,
-      executor: requests,
+      backends,
       responder,
       maxBodyBytes: config.maxBodyBytes,
       maxPipelineCommands: config.maxPipelineCommands,
     },
     logger,
   );
-  const pubsub = new SubscriberHub(
-    {
-      target: seedTarget,
-      connectTimeoutMs: config.redisConnectTimeoutMs,
-      maxNames: config.subscriberMaxChannels,
-      clock,
-    },
-    logger,
-    telemetry,
-  );
   const sse = new SseHandler({
-    hub: pubsub,
+    backends,
+    budget,
     responder,
     telemetry,
     logger,
-    redisTarget: seedTarget,
     connectTimeoutMs: config.redisConnectTimeoutMs,
     bufferBytes: config.subscriberBufferBytes,
     keepaliveMs: config.sseKeepaliveMs,
@@ -249,8 +232,7 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
   const ws = new WsServer(
     {
       preparer,
-      executor: requests,
-      hub: pubsub,
+      backends,
       logger,
       telemetry,
       flows,
@@ -310,10 +292,10 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
       );
     }
   };
+  // Commands are classified once, from the broker's own Redis, for every tenant too (they are expected to run the
+  // same Redis version; a command a tenant's Redis lacks gets Redis's own error).
   pool.onStatus((up) => {
     if (up) void loadCommands();
-    // Redis may have restarted without its ACL users: scripts make them again.
-    else scriptUsers.reset();
   });
   cluster?.on('ready', () => void loadCommands());
   // A cluster that cannot be reached yet keeps retrying by itself (clusterRetryStrategy).
@@ -336,15 +318,16 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
   };
   metrics?.plug({
     pools: {
-      main: () => {
-        const { size, ready, inflight } = requests.stats().main;
-        return { max: size, connections: { ready, down: size - ready }, inflight };
-      },
-      blocking: () => {
-        const { size, busy, open } = requests.stats().blocking;
-        return { max: size, connections: { busy, idle: open - busy }, inflight: busy };
-      },
+      main: () => mainSample(requests.stats()),
+      blocking: () => blockingSample(requests.stats()),
     },
+    // Tenants with no connection open report zeros: the label values are the tokens file's tenants, nothing else.
+    tenantPools: () =>
+      tenants.stats().flatMap((stats) => [
+        { tenant: stats.tenant, pool: 'main', sample: mainSample(stats) },
+        { tenant: stats.tenant, pool: 'blocking', sample: blockingSample(stats) },
+      ]),
+    redisConnections: () => ({ held: budget.held, max: budget.max }),
     admission,
     pubsub: () => pubsub.stats(),
     sse: () => ({ streams: sse.stats().streams + sse.stats().monitors }),
@@ -368,6 +351,28 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
     deps.admin === false
       ? undefined
       : createAdminServer({ notReadyReason, ...(metrics ? { metrics: () => metrics.scrape() } : {}) });
+  const reloadHooks: (() => void)[] = [];
+  const tokensReloader = config.tokensFile
+    ? new TokensReloader(
+        {
+          file: config.tokensFile,
+          fixed: deps.tokens,
+          initial: startEntries,
+          check: (entries) => topologyProblems(entries, config),
+          apply: (entries) => {
+            const change = auth.replace(entries);
+            // Sockets of removed tokens close with their reason before their tenant's connections go.
+            ws.revoke(change);
+            sse.revoke(change);
+            tenants.update(Authenticator.tenantsOf(entries));
+          },
+        },
+        logger,
+        telemetry,
+      )
+    : undefined;
+  tokensReloader?.watch();
+  if (tokensReloader) reloadHooks.push(() => void tokensReloader.reload('signal'));
   const url = await listen(server.server, config.port, config.host, tls ? 'https' : 'http');
   const adminUrl = admin ? await listen(admin, config.adminPort, config.adminHost) : '';
   logger.info({ event: 'listening', url, adminUrl }, 'listening');
@@ -404,6 +409,8 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
     redisTarget,
     pubsub,
     sse,
+    tenants,
+    budget,
     metrics,
     tls,
   };
@@ -413,17 +420,21 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
     adminUrl,
     notReadyReason,
     onDrain: (hook) => drainHooks.push(hook),
+    onReload: (hook) => reloadHooks.push(hook),
     reload() {
       tls?.reload('signal');
+      for (const hook of reloadHooks) hook();
     },
     async close() {
       if (draining) return;
       draining = true;
       tls?.close();
+      tokensReloader?.close();
       logger.info({ event: 'draining', timeoutMs: config.drainTimeoutMs }, 'draining');
       server.drain();
       // Blocked callers get Redis's timeout reply (nil) now rather than a cut connection at the drain deadline.
       requests.unblockAll();
+      tenants.unblockAll();
       const deadline = new Promise<void>((resolve) =>
         clock.setTimeout(resolve, config.drainTimeoutMs).unref(),
       );
@@ -435,10 +446,8 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
       ]);
       server.closeAllConnections();
       ws.close();
-      await requests.close();
-      await blockingPool.close();
-      await scriptUsers.close();
-      await pool.close();
+      await tenants.close();
+      await own.close();
       await cluster?.quit().catch(() => cluster.disconnect());
       admin?.close();
       admin?.closeAllConnections();

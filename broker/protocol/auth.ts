@@ -1,5 +1,6 @@
 // Bearer tokens and their rights: who is calling, and whether they may run a command. One code path for every transport.
 import { hash, timingSafeEqual } from 'node:crypto';
+import { redisUrlProblem } from '../config.js';
 import { SluiceError } from '../errors.js';
 import type { CommandInfo } from './command-table.js';
 
@@ -16,7 +17,12 @@ export interface Principal {
   readonly allow: ReadonlySet<string> | undefined;
   /** Commands (lower case) never allowed. */
   readonly deny: ReadonlySet<string> | undefined;
+  /** The tenant whose Redis runs its commands; DEFAULT_TENANT ('') for the broker's own Redis. A metric label. */
+  readonly tenant: string;
 }
+
+/** The tenant of tokens without one: the broker's own Redis (SLUICE_REDIS_URL). */
+export const DEFAULT_TENANT = '';
 
 /** One token and what it may do. */
 export interface TokenEntry {
@@ -25,6 +31,8 @@ export interface TokenEntry {
   readonly right: Right;
   readonly allow?: readonly string[];
   readonly deny?: readonly string[];
+  /** The tenant it belongs to, with that tenant's Redis; absent: the broker's own Redis. */
+  readonly tenant?: { readonly name: string; readonly redisUrl: string };
 }
 
 /** Commands a read-only caller may run although Redis does not flag them `readonly`. */
@@ -35,20 +43,75 @@ function digest(token: string): Buffer {
   return hash('sha256', token, 'buffer');
 }
 
-/** Looks tokens up by their SHA-256 and compares digests in constant time. */
+/**
+ * What a reload changed: callers that lost their token — or whose token moved to another tenant or tenant Redis, as
+ * their sockets belong to the old one — and callers whose token now has other rights.
+ */
+export interface TokensChange {
+  readonly removed: readonly Principal[];
+  /** Old principal → the one that replaces it (same token and tenant, other rights). */
+  readonly changed: ReadonlyMap<Principal, Principal>;
+}
+
+function principalOf(e: TokenEntry): Principal {
+  return {
+    name: e.name,
+    right: e.right,
+    allow: e.allow ? new Set(e.allow.map((c) => c.toLowerCase())) : undefined,
+    deny: e.deny ? new Set(e.deny.map((c) => c.toLowerCase())) : undefined,
+    tenant: e.tenant?.name ?? DEFAULT_TENANT,
+  };
+}
+
+/** An entry's identity beyond its token: two entries with the same key give the same principal. */
+function entryKey(e: TokenEntry): string {
+  return JSON.stringify([e.name, e.right, e.allow, e.deny, e.tenant]);
+}
+
+/** Looks tokens up by their SHA-256 and compares digests in constant time. The set of tokens may be replaced (reload). */
 export class Authenticator {
-  readonly #entries: { digest: Buffer; principal: Principal }[];
+  /** `tenant`: the entry's tenant and its Redis URL as JSON, to tell a change of rights from a move. */
+  #entries: { digest: Buffer; key: string; principal: Principal; tenant: string }[] = [];
+  /** Moves on every replace(): a connection's remembered caller is trusted only within one generation. */
+  #generation = 0;
 
   constructor(entries: readonly TokenEntry[]) {
-    this.#entries = entries.map((e) => ({
-      digest: digest(e.token),
-      principal: {
-        name: e.name,
-        right: e.right,
-        allow: e.allow ? new Set(e.allow.map((c) => c.toLowerCase())) : undefined,
-        deny: e.deny ? new Set(e.deny.map((c) => c.toLowerCase())) : undefined,
-      },
-    }));
+    this.replace(entries);
+  }
+
+  get generation(): number {
+    return this.#generation;
+  }
+
+  /**
+   * Takes a new set of tokens at once. A token whose entry did not change keeps its principal (open sockets, reply
+   * flows and remembered callers go on); the answer lists the principals that went away or changed.
+   */
+  replace(entries: readonly TokenEntry[]): TokensChange {
+    const before = new Map(this.#entries.map((e) => [e.digest.toString('hex'), e]));
+    const changed = new Map<Principal, Principal>();
+    const removed: Principal[] = [];
+    this.#entries = entries.map((e) => {
+      const d = digest(e.token);
+      const key = entryKey(e);
+      const old = before.get(d.toString('hex'));
+      before.delete(d.toString('hex'));
+      if (old && old.key === key) return old;
+      const principal = principalOf(e);
+      if (old && JSON.stringify(e.tenant) === old.tenant) changed.set(old.principal, principal);
+      else if (old) removed.push(old.principal);
+      return { digest: d, key, principal, tenant: JSON.stringify(e.tenant) };
+    });
+    this.#generation++;
+    for (const gone of before.values()) removed.push(gone.principal);
+    return { removed, changed };
+  }
+
+  /** The tenants the tokens name, with their Redis URLs (one per tenant: parseTokensFile checks they agree). */
+  static tenantsOf(entries: readonly TokenEntry[]): Map<string, string> {
+    const tenants = new Map<string, string>();
+    for (const e of entries) if (e.tenant) tenants.set(e.tenant.name, e.tenant.redisUrl);
+    return tenants;
   }
 
   /** The caller for a token, or a 401 error. Every entry is compared, so timing does not reveal which matched. */
@@ -108,9 +171,15 @@ export function noPermission(name: string): SluiceError {
   );
 }
 
+/** Keys a tokens-file entry may have; anything else is refused (a misspelt `alow` must not widen a token's rights). */
+const ENTRY_KEYS = ['token', 'name', 'right', 'allow', 'deny', 'tenant', 'redisUrl'];
+
+/** A tenant name: it becomes a metric label, so a short, plain word. `default` is the broker's own Redis. */
+const TENANT_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$/;
+
 /**
- * Parses a tokens file: `{"tokens":[{"token":"…","name":"…","right":"readonly|readwrite|admin","allow":[…],"deny":[…]}]}`.
- * Returns the entries, or every problem found.
+ * Parses a tokens file: `{"tokens":[{"token":"…","name":"…","right":"readonly|readwrite|admin","allow":[…],"deny":[…],
+ * "tenant":"…","redisUrl":"redis://…"}]}`. Returns the entries, or every problem found.
  */
 export function parseTokensFile(textContent: string): { entries: TokenEntry[] } | { problems: string[] } {
   let doc: unknown;
@@ -124,18 +193,19 @@ export function parseTokensFile(textContent: string): { entries: TokenEntry[] } 
   const problems: string[] = [];
   const entries: TokenEntry[] = [];
   const seen = new Set<string>();
+  /** Tenant name → where its Redis URL was first given. */
+  const tenants = new Map<string, { redisUrl: string; where: string }>();
   list.forEach((item: unknown, index: number) => {
     const where = `tokens file: tokens[${index}]`;
     if (typeof item !== 'object' || item === null) {
       problems.push(`${where}: expected an object`);
       return;
     }
-    const { token, name, right, allow, deny, ...unknown } = item as Record<string, unknown>;
-    // A misspelt key (say `alow`) must not silently widen a token's rights: refuse it.
-    for (const key of Object.keys(unknown))
-      problems.push(
-        `${where}: unknown key ${JSON.stringify(key)} (expected token, name, right, allow, deny)`,
-      );
+    const fields = item as Record<string, unknown>;
+    const { token, name, right, allow, deny, tenant, redisUrl } = fields;
+    for (const key of Object.keys(fields))
+      if (!ENTRY_KEYS.includes(key))
+        problems.push(`${where}: unknown key ${JSON.stringify(key)} (expected ${ENTRY_KEYS.join(', ')})`);
     if (typeof token !== 'string' || token.length < 8)
       problems.push(`${where}.token: expected a string of 8 or more characters`);
     if (typeof token === 'string' && seen.has(token))
@@ -154,6 +224,8 @@ export function parseTokensFile(textContent: string): { entries: TokenEntry[] } 
         problems.push(`${where}.${key}: expected an array of command names`);
       }
     }
+    const tenantProblems = tenantProblemsOf(where, tenant, redisUrl, tenants);
+    problems.push(...tenantProblems);
     if (typeof token !== 'string') return;
     seen.add(token);
     entries.push({
@@ -162,7 +234,39 @@ export function parseTokensFile(textContent: string): { entries: TokenEntry[] } 
       right: right as Right,
       ...(Array.isArray(allow) ? { allow: allow as string[] } : {}),
       ...(Array.isArray(deny) ? { deny: deny as string[] } : {}),
+      ...(tenantProblems.length === 0 && typeof tenant === 'string'
+        ? { tenant: { name: tenant, redisUrl: redisUrl as string } }
+        : {}),
     });
   });
   return problems.length > 0 ? { problems } : { entries };
+}
+
+/** What is wrong with an entry's `tenant` and `redisUrl`: both or neither, a plain name, one URL per tenant. */
+function tenantProblemsOf(
+  where: string,
+  tenant: unknown,
+  redisUrl: unknown,
+  tenants: Map<string, { redisUrl: string; where: string }>,
+): string[] {
+  if (tenant === undefined && redisUrl === undefined) return [];
+  if (tenant === undefined) return [`${where}.redisUrl: given without a "tenant" (set both or neither)`];
+  if (typeof tenant !== 'string' || !TENANT_NAME.test(tenant) || tenant === 'default') {
+    return [
+      `${where}.tenant: expected 1 to 32 letters, digits, '_', '.' or '-' (starting with a letter or digit; not "default"), got ${JSON.stringify(tenant)}`,
+    ];
+  }
+  if (redisUrl === undefined) return [`${where}.tenant: "${tenant}" needs a "redisUrl" (its Redis)`];
+  const problem = typeof redisUrl === 'string' ? redisUrlProblem(redisUrl) : 'expected a string';
+  if (problem) return [`${where}.redisUrl: ${problem}`];
+  const first = tenants.get(tenant);
+  if (!first) {
+    tenants.set(tenant, { redisUrl: redisUrl as string, where });
+    return [];
+  }
+  return first.redisUrl === redisUrl
+    ? []
+    : [
+        `${where}.redisUrl differs from ${first.where.replace('tokens file: ', '')}.redisUrl for tenant "${tenant}": the entries of one tenant share one Redis`,
+      ];
 }

@@ -5,6 +5,7 @@ import { SluiceError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { openConnection } from '../redis/redis-connection.js';
 import type { RedisTarget } from '../redis/target.js';
+import { type ConnectionBudget, UNBOUNDED } from '../redis/connection-budget.js';
 import type { Telemetry } from '../telemetry.js';
 import type { PubSubHub, PubSubListener, PubSubMessage, SubscriptionKind } from './types.js';
 
@@ -25,6 +26,10 @@ export interface SubscriberHubOptions {
   readonly connectionName?: string;
   /** Arms the connect timeout; the real clock by default. */
   readonly clock?: Clock | undefined;
+  /** The connection is taken from it (SLUICE_MAX_REDIS_CONNECTIONS); unbounded by default. */
+  readonly budget?: ConnectionBudget | undefined;
+  /** Whose subscriber this is in errors, e.g. ` of tenant "app1"`; '' by default. */
+  readonly owner?: string | undefined;
 }
 
 /** A snapshot for metrics and tests. */
@@ -60,6 +65,21 @@ function keyOf(kind: SubscriptionKind, name: Buffer): string {
 
 function isUtf8(name: Buffer): boolean {
   return Buffer.from(name.toString('utf8'), 'utf8').equals(name);
+}
+
+/** Why a channel or pattern name is refused whatever the hub holds (empty, too long, a pattern not UTF-8), or undefined. */
+export function nameRefusal(kind: SubscriptionKind, name: Buffer): SluiceError | undefined {
+  const what = kind === 'channel' ? 'channel' : 'pattern';
+  if (name.length === 0)
+    return new SluiceError('SLUICE_ERR_PUBSUB_BAD_NAME', `ERR expected a ${what} name, got an empty one`);
+  if (name.length > MAX_NAME_BYTES)
+    return new SluiceError(
+      'SLUICE_ERR_PUBSUB_BAD_NAME',
+      `ERR the ${what} name is ${name.length} bytes; the limit is ${MAX_NAME_BYTES}`,
+    );
+  if (kind === 'pattern' && !isUtf8(name))
+    return new SluiceError('SLUICE_ERR_PUBSUB_BAD_NAME', 'ERR a pattern must be valid UTF-8');
+  return undefined;
 }
 
 function unavailable(cause?: unknown): SluiceError {
@@ -107,22 +127,14 @@ export class SubscriberHub implements PubSubHub {
         'SLUICE_ERR_DRAINING',
         'ERR the broker is shutting down; retry on another instance',
       );
-    const what = kind === 'channel' ? 'channel' : 'pattern';
-    if (name.length === 0)
-      return new SluiceError('SLUICE_ERR_PUBSUB_BAD_NAME', `ERR expected a ${what} name, got an empty one`);
-    if (name.length > MAX_NAME_BYTES)
-      return new SluiceError(
-        'SLUICE_ERR_PUBSUB_BAD_NAME',
-        `ERR the ${what} name is ${name.length} bytes; the limit is ${MAX_NAME_BYTES}`,
-      );
-    if (kind === 'pattern' && !isUtf8(name))
-      return new SluiceError('SLUICE_ERR_PUBSUB_BAD_NAME', 'ERR a pattern must be valid UTF-8');
+    const bad = nameRefusal(kind, name);
+    if (bad) return bad;
     if (this.#mapOf(kind).has(keyOf(kind, name))) return undefined;
     const held = this.#channels.size + this.#patterns.size;
     if (held >= this.#options.maxNames)
       return new SluiceError(
         'SLUICE_ERR_PUBSUB_LIMIT',
-        `ERR the broker already holds ${held} channels and patterns (SLUICE_SUBSCRIBER_MAX_CHANNELS)`,
+        `ERR the broker already holds ${held} channels and patterns${this.#options.owner ?? ''} (SLUICE_SUBSCRIBER_MAX_CHANNELS)`,
       );
     return undefined;
   }
@@ -207,6 +219,7 @@ export class SubscriberHub implements PubSubHub {
         this.#logger.error({ err: error }, 'a pub/sub listener threw on close');
       }
     }
+    if (this.#redis) (this.#options.budget ?? UNBOUNDED).give();
     this.#redis?.disconnect();
   }
 
@@ -257,7 +270,13 @@ export class SubscriberHub implements PubSubHub {
   /** The connection once it is ready, opening it on first use. Many callers share one wait. */
   #ready(): Promise<Redis> {
     if (this.#closed) return Promise.reject(unavailable());
-    this.#redis ??= this.#open();
+    if (this.#redis === undefined) {
+      const refused = (this.#options.budget ?? UNBOUNDED).take(
+        `the subscriber connection${this.#options.owner ?? ''}`,
+      );
+      if (refused) return Promise.reject(refused);
+      this.#redis = this.#open();
+    }
     const redis = this.#redis;
     if (redis.status === 'ready') return Promise.resolve(redis);
     this.#readyWait ??= new Promise<Redis>((resolve, reject) => {

@@ -9,6 +9,7 @@ import type { Telemetry } from '../telemetry.js';
 import { NotSentError } from './batcher.js';
 import { openConnection } from './redis-connection.js';
 import type { RedisTarget } from './target.js';
+import { type ConnectionBudget, UNBOUNDED } from './connection-budget.js';
 
 /** Options of the blocking pool; see SLUICE_BLOCKING_POOL_SIZE, SLUICE_BLOCKING_MAX_MS, SLUICE_BLOCKING_IDLE_MS. */
 export interface BlockingPoolOptions {
@@ -30,6 +31,12 @@ export interface BlockingPoolOptions {
   readonly control: () => Redis | undefined;
   /** Times commands, arms reply deadlines and idle timers; the real clock by default. */
   readonly clock?: Clock | undefined;
+  /** Each connection is taken from it (SLUICE_MAX_REDIS_CONNECTIONS); unbounded by default. */
+  readonly budget?: ConnectionBudget | undefined;
+  /** The setting `size` comes from and whose pool it is, for the full-pool error. Default `SLUICE_BLOCKING_POOL_SIZE`. */
+  readonly sizeSetting?: string | undefined;
+  /** Whose connections these are in errors, e.g. ` of tenant "app1"`; '' by default. */
+  readonly owner?: string | undefined;
 }
 
 /** A point-in-time view of the blocking pool, for metrics and tests. */
@@ -78,9 +85,11 @@ export class BlockingPool {
   #opened = 0;
   #closed = false;
   #idleWaiters: (() => void)[] = [];
+  readonly #budget: ConnectionBudget;
 
   constructor(options: BlockingPoolOptions, telemetry: Telemetry) {
     this.#options = options;
+    this.#budget = options.budget ?? UNBOUNDED;
     this.#clock = options.clock ?? realClock;
     this.#telemetry = telemetry;
   }
@@ -114,12 +123,14 @@ export class BlockingPool {
       return Promise.resolve(capped);
     }
     const slot = this.#acquire();
+    if (slot instanceof SluiceError) return Promise.resolve(slot);
     if (!slot) {
       this.#telemetry.refused('blocking_pool_full');
+      const { size, sizeSetting = 'SLUICE_BLOCKING_POOL_SIZE', owner = '' } = this.#options;
       return Promise.resolve(
         new SluiceError(
           'SLUICE_ERR_BLOCKING_POOL_FULL',
-          `ERR all ${this.#options.size} blocking connections are busy (SLUICE_BLOCKING_POOL_SIZE=${this.#options.size}); nothing was sent`,
+          `ERR all ${size} blocking connections${owner} are busy (${sizeSetting}=${size}); nothing was sent`,
         ),
       );
     }
@@ -143,8 +154,8 @@ export class BlockingPool {
     await Promise.allSettled([...this.#slots].map((slot) => this.#drop(slot, !slot.busy)));
   }
 
-  /** An idle connection, a new one while under the bound, or undefined when all are busy. */
-  #acquire(): Slot | undefined {
+  /** An idle connection, a new one while under the bound, undefined when all are busy, or the budget's refusal. */
+  #acquire(): Slot | SluiceError | undefined {
     const idle = this.#idle.pop();
     if (idle) {
       this.#clock.clearTimeout(idle.idleTimer);
@@ -152,6 +163,8 @@ export class BlockingPool {
       return idle;
     }
     if (this.#slots.size >= this.#options.size) return undefined;
+    const refused = this.#budget.take(`a blocking connection${this.#options.owner ?? ''}`);
+    if (refused) return refused;
     const redis = openConnection(
       {
         target: this.#options.target,
@@ -267,7 +280,7 @@ export class BlockingPool {
   /** Closes a connection at once; its running command, if any, settles with an error. */
   #kill(slot: Slot): void {
     slot.dead = true;
-    this.#slots.delete(slot);
+    if (this.#slots.delete(slot)) this.#budget.give();
     slot.redis.disconnect();
   }
 
@@ -290,7 +303,7 @@ export class BlockingPool {
   async #drop(slot: Slot, quit: boolean): Promise<void> {
     slot.dead = true;
     this.#clock.clearTimeout(slot.idleTimer);
-    this.#slots.delete(slot);
+    if (this.#slots.delete(slot)) this.#budget.give();
     const index = this.#idle.indexOf(slot);
     if (index !== -1) this.#idle.splice(index, 1);
     if (!quit || slot.redis.status !== 'ready') {

@@ -1,7 +1,7 @@
 // The SSE routes: /subscribe/<channel> and /psubscribe/<pattern> on the shared subscriber, /monitor on its own connection.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Redis } from 'ioredis';
-import { noPermission, type Principal, permitsStream } from '../protocol/auth.js';
+import { noPermission, type Principal, permitsStream, type TokensChange } from '../protocol/auth.js';
 import { type Clock, type ClockTimer, realClock } from '../clock.js';
 import { SluiceError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -13,23 +13,23 @@ import {
   KEEPALIVE,
   monitorLine,
 } from '../protocol/sse-events.js';
-import type { SubscriberHub } from '../pubsub/hub.js';
+import type { BackendOf } from '../exec/backend.js';
+import type { ConnectionBudget } from '../redis/connection-budget.js';
 import type { PubSubListener, PubSubMessage, SubscriptionKind } from '../pubsub/types.js';
 import { openConnection } from '../redis/redis-connection.js';
-import type { RedisTarget } from '../redis/target.js';
 import type { Telemetry } from '../telemetry.js';
 import type { Responder } from '../entrance/respond.js';
 import type { StreamHandler } from '../entrance/entrance.js';
 
 /** What the SSE routes need. */
 export interface SseOptions {
-  readonly hub: SubscriberHub;
+  /** Where a caller's subscriptions and MONITOR streams go: the broker's own Redis, or its tenant's. */
+  readonly backends: BackendOf;
+  /** MONITOR connections are taken from it (SLUICE_MAX_REDIS_CONNECTIONS). */
+  readonly budget: ConnectionBudget;
   readonly responder: Responder;
   readonly telemetry: Telemetry;
   readonly logger: Logger;
-  /** Redis for the dedicated /monitor connections. */
-  /** Where MONITOR streams open their own connection. */
-  readonly redisTarget: RedisTarget;
   readonly connectTimeoutMs: number;
   /** Bytes that may wait in one response before its reader is cut off (SLUICE_SUBSCRIBER_BUFFER_BYTES). */
   readonly bufferBytes: number;
@@ -57,6 +57,8 @@ type Route = 'subscribe' | 'psubscribe' | 'monitor';
 class EventStream {
   readonly res: ServerResponse;
   readonly route: Route;
+  /** Whose stream it is: a reload of the tokens file that removes the token ends it. */
+  readonly principal: Principal;
   #ended = false;
   readonly #limit: number;
   readonly #onOverflow: (stream: EventStream) => void;
@@ -66,9 +68,16 @@ class EventStream {
   /** Undoes the stream's subscription or connection; runs once. */
   cleanup: () => void = () => {};
 
-  constructor(res: ServerResponse, route: Route, limit: number, onOverflow: (stream: EventStream) => void) {
+  constructor(
+    res: ServerResponse,
+    route: Route,
+    principal: Principal,
+    limit: number,
+    onOverflow: (stream: EventStream) => void,
+  ) {
     this.res = res;
     this.route = route;
+    this.principal = principal;
     this.#limit = limit;
     this.#onOverflow = onOverflow;
   }
@@ -155,6 +164,18 @@ export class SseHandler implements StreamHandler {
     return { streams: this.#streams.size - monitors, monitors, cutOff: this.#cutOff, dropped: this.#dropped };
   }
 
+  /**
+   * The tokens file was reloaded: streams of removed tokens (or tokens moved to another tenant or tenant Redis) end with
+   * SLUICE_ERR_AUTH_REVOKED. A stream's rights were checked when it opened; other rights apply to new streams.
+   */
+  revoke(change: TokensChange): void {
+    const removed = new Set(change.removed);
+    for (const stream of [...this.#streams]) {
+      if (removed.has(stream.principal))
+        stream.end(errorComment('SLUICE_ERR_AUTH_REVOKED', 'ERR token revoked'));
+    }
+  }
+
   /** Ends every stream and refuses new ones (the broker drains). */
   close(): void {
     this.#closed = true;
@@ -168,7 +189,8 @@ export class SseHandler implements StreamHandler {
     principal: Principal,
     rawName: string,
   ): Promise<void> {
-    const { hub, responder } = this.#options;
+    const { responder } = this.#options;
+    const { hub } = this.#options.backends(principal.tenant);
     if (!permitsStream(principal, route)) return responder.error(res, route, noPermission(route));
     const kind: SubscriptionKind = route === 'subscribe' ? 'channel' : 'pattern';
     const name = decodeStreamName(rawName);
@@ -183,7 +205,7 @@ export class SseHandler implements StreamHandler {
       return responder.error(res, route, error as Error);
     }
     if (req.destroyed || res.destroyed) return;
-    const stream = this.#start(res, route);
+    const stream = this.#start(res, route, principal);
     if (!stream) return;
     const listener: PubSubListener = {
       deliver: (message) => this.#deliver(stream, message),
@@ -213,9 +235,17 @@ export class SseHandler implements StreamHandler {
       );
     // MONITOR takes a connection over for good, so each stream gets its own; ioredis's monitor mode (what
     // `redis.monitor()` builds) parses the lines. No reconnect: a lost connection ends the stream.
+    const refused = this.#options.budget.take('a MONITOR connection');
+    if (refused) return responder.error(res, 'monitor', refused);
+    let given = false;
+    const giveBack = () => {
+      if (given) return;
+      given = true;
+      this.#options.budget.give();
+    };
     const redis = openConnection(
       {
-        target: this.#options.redisTarget,
+        target: this.#options.backends(principal.tenant).target,
         name: 'sluice-monitor',
         connectTimeoutMs: this.#options.connectTimeoutMs,
       },
@@ -224,6 +254,8 @@ export class SseHandler implements StreamHandler {
     redis.on('error', (error: Error) =>
       logger.debug({ err: error, event: 'monitor_error' }, 'monitor connection error'),
     );
+    // No reconnects: once it ends, the connection is gone for good.
+    redis.once('end', giveBack);
     let gone = false;
     const onGone = () => {
       gone = true;
@@ -239,7 +271,7 @@ export class SseHandler implements StreamHandler {
     }
     res.off('close', onGone);
     if (gone || req.destroyed || res.destroyed) return void redis.disconnect();
-    const stream = this.#start(res, 'monitor');
+    const stream = this.#start(res, 'monitor', principal);
     if (!stream) return void redis.disconnect();
     stream.cleanup = () => redis.disconnect();
     redis.on('monitor', (time: string, args: string[], source: string, database: string) => {
@@ -279,7 +311,7 @@ export class SseHandler implements StreamHandler {
   }
 
   /** Sends the headers at once (the client treats the stream as open when they arrive) and tracks the stream. */
-  #start(res: ServerResponse, route: Route): EventStream | undefined {
+  #start(res: ServerResponse, route: Route, principal: Principal): EventStream | undefined {
     const { responder, telemetry, bufferBytes } = this.#options;
     if (this.#closed) {
       responder.error(res, route, new SluiceError('SLUICE_ERR_DRAINING', 'ERR the broker is shutting down'));
@@ -298,7 +330,7 @@ export class SseHandler implements StreamHandler {
     ]);
     res.flushHeaders();
     telemetry.httpResponse(route, 200);
-    const stream = new EventStream(res, route, bufferBytes, (s) => this.#overflow(s));
+    const stream = new EventStream(res, route, principal, bufferBytes, (s) => this.#overflow(s));
     this.#streams.add(stream);
     res.once('close', () => {
       stream.end();
@@ -327,7 +359,7 @@ export class SseHandler implements StreamHandler {
     }
     if (encoded) return stream.send(encoded);
     this.#dropped++;
-    this.#options.hub.noteDropped();
+    this.#options.backends(stream.principal.tenant).hub.noteDropped();
   }
 
   #overflow(stream: EventStream): void {

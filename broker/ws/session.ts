@@ -2,12 +2,13 @@
 import type { Clock } from '../clock.js';
 import { type Principal, noPermission } from '../protocol/auth.js';
 import { SluiceError } from '../errors.js';
-import type { Affinity, RequestRunner } from '../exec/request-runner.js';
+import type { Affinity } from '../exec/request-runner.js';
+import type { Backend, BackendOf } from '../exec/backend.js';
 import type { RequestTiming } from '../redis/outcome.js';
 import type { ClientFlow, Flows } from '../exec/flow.js';
 import type { Logger } from '../log.js';
 import type { CommandPreparer } from '../protocol/prepare.js';
-import type { PubSubHub, PubSubListener, PubSubMessage } from '../pubsub/types.js';
+import type { PubSubListener, PubSubMessage } from '../pubsub/types.js';
 import {
   type CommandRequest,
   countsFrame,
@@ -25,9 +26,8 @@ import { preparePipeline, prepareTransaction, sharedFailure } from '../protocol/
 /** What a session needs from the broker; shared by every session of a server. */
 export interface SessionDeps {
   readonly preparer: CommandPreparer;
-  readonly executor: RequestRunner;
-  /** The shared subscriber. */
-  readonly hub: PubSubHub;
+  /** Where a caller's requests and subscriptions run: the broker's own Redis, or its tenant's. */
+  readonly backends: BackendOf;
   readonly logger: Logger;
   /** SLUICE_MAX_PIPELINE_COMMANDS. */
   readonly maxPipelineCommands: number;
@@ -53,7 +53,9 @@ export class Session implements PubSubListener {
   /** Cleared by each heartbeat ping, set again by the pong. */
   alive = true;
   readonly #ws: WsConnection;
-  readonly #principal: Principal;
+  #principal: Principal;
+  /** Runs this socket's requests and subscriptions (its token's tenant). */
+  readonly #backend: Backend;
   readonly #base64: boolean;
   readonly #deps: SessionDeps;
   readonly #connId: number;
@@ -76,10 +78,25 @@ export class Session implements PubSubListener {
   constructor(ws: WsConnection, principal: Principal, base64: boolean, deps: SessionDeps, connId: number) {
     this.#ws = ws;
     this.#principal = principal;
+    this.#backend = deps.backends(principal.tenant);
     this.#base64 = base64;
     this.#deps = deps;
     this.#connId = connId;
     this.#flow = deps.flows?.client(principal, this.#startWaiting, true);
+  }
+
+  /** Who the socket's token is (it may change on a reload of the tokens file). */
+  get principal(): Principal {
+    return this.#principal;
+  }
+
+  /**
+   * The tokens file was reloaded: the token is gone or moved to another tenant (`undefined`: the socket closes with
+   * 4001 `token revoked`), or it now has other rights (they apply to the socket's next requests).
+   */
+  revise(principal: Principal | undefined): void {
+    if (principal) this.#principal = principal;
+    else this.#fail(new SluiceError('SLUICE_ERR_AUTH_REVOKED', 'ERR token revoked'));
   }
 
   /** Requests received and not yet answered. */
@@ -188,7 +205,7 @@ export class Session implements PubSubListener {
     if (this.#channels.size + this.#patterns.size > 0) {
       this.#channels.clear();
       this.#patterns.clear();
-      this.#deps.hub.unsubscribeAll(this);
+      this.#backend.hub.unsubscribeAll(this);
     }
   }
 
@@ -218,7 +235,8 @@ export class Session implements PubSubListener {
   #commands(request: CommandRequest): void {
     const flow = this.#flow;
     flow?.started();
-    const { preparer, executor } = this.#deps;
+    const { preparer } = this.#deps;
+    const executor = this.#backend.requests;
     const { idJson } = request;
     const timing: RequestTiming = {
       deadline:
@@ -261,7 +279,7 @@ export class Session implements PubSubListener {
 
   #subscription(request: SubscriptionRequest): void {
     const { idJson, op, subscriptionKind: kind } = request;
-    const hub = this.#deps.hub;
+    const hub = this.#backend.hub;
     // Every right may listen (read-only tokens included); a token's own allow/deny lists still apply.
     const { allow, deny } = this.#principal;
     if (deny?.has(op) || (allow && !allow.has(op))) return this.#answer(errorFrame(idJson, noPermission(op)));

@@ -2,17 +2,16 @@
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { type RawData, type ServerOptions, type WebSocket, WebSocketServer } from 'ws';
-import type { Principal } from '../protocol/auth.js';
+import type { Principal, TokensChange } from '../protocol/auth.js';
 import { type Clock, type ClockTimer, realClock } from '../clock.js';
 import { SluiceError } from '../errors.js';
-import type { RequestRunner } from '../exec/request-runner.js';
+import type { BackendOf } from '../exec/backend.js';
 import type { UpgradeHandler, UpgradeRequest } from '../entrance/upgrade.js';
 import type { AdmittedUpgrade } from '../entrance/entrance.js';
 import { writeRawError } from '../entrance/raw-error.js';
 import type { Flows } from '../exec/flow.js';
 import type { Logger } from '../log.js';
 import type { CommandPreparer } from '../protocol/prepare.js';
-import type { PubSubHub } from '../pubsub/types.js';
 import type { ReaderLimits } from './close.js';
 import { WsConnection } from './ws-socket.js';
 import { wantsBase64 } from './ws-messages.js';
@@ -43,12 +42,11 @@ export interface WsServerOptions {
 /** What the endpoint needs from the broker. */
 export interface WsServerDeps {
   readonly preparer: CommandPreparer;
-  readonly executor: RequestRunner;
+  /** Where a caller's requests and subscriptions run: the broker's own Redis, or its tenant's. */
+  readonly backends: BackendOf;
   readonly logger: Logger;
   /** A fresh sync token for refused upgrades (every HTTP response carries one). */
   syncToken(): string;
-  /** The shared subscriber (SSE and WebSocket subscriptions). */
-  readonly hub: PubSubHub;
   /** Counts limit refusals (sockets, in-flight, slow readers). */
   readonly telemetry: Telemetry;
   /** Reply-byte bounds per socket and per token; none when absent. */
@@ -133,8 +131,7 @@ export class WsServer implements UpgradeHandler {
     );
     this.#sessionDeps = {
       preparer: deps.preparer,
-      executor: deps.executor,
-      hub: deps.hub,
+      backends: deps.backends,
       logger: deps.logger,
       maxPipelineCommands: options.maxPipelineCommands,
       maxInflight: options.maxInflight,
@@ -200,6 +197,20 @@ export class WsServer implements UpgradeHandler {
     });
     for (const session of this.#sessions) session.drain();
     return done;
+  }
+
+  /**
+   * The tokens file was reloaded: sockets of removed tokens (or tokens moved to another tenant) close with 4001
+   * `token revoked`; sockets of tokens with other rights use them from their next request.
+   */
+  revoke(change: TokensChange): void {
+    if (change.removed.length === 0 && change.changed.size === 0) return;
+    const removed = new Set(change.removed);
+    for (const session of this.#sessions) {
+      const { principal } = session;
+      if (removed.has(principal)) session.revise(undefined);
+      else if (change.changed.has(principal)) session.revise(change.changed.get(principal));
+    }
   }
 
   /** Destroys every socket still open (after the drain deadline) and stops the heartbeat. */

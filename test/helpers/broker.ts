@@ -118,6 +118,8 @@ export interface BrokerProcess {
   readonly adminUrl: string;
   /** What it wrote to stderr (its log) so far. */
   stderr(): string;
+  /** What it wrote to stdout so far (its `sluice ready http=… admin=…` line). */
+  stdout(): string;
   /** SIGTERM and wait for the exit. */
   stop(): Promise<void>;
 }
@@ -151,7 +153,7 @@ export async function spawnBrokerProcess(
     });
     child.once('exit', (code) => reject(new Error(`exited with ${code}: ${out}${err}`)));
   });
-  return { child, url, adminUrl, stderr: () => err, stop };
+  return { child, url, adminUrl, stderr: () => err, stdout: () => out, stop };
 }
 
 /** A broker started from its build (`dist/broker/main.js`), as `npm start` and the image run it. */
