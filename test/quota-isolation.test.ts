@@ -19,9 +19,9 @@ t.setTimeout(240_000);
 const QUIET = 'quota-quiet-tenant-token';
 const NOISY = 'quota-noisy-tenant-token';
 /** The noisy tenant's quota, and ten times it: what it sends. */
-const NOISY_QUOTA = 200;
+const NOISY_QUOTA = 100;
 const NOISY_RATE = 10 * NOISY_QUOTA;
-const WINDOW_MS = 1500;
+const WINDOW_MS = 2000;
 const ROUNDS = 9;
 /** The quiet tenant's pace: one request every this many ms, each waiting for the one before. */
 const QUIET_EVERY_MS = 4;
