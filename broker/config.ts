@@ -40,6 +40,11 @@ export interface Config {
   readonly maxReplyBytes: number;
   readonly clientMaxPendingBytes: number;
   readonly tokenMaxPendingBytes: number;
+  readonly tokenRequestsPerSecond: number;
+  readonly tokenBurst: number;
+  readonly tokenCommandsPerSecond: number;
+  readonly tokenMaxInflight: number;
+  readonly tokenMaxSockets: number;
   readonly drainTimeoutMs: number;
   readonly httpHeadersTimeoutMs: number;
   readonly httpRequestTimeoutMs: number;
@@ -275,6 +280,38 @@ export const OPTIONS: readonly OptionSpec[] = [
     help: 'The same, over all connections and WebSockets of one token (their unread answers plus their running requests at their recent reply size): over it, none of them starts a second request until answers are read.',
   },
   {
+    key: 'tokenRequestsPerSecond',
+    kind: int(0, 1_000_000_000),
+    default: 0,
+    help: 'Default quota of every token: requests per second, over all workers (a token bucket; each HTTP request and WebSocket request counts 1). 0: no limit. A tokens-file `quota` overrides it (docs/quotas.md).',
+  },
+  {
+    key: 'tokenBurst',
+    kind: int(0, 1_000_000_000),
+    default: 0,
+    help: 'Requests a token may send at once before SLUICE_TOKEN_REQUESTS_PER_SECOND applies (the bucket size). 0: one second of that rate.',
+  },
+  {
+    key: 'tokenCommandsPerSecond',
+    kind: int(0, 1_000_000_000),
+    default: 0,
+    help: 'Default quota of every token: commands per second, each command of a /pipeline, /multi-exec or WebSocket pipeline counted. 0: no limit.',
+  },
+  {
+    key: 'tokenMaxInflight',
+    kind: int(0, 1_000_000_000),
+    // As many as a process takes connections: a single app never meets it, while one of many apps cannot pile up
+    // unbounded WebSocket requests (SLUICE_WS_MAX_INFLIGHT × sockets); many apps on one broker set it lower.
+    default: 16384,
+    help: 'Default quota of every token: requests in flight (sent, not yet answered) over all its connections and workers; past it 429. 0: no limit.',
+  },
+  {
+    key: 'tokenMaxSockets',
+    kind: int(0, 1_000_000_000),
+    default: 16384,
+    help: 'Default quota of every token: WebSockets and SSE streams open at once, over all workers; past it 429. 0: no limit.',
+  },
+  {
     key: 'drainTimeoutMs',
     kind: int(0, 3_600_000),
     default: 10000,
@@ -505,6 +542,9 @@ export function parseConfig(
     problems.push(
       'SLUICE_TLS_CLIENT_CA_FILE needs SLUICE_TLS_CERT_FILE and SLUICE_TLS_KEY_FILE: client certificates are asked for during a TLS handshake',
     );
+  }
+  if ((config['tokenBurst'] as number) > 0 && config['tokenRequestsPerSecond'] === 0) {
+    problems.push('SLUICE_TOKEN_BURST needs SLUICE_TOKEN_REQUESTS_PER_SECOND (it is the size of its bucket)');
   }
   if (config['redisClusterNodes'] !== undefined && config['redisSentinels'] !== undefined) {
     problems.push('SLUICE_REDIS_CLUSTER_NODES and SLUICE_REDIS_SENTINELS exclude each other');

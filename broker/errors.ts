@@ -244,6 +244,30 @@ export const ERROR_CATALOGUE = {
     retryable: true,
     meaning: 'The socket already has SLUICE_WS_MAX_INFLIGHT requests unanswered; this one was not run.',
   },
+  SLUICE_ERR_QUOTA_REQUESTS: {
+    status: 429,
+    retryable: true,
+    meaning:
+      'The token (or its tenant) is over its requests per second: `quota.requestsPerSecond`/`quota.burst` in the tokens file, else SLUICE_TOKEN_REQUESTS_PER_SECOND/SLUICE_TOKEN_BURST. Nothing ran; Retry-After says when the bucket has room.',
+  },
+  SLUICE_ERR_QUOTA_COMMANDS: {
+    status: 429,
+    retryable: true,
+    meaning:
+      'The token (or its tenant) is over its commands per second (each command of a pipeline or transaction counts): `quota.commandsPerSecond`, else SLUICE_TOKEN_COMMANDS_PER_SECOND. Nothing ran; Retry-After says when.',
+  },
+  SLUICE_ERR_QUOTA_INFLIGHT: {
+    status: 429,
+    retryable: true,
+    meaning:
+      'The token (or its tenant) already has its requests in flight (sent, not yet answered): `quota.inflight`, else SLUICE_TOKEN_MAX_INFLIGHT. Nothing ran.',
+  },
+  SLUICE_ERR_QUOTA_SOCKETS: {
+    status: 429,
+    retryable: true,
+    meaning:
+      'The token (or its tenant) already has its WebSockets and SSE streams open: `quota.sockets`, else SLUICE_TOKEN_MAX_SOCKETS. The upgrade or stream is refused.',
+  },
   SLUICE_ERR_WS_MAX_SOCKETS: {
     status: 503,
     retryable: true,
@@ -278,7 +302,7 @@ export class SluiceError extends Error {
   readonly code: ErrorCode;
   readonly status: number;
   readonly retryable: boolean;
-  /** Seconds for `Retry-After` on retryable 503s. */
+  /** Seconds for `Retry-After` on 503s and 429s. */
   readonly retryAfterSeconds: number | undefined;
 
   constructor(code: ErrorCode, message: string, options?: { cause?: unknown; retryAfterSeconds?: number }) {
@@ -288,7 +312,8 @@ export class SluiceError extends Error {
     const spec: ErrorSpec = ERROR_CATALOGUE[code];
     this.status = spec.status;
     this.retryable = spec.retryable;
-    this.retryAfterSeconds = spec.status === 503 ? (options?.retryAfterSeconds ?? 1) : undefined;
+    this.retryAfterSeconds =
+      spec.status === 503 || spec.status === 429 ? (options?.retryAfterSeconds ?? 1) : undefined;
   }
 }
 

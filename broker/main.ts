@@ -39,6 +39,12 @@ function inheritedTicketKeys(): Buffer | undefined {
   return keys.length === TICKET_KEYS_BYTES ? keys : undefined;
 }
 
+/**
+ * The variable through which the primary tells each worker its place (0 … SLUICE_WORKERS-1), for its exact part of
+ * every quota; a worker that replaces a dead one gets the same place. Internal: not a setting.
+ */
+const WORKER_INDEX_ENV = 'SLUICE_INTERNAL_WORKER_INDEX';
+
 /** Message a worker sends its primary once it listens. */
 interface ReadyMessage {
   readonly sluice: 'ready';
@@ -216,7 +222,10 @@ async function runPrimary(
   );
   // Workers run with the V8 settings the broker is tuned for, even when the primary was started without them.
   cluster.setupPrimary({ execArgv: [...process.execArgv, ...missingNodeFlags()] });
-  for (let i = 0; i < config.workers; i++) cluster.fork(env);
+  const places = new Map<number, number>();
+  const fork = (index: number) =>
+    places.set(cluster.fork({ ...env, [WORKER_INDEX_ENV]: String(index) }).id, index);
+  for (let i = 0; i < config.workers; i++) fork(i);
   cluster.on('message', (worker, message: ReadyMessage) => {
     if (message?.sluice !== 'ready') return;
     ready.add(worker.id);
@@ -236,7 +245,9 @@ async function runPrimary(
       return;
     }
     logger.error({ event: 'worker_exit', code }, 'a worker exited; starting another');
-    cluster.fork(env);
+    const index = places.get(worker.id) ?? 0;
+    places.delete(worker.id);
+    fork(index);
   });
   // Each worker reloads for itself: they serve the connections.
   onReload = () => {
@@ -265,6 +276,7 @@ async function main(): Promise<void> {
       logger: logger.child({ worker: cluster.worker?.id }),
       admin: false,
       ...(ticketKeys ? { tlsTicketKeys: ticketKeys } : {}),
+      workerShare: { index: Number(process.env[WORKER_INDEX_ENV] ?? 0), count: config.workers },
     });
     guardedMetrics = broker.metrics;
     if (broker.metrics) shareWithPrimary(broker.metrics.registry);

@@ -21,7 +21,12 @@ export type RefusalReason =
   /** A client's reading was paused over SLUICE_CLIENT_/TOKEN_MAX_PENDING_BYTES: slowed, not refused. */
   | 'reply_bytes_throttled'
   /** A request's replies passed SLUICE_MAX_REPLY_BYTES: its later replies were dropped (counted once per request). */
-  | 'reply_too_large';
+  | 'reply_too_large'
+  /** A token or tenant was over one of its quotas (by kind: sluice_quota_refusals_total). */
+  | 'quota';
+
+/** Which quota a refusal was over. */
+export type QuotaKind = 'requests' | 'commands' | 'inflight' | 'sockets';
 
 /** What reached the process guard: a thrown error no one caught, or a rejected promise no one handled. */
 export type GuardedKind = 'uncaught_exception' | 'unhandled_rejection';
@@ -39,6 +44,8 @@ export interface Telemetry {
   httpResponse(route: string, status: number): void;
   /** A Redis connection of `pool` started reconnecting. */
   redisReconnect(pool: string): void;
+  /** A request, socket or stream was refused over a quota; `tenant` is the tenant's name, or `default`. */
+  quotaRefused(kind: QuotaKind, tenant: string): void;
   /** The tokens file was read again (on change or SIGHUP): taken, the same as before, or refused (the last good kept). */
   tokensReloaded(outcome: TokensReloadOutcome): void;
 }
@@ -54,5 +61,6 @@ export const NO_TELEMETRY: Telemetry = {
   refused() {},
   httpResponse() {},
   redisReconnect() {},
+  quotaRefused() {},
   tokensReloaded() {},
 };

@@ -126,7 +126,15 @@ export const METRICS = [
     labels: ['reason'],
     help: 'Requests or commands refused before reaching Redis, by reason (the limit or rule hit).',
     rises:
-      'queue_full/queue_timeout: the pool is the bottleneck; redis_unavailable: Redis is down; noperm/auth: a caller lacks rights; command_refused: a command needs another route; blocking_pool_full, ws_limit, too_large, reply_too_large: that limit was hit; reply_bytes_throttled: a client pulling large replies was paused (slowed, not refused) over SLUICE_CLIENT_MAX_PENDING_BYTES or SLUICE_TOKEN_MAX_PENDING_BYTES.',
+      'queue_full/queue_timeout: the pool is the bottleneck; redis_unavailable: Redis is down; noperm/auth: a caller lacks rights; command_refused: a command needs another route; blocking_pool_full, ws_limit, too_large, reply_too_large: that limit was hit; reply_bytes_throttled: a client pulling large replies was paused (slowed, not refused) over SLUICE_CLIENT_MAX_PENDING_BYTES or SLUICE_TOKEN_MAX_PENDING_BYTES; quota: a caller over its quota (by kind in sluice_quota_refusals_total).',
+  },
+  {
+    name: 'sluice_quota_refusals_total',
+    type: 'counter',
+    labels: ['kind', 'tenant'],
+    help: "Requests, sockets and streams refused over a token's or tenant's quota, by kind (requests, commands, inflight, sockets) and tenant (its name from the tokens file; `default` for tokens without one, each with a quota of its own).",
+    rises:
+      'A caller sends more than its quota allows (docs/quotas.md): expected for a noisy app, a sign to raise the quota when it is a steady one.',
   },
   {
     name: 'sluice_redis_up',

@@ -1,6 +1,6 @@
 // Event-fed families without a per-event label lookup: batch sizes, refusals and reconnects.
 import type { Registry } from 'prom-client';
-import type { GuardedKind, RefusalReason, TokensReloadOutcome } from '../broker/telemetry.js';
+import type { GuardedKind, QuotaKind, RefusalReason, TokensReloadOutcome } from '../broker/telemetry.js';
 import type { FastCounter, FastHistogram } from './fast-families.js';
 import { eventCounter, histogram } from './family.js';
 
@@ -41,6 +41,26 @@ export function registerReconnectMetrics(registry: Registry): (pool: string) => 
 export function registerGuardMetrics(registry: Registry): (kind: GuardedKind) => void {
   const guarded = eventCounter(registry, 'sluice_process_guard_total');
   return (kind) => guarded.labels(kind).inc();
+}
+
+/** `sluice_quota_refusals_total` by kind and tenant (names from the tokens file: bounded), children cached. */
+export class QuotaMetrics {
+  readonly #refusals: FastCounter;
+  readonly #children = new Map<string, { inc(): void }>();
+
+  constructor(registry: Registry) {
+    this.#refusals = eventCounter(registry, 'sluice_quota_refusals_total');
+  }
+
+  refused(kind: QuotaKind, tenant: string): void {
+    const key = `${kind}\n${tenant}`;
+    let child = this.#children.get(key);
+    if (child === undefined) {
+      child = this.#refusals.labels(kind, tenant);
+      this.#children.set(key, child);
+    }
+    child.inc();
+  }
 }
 
 /** `sluice_tokens_reloads_total` by outcome. Rare events: no cache needed. */

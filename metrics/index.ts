@@ -5,6 +5,7 @@ import { registerAdmissionMetrics } from './admission-metrics.js';
 import { DEFAULT_METRICS_PREFIX } from './catalogue.js';
 import { CommandMetrics } from './commands.js';
 import {
+  QuotaMetrics,
   RefusalMetrics,
   registerBatchMetrics,
   registerGuardMetrics,
@@ -69,6 +70,7 @@ export function createMetrics(options: MetricsOptions): Metrics {
     commands: new CommandMetrics(registry),
     http: new HttpMetrics(registry),
     refusals: new RefusalMetrics(registry),
+    quotas: new QuotaMetrics(registry),
     reconnect: registerReconnectMetrics(registry),
     tokensReload: registerTokensReloadMetrics(registry),
   });

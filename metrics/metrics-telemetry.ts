@@ -1,8 +1,14 @@
 // The Telemetry the broker calls on its hot path, feeding the event-driven families of one registry.
 import type { FastHistogram } from './fast-families.js';
-import type { CommandOutcome, RefusalReason, Telemetry, TokensReloadOutcome } from '../broker/telemetry.js';
+import type {
+  CommandOutcome,
+  QuotaKind,
+  RefusalReason,
+  Telemetry,
+  TokensReloadOutcome,
+} from '../broker/telemetry.js';
 import type { CommandMetrics } from './commands.js';
-import type { RefusalMetrics } from './events.js';
+import type { QuotaMetrics, RefusalMetrics } from './events.js';
 import type { HttpMetrics } from './http.js';
 
 /** The families telemetry feeds. */
@@ -12,6 +18,7 @@ export interface TelemetryFamilies {
   readonly commands: CommandMetrics;
   readonly http: HttpMetrics;
   readonly refusals: RefusalMetrics;
+  readonly quotas: QuotaMetrics;
   readonly reconnect: (pool: string) => void;
   readonly tokensReload: (outcome: TokensReloadOutcome) => void;
 }
@@ -50,6 +57,11 @@ export class MetricsTelemetry implements Telemetry {
 
   redisReconnect(pool: string): void {
     this.#families.reconnect(pool);
+  }
+
+  quotaRefused(kind: QuotaKind, tenant: string): void {
+    this.#families.refusals.refused('quota');
+    this.#families.quotas.refused(kind, tenant);
   }
 
   tokensReloaded(outcome: TokensReloadOutcome): void {

@@ -49,10 +49,10 @@ t.test('--help lists every option with its env name and default', async (t) => {
 t.test('numeric options carry their unit in their name', async (t) => {
   for (const option of OPTIONS) {
     if (option.kind.type !== 'int') continue;
-    const countLike = /(Size|Max|Inflight|Workers|Port|Connections|Sockets|Commands|Channels)$/i.test(
+    const countLike = /(Size|Max|Inflight|Workers|Port|Connections|Sockets|Commands|Channels|Burst)$/i.test(
       option.key,
     );
-    t.ok(countLike || /(Ms|Bytes)$/.test(option.key), `${option.key} says its unit`);
+    t.ok(countLike || /(Ms|Bytes|PerSecond)$/.test(option.key), `${option.key} says its unit`);
   }
 });
 

@@ -6,7 +6,14 @@ import { Flows, LARGE_REPLY_BYTES } from '../broker/exec/flow.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
-const principal: Principal = { name: 't', right: 'admin', allow: undefined, deny: undefined, tenant: '' };
+const principal: Principal = {
+  name: 't',
+  right: 'admin',
+  allow: undefined,
+  deny: undefined,
+  tenant: '',
+  quotaKey: 't',
+};
 
 t.test(
   'a client with nothing running may always start; a running one is bounded by its expected replies',

@@ -14,7 +14,14 @@ import { Peer } from './helpers/ws.js';
 import { waitFor } from './helpers/time.js';
 
 const HEARTBEAT_MS = 200;
-const ADMIN = { name: 'test', right: 'admin', allow: undefined, deny: undefined, tenant: '' } as const;
+const ADMIN = {
+  name: 'test',
+  right: 'admin',
+  allow: undefined,
+  deny: undefined,
+  tenant: '',
+  quotaKey: 't',
+} as const;
 
 /** A WsServer on `clock` behind a bare node:http server; no request is sent, so it needs no preparer or executor. */
 async function start(t: Test, clock: ManualClock) {

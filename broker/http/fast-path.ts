@@ -9,6 +9,7 @@ import type { CallerMemo } from '../entrance/entrance.js';
 import { keepSocketErrorsLocal } from '../entrance/socket-errors.js';
 import { readWireRequest, type WireLimits, type WireRequest } from './wire-request.js';
 import type { ClientFlow } from '../exec/flow.js';
+import type { QuotaAccount } from '../entrance/quotas.js';
 
 /** Where the fast path sends requests: serves one and returns true, or returns false to leave it to node:http. */
 export interface FastHost {
@@ -85,6 +86,8 @@ export interface FastCaller extends CallerMemo {
 /** One response of a fast connection; the fields and methods the Responder uses of a ServerResponse. */
 export class FastResponse {
   headersSent = false;
+  /** The quota account the request counts as in flight on, until it is answered or its client goes away. */
+  quota: QuotaAccount | undefined;
   #connection: FastConnection;
   #head = '';
   #body: string | Buffer | undefined;
@@ -134,6 +137,7 @@ export class FastResponse {
   /** Completes the response with its body; it is written in request order. */
   end(body: string | Buffer): this {
     this.#body = body;
+    this.#leaveQuota();
     this.#connection.flow?.answered(body.length);
     this.#connection.flush();
     return this;
@@ -164,7 +168,15 @@ export class FastResponse {
 
   /** The client went away before this response was written. */
   abandon(): void {
+    this.#leaveQuota();
     for (const listener of this.#abandoned ?? []) listener();
+  }
+
+  #leaveQuota(): void {
+    const quota = this.quota;
+    if (quota === undefined) return;
+    this.quota = undefined;
+    quota.leave();
   }
 }
 

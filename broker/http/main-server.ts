@@ -24,6 +24,7 @@ import {
 import { writeRawError } from '../entrance/raw-error.js';
 import type { UpgradeHandler } from '../entrance/upgrade.js';
 import type { Flows } from '../exec/flow.js';
+import type { Quotas } from '../entrance/quotas.js';
 
 export interface MainServerOptions {
   /** SLUICE_BASE_PATH: '' or a prefix such as `/redis` that every route sits under. */
@@ -64,6 +65,8 @@ export interface MainServerParts {
   readonly upgrades: UpgradeHandler;
   /** Reply-byte bounds per connection and per token (SLUICE_CLIENT_/TOKEN_MAX_PENDING_BYTES). */
   readonly flows: Flows;
+  /** Per-token (or tenant) quotas, checked before a request is read further or queued. */
+  readonly quotas: Quotas;
 }
 
 /**
@@ -84,6 +87,7 @@ export class MainServer implements FastHost {
   readonly #streams: StreamHandler;
   readonly #upgrades: UpgradeHandler;
   readonly #flows: Flows;
+  readonly #quotas: Quotas;
   /** Responses not yet finished, so drain() can tell their clients not to reuse the connection. */
   readonly #open = new Set<ServerResponse>();
 
@@ -94,6 +98,7 @@ export class MainServer implements FastHost {
     this.#streams = parts.streams;
     this.#upgrades = parts.upgrades;
     this.#flows = parts.flows;
+    this.#quotas = parts.quotas;
     this.#clock = options.clock ?? realClock;
     const httpOptions = {
       headersTimeout: options.headersTimeoutMs,
@@ -213,6 +218,14 @@ export class MainServer implements FastHost {
     connection.flow ??= this.#flows.client(admission.principal, connection.resumeReading);
     const flow = connection.flow;
     flow.started();
+    // A single command counts against commands/s here; a pipeline's commands once its body is parsed.
+    const route = admission.route;
+    const quota = this.#quotas.enter(admission.principal, route === 'single' || route === 'path' ? 1 : 0);
+    if (quota instanceof SluiceError) {
+      this.#responder.error(response, route, quota);
+      return true;
+    }
+    response.quota = quota;
     this.#rest.handle(
       {
         route: admission.route,
@@ -225,6 +238,7 @@ export class MainServer implements FastHost {
         body: request.body,
         onAbandon: (listener) => response.onAbandon(listener),
         largeReplies: flow.largeReplies,
+        quota,
       },
       response,
     );
@@ -261,9 +275,16 @@ export class MainServer implements FastHost {
     }
     const { route, pathname, query, principal } = admission;
     if (route === 'subscribe' || route === 'psubscribe' || route === 'monitor') {
+      const stream = this.#quotas.openSocket(principal);
+      if (stream instanceof SluiceError) return this.#responder.error(res, route, stream);
+      res.once('close', () => stream.closeSocket());
       const name = route === 'monitor' ? '' : pathname.slice(route.length + 2);
       return this.#streams.handle(req, res, route, principal, name);
     }
+    // Refused before its body is read: node:http discards the body of an answered request.
+    const quota = this.#quotas.enter(principal, route === 'single' || route === 'path' ? 1 : 0);
+    if (quota instanceof SluiceError) return this.#responder.error(res, route, quota);
+    res.once('close', () => quota.leave());
     this.#rest.handle(
       {
         route,
@@ -278,6 +299,7 @@ export class MainServer implements FastHost {
           res.once('close', () => {
             if (!res.writableFinished) listener();
           }),
+        quota,
       },
       res,
     );

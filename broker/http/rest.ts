@@ -13,6 +13,7 @@ import type { Responder, ResponseSink } from '../entrance/respond.js';
 import type { HttpRoute } from '../entrance/entrance.js';
 import { itemsJson } from '../protocol/items.js';
 import { preparePipeline, prepareTransaction, sharedFailure } from '../protocol/batch.js';
+import type { QuotaAccount, Quotas } from '../entrance/quotas.js';
 
 /** How replies are written for one request. */
 interface Format {
@@ -37,6 +38,8 @@ export interface RestRequest {
   readonly onAbandon: (listener: () => void) => void;
   /** Whether its client's answers are expected to be large (see RequestTiming.largeReplies); false when unknown. */
   readonly largeReplies?: boolean;
+  /** The caller's quota account, the request admitted on it (its commands are counted once parsed). */
+  readonly quota?: QuotaAccount | undefined;
 }
 
 /** What the REST handler needs from the broker. */
@@ -47,6 +50,8 @@ export interface RestDeps {
   readonly responder: Responder;
   readonly maxBodyBytes: number;
   readonly maxPipelineCommands: number;
+  /** Counts the commands of a /pipeline or /multi-exec against commands/s; none when undefined. */
+  readonly quotas?: Quotas | undefined;
 }
 
 /** Reads the request headers that choose the reply format and deadline; throws a 400 on bad values. */
@@ -217,13 +222,13 @@ export class RestHandler {
           );
         }
         case 'pipeline': {
-          const items = preparePipeline(preparer, this.#commandList(body), req.principal);
+          const items = preparePipeline(preparer, this.#commandList(req, body), req.principal);
           return executor.pipeline(items, withCallerSignal(req, items, timing), undefined, (outcomes) =>
             this.#answer(res, route, () => this.#pipeline(res, outcomes, format)),
           );
         }
         case 'multi-exec': {
-          const prepared = prepareTransaction(preparer, this.#commandList(body), req.principal);
+          const prepared = prepareTransaction(preparer, this.#commandList(req, body), req.principal);
           if (prepared instanceof SluiceError) return this.#fail(res, route, prepared);
           return executor.transaction(prepared, timing, undefined, (outcome) =>
             this.#answer(res, route, () => this.#transaction(res, outcome, format)),
@@ -247,9 +252,15 @@ export class RestHandler {
     return parseCommandBody(body.toString('utf8'));
   }
 
-  /** The commands of a /pipeline or /multi-exec body. */
-  #commandList(body: Buffer): Arg[][] {
-    return parseCommandList(parseJson(body.toString('utf8')), this.#deps.maxPipelineCommands);
+  /** The commands of a /pipeline or /multi-exec body, counted against the caller's commands/s (throws when over). */
+  #commandList(req: RestRequest, body: Buffer): Arg[][] {
+    const list = parseCommandList(parseJson(body.toString('utf8')), this.#deps.maxPipelineCommands);
+    const { quotas } = this.#deps;
+    if (quotas && req.quota) {
+      const refusal = quotas.commands(req.principal, req.quota, list.length);
+      if (refusal) throw refusal;
+    }
+    return list;
   }
 
   /** Writes an answer; a failure while encoding it is logged and answered as an internal error. */

@@ -35,6 +35,7 @@ import { NO_TELEMETRY, type RefusalReason, type Telemetry } from '../telemetry.j
 import { createMetrics, type Metrics, type PoolSample } from '../../metrics/index.js';
 import { WsServer } from '../ws/ws-server.js';
 import { newTicketKeys, readTlsCertificate, tlsFilesOf, TlsReloader } from './tls-certificates.js';
+import { Quotas, type WorkerShare } from '../entrance/quotas.js';
 
 /** Everything a broker process needs beyond its Config. */
 export interface BrokerDeps {
@@ -56,6 +57,8 @@ export interface BrokerDeps {
    * to all its workers so a session resumes on any of them. Default: new ones for this process.
    */
   readonly tlsTicketKeys?: Buffer;
+  /** This process's part of each quota (worker i of SLUICE_WORKERS); the whole of them by default. */
+  readonly workerShare?: WorkerShare;
 }
 
 /** The parts of a running broker that transports, metrics and tests reach for. */
@@ -72,6 +75,8 @@ export interface BrokerParts {
   readonly cluster: Cluster | undefined;
   readonly preparer: CommandPreparer;
   readonly auth: Authenticator;
+  /** Per-token (or tenant) quotas of this process. */
+  readonly quotas: Quotas;
   readonly responder: Responder;
   readonly server: MainServer;
   /** The /ws endpoint. */
@@ -199,6 +204,20 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
   });
   const auth = new Authenticator([...deps.tokens, ...startEntries]);
   tenants.update(Authenticator.tenantsOf(startEntries));
+  const quotas = new Quotas({
+    quotas: auth.quotas,
+    defaults: {
+      requestsPerSecond: config.tokenRequestsPerSecond,
+      burst: config.tokenBurst,
+      commandsPerSecond: config.tokenCommandsPerSecond,
+      inflight: config.tokenMaxInflight,
+      sockets: config.tokenMaxSockets,
+    },
+    share: deps.workerShare,
+    clock,
+    // The tenant label as the pool metrics give it: `default` for the tokens on the broker's own Redis.
+    refused: (kind, principal) => telemetry.quotaRefused(kind, principal.tenant || 'default'),
+  });
   const responder = new Responder(createSyncTokens(), telemetry);
   const rest = new RestHandler(
     {
@@ -207,6 +226,7 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
       responder,
       maxBodyBytes: config.maxBodyBytes,
       maxPipelineCommands: config.maxPipelineCommands,
+      quotas,
     },
     logger,
   );
@@ -236,6 +256,7 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
       logger,
       telemetry,
       flows,
+      quotas,
       syncToken: () => responder.syncToken(),
     },
     {
@@ -250,7 +271,7 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
     },
   );
   const server = new MainServer(
-    { auth, rest, responder, streams: sse, upgrades: ws, flows },
+    { auth, rest, responder, streams: sse, upgrades: ws, flows, quotas },
     {
       headersTimeoutMs: config.httpHeadersTimeoutMs,
       requestTimeoutMs: config.httpRequestTimeoutMs,
@@ -365,6 +386,8 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
             ws.revoke(change);
             sse.revoke(change);
             tenants.update(Authenticator.tenantsOf(entries));
+            // A changed quota applies at once; counts of tokens still present carry over.
+            quotas.update(auth.quotas);
           },
         },
         logger,
@@ -401,6 +424,7 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
     cluster,
     preparer,
     auth,
+    quotas,
     responder,
     server,
     ws,

@@ -3,6 +3,7 @@ import { hash, timingSafeEqual } from 'node:crypto';
 import { redisUrlProblem } from '../config.js';
 import { SluiceError } from '../errors.js';
 import type { CommandInfo } from './command-table.js';
+import { parseQuotaSpec, type QuotaSpec, sameQuota } from './quota-spec.js';
 
 /** `admin`: everything, /monitor and admin-flagged commands included. `readwrite`: all but admin commands. `readonly`: reads. */
 export type Right = 'admin' | 'readwrite' | 'readonly';
@@ -19,6 +20,11 @@ export interface Principal {
   readonly deny: ReadonlySet<string> | undefined;
   /** The tenant whose Redis runs its commands; DEFAULT_TENANT ('') for the broker's own Redis. A metric label. */
   readonly tenant: string;
+  /**
+   * Whose quota its requests count against: one key per token (stable across reloads of the tokens file), or one
+   * per tenant, shared by its tokens. Never shown: it derives from the token's digest.
+   */
+  readonly quotaKey: string;
 }
 
 /** The tenant of tokens without one: the broker's own Redis (SLUICE_REDIS_URL). */
@@ -33,6 +39,8 @@ export interface TokenEntry {
   readonly deny?: readonly string[];
   /** The tenant it belongs to, with that tenant's Redis; absent: the broker's own Redis. */
   readonly tenant?: { readonly name: string; readonly redisUrl: string };
+  /** Its quota (of its tenant, when it has one); the SLUICE_TOKEN_* defaults fill what it leaves out. */
+  readonly quota?: QuotaSpec;
 }
 
 /** Commands a read-only caller may run although Redis does not flag them `readonly`. */
@@ -53,13 +61,19 @@ export interface TokensChange {
   readonly changed: ReadonlyMap<Principal, Principal>;
 }
 
-function principalOf(e: TokenEntry): Principal {
+/** The quota key of an entry whose token has the digest `d`. */
+function quotaKeyOf(e: TokenEntry, d: Buffer): string {
+  return e.tenant ? `tenant:${e.tenant.name}` : `token:${d.toString('base64url', 0, 12)}`;
+}
+
+function principalOf(e: TokenEntry, d: Buffer): Principal {
   return {
     name: e.name,
     right: e.right,
     allow: e.allow ? new Set(e.allow.map((c) => c.toLowerCase())) : undefined,
     deny: e.deny ? new Set(e.deny.map((c) => c.toLowerCase())) : undefined,
     tenant: e.tenant?.name ?? DEFAULT_TENANT,
+    quotaKey: quotaKeyOf(e, d),
   };
 }
 
@@ -74,6 +88,8 @@ export class Authenticator {
   #entries: { digest: Buffer; key: string; principal: Principal; tenant: string }[] = [];
   /** Moves on every replace(): a connection's remembered caller is trusted only within one generation. */
   #generation = 0;
+  /** The quota of each quota key (a token's own, or its tenant's); undefined where the entries give none. */
+  #quotas = new Map<string, QuotaSpec | undefined>();
 
   constructor(entries: readonly TokenEntry[]) {
     this.replace(entries);
@@ -97,14 +113,25 @@ export class Authenticator {
       const old = before.get(d.toString('hex'));
       before.delete(d.toString('hex'));
       if (old && old.key === key) return old;
-      const principal = principalOf(e);
+      const principal = principalOf(e, d);
       if (old && JSON.stringify(e.tenant) === old.tenant) changed.set(old.principal, principal);
       else if (old) removed.push(old.principal);
       return { digest: d, key, principal, tenant: JSON.stringify(e.tenant) };
     });
     this.#generation++;
     for (const gone of before.values()) removed.push(gone.principal);
+    const quotas = new Map<string, QuotaSpec | undefined>();
+    for (const { principal } of this.#entries) quotas.set(principal.quotaKey, undefined);
+    entries.forEach((e, i) => {
+      if (e.quota) quotas.set(this.#entries[i]!.principal.quotaKey, e.quota);
+    });
+    this.#quotas = quotas;
     return { removed, changed };
+  }
+
+  /** Every quota key with its quota from the tokens (entrance/quotas.ts reads it at start and after each reload). */
+  get quotas(): ReadonlyMap<string, QuotaSpec | undefined> {
+    return this.#quotas;
   }
 
   /** The tenants the tokens name, with their Redis URLs (one per tenant: parseTokensFile checks they agree). */
@@ -172,14 +199,15 @@ export function noPermission(name: string): SluiceError {
 }
 
 /** Keys a tokens-file entry may have; anything else is refused (a misspelt `alow` must not widen a token's rights). */
-const ENTRY_KEYS = ['token', 'name', 'right', 'allow', 'deny', 'tenant', 'redisUrl'];
+const ENTRY_KEYS = ['token', 'name', 'right', 'allow', 'deny', 'tenant', 'redisUrl', 'quota'];
 
 /** A tenant name: it becomes a metric label, so a short, plain word. `default` is the broker's own Redis. */
 const TENANT_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$/;
 
 /**
  * Parses a tokens file: `{"tokens":[{"token":"…","name":"…","right":"readonly|readwrite|admin","allow":[…],"deny":[…],
- * "tenant":"…","redisUrl":"redis://…"}]}`. Returns the entries, or every problem found.
+ * "tenant":"…","redisUrl":"redis://…","quota":{…}}]}` (quota: quota-spec.ts; one per tenant, shared by its tokens).
+ * Returns the entries, or every problem found.
  */
 export function parseTokensFile(textContent: string): { entries: TokenEntry[] } | { problems: string[] } {
   let doc: unknown;
@@ -195,6 +223,8 @@ export function parseTokensFile(textContent: string): { entries: TokenEntry[] } 
   const seen = new Set<string>();
   /** Tenant name → where its Redis URL was first given. */
   const tenants = new Map<string, { redisUrl: string; where: string }>();
+  /** Tenant name → its quota and where it was first given. */
+  const tenantQuotas = new Map<string, { quota: QuotaSpec; where: string }>();
   list.forEach((item: unknown, index: number) => {
     const where = `tokens file: tokens[${index}]`;
     if (typeof item !== 'object' || item === null) {
@@ -202,7 +232,7 @@ export function parseTokensFile(textContent: string): { entries: TokenEntry[] } 
       return;
     }
     const fields = item as Record<string, unknown>;
-    const { token, name, right, allow, deny, tenant, redisUrl } = fields;
+    const { token, name, right, allow, deny, tenant, redisUrl, quota } = fields;
     for (const key of Object.keys(fields))
       if (!ENTRY_KEYS.includes(key))
         problems.push(`${where}: unknown key ${JSON.stringify(key)} (expected ${ENTRY_KEYS.join(', ')})`);
@@ -226,6 +256,16 @@ export function parseTokensFile(textContent: string): { entries: TokenEntry[] } 
     }
     const tenantProblems = tenantProblemsOf(where, tenant, redisUrl, tenants);
     problems.push(...tenantProblems);
+    const quotaSpec = quota === undefined ? undefined : parseQuotaSpec(quota, `${where}.quota`, problems);
+    if (quotaSpec && typeof tenant === 'string') {
+      // A tenant has one quota, shared by its tokens: given on any of its entries, the same wherever it is repeated.
+      const first = tenantQuotas.get(tenant);
+      if (!first) tenantQuotas.set(tenant, { quota: quotaSpec, where });
+      else if (!sameQuota(first.quota, quotaSpec))
+        problems.push(
+          `${where}.quota differs from ${first.where.replace('tokens file: ', '')}.quota for tenant "${tenant}": the tokens of one tenant share one quota (give it once, or the same on each)`,
+        );
+    }
     if (typeof token !== 'string') return;
     seen.add(token);
     entries.push({
@@ -237,9 +277,17 @@ export function parseTokensFile(textContent: string): { entries: TokenEntry[] } 
       ...(tenantProblems.length === 0 && typeof tenant === 'string'
         ? { tenant: { name: tenant, redisUrl: redisUrl as string } }
         : {}),
+      ...(quotaSpec ? { quota: quotaSpec } : {}),
     });
   });
-  return problems.length > 0 ? { problems } : { entries };
+  if (problems.length > 0) return { problems };
+  // Every token of a tenant carries its quota, whichever entry gave it.
+  return {
+    entries: entries.map((e) => {
+      const shared = e.tenant ? tenantQuotas.get(e.tenant.name)?.quota : undefined;
+      return shared && !e.quota ? { ...e, quota: shared } : e;
+    }),
+  };
 }
 
 /** What is wrong with an entry's `tenant` and `redisUrl`: both or neither, a plain name, one URL per tenant. */

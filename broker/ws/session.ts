@@ -22,6 +22,7 @@ import {
 import type { WsConnection } from './ws-socket.js';
 import { closeCodeOf, closeReason } from './close.js';
 import { preparePipeline, prepareTransaction, sharedFailure } from '../protocol/batch.js';
+import type { QuotaAccount, Quotas } from '../entrance/quotas.js';
 
 /** What a session needs from the broker; shared by every session of a server. */
 export interface SessionDeps {
@@ -43,6 +44,8 @@ export interface SessionDeps {
   readonly flows: Flows | undefined;
   /** Where request deadlines are read from: the executor's clock. */
   readonly clock: Clock;
+  /** Per-token (or tenant) quotas: each request is checked before it counts as in flight; none when undefined. */
+  readonly quotas?: Quotas | undefined;
 }
 
 /** Bytes waiting to be sent from which the session asks to hear when they are gone (its token's count needs it). */
@@ -74,6 +77,8 @@ export class Session implements PubSubListener {
   readonly #flow: ClientFlow | undefined;
   /** Command requests received while over the bounds, in order; the socket is paused while any wait. */
   #waiting: CommandRequest[] = [];
+  /** The token's (or tenant's) quota account: every request of this socket is in flight on it until answered. */
+  readonly #quota: QuotaAccount | undefined;
 
   constructor(ws: WsConnection, principal: Principal, base64: boolean, deps: SessionDeps, connId: number) {
     this.#ws = ws;
@@ -83,6 +88,7 @@ export class Session implements PubSubListener {
     this.#deps = deps;
     this.#connId = connId;
     this.#flow = deps.flows?.client(principal, this.#startWaiting, true);
+    this.#quota = deps.quotas?.account(principal);
   }
 
   /** Who the socket's token is (it may change on a reload of the tokens file). */
@@ -150,6 +156,11 @@ export class Session implements PubSubListener {
         ),
       );
     }
+    if (this.#quota !== undefined) {
+      const commands = frame.kind === 'commands' ? frame.commands.length : 0;
+      const refusal = this.#deps.quotas!.enter(this.#principal, commands, this.#quota);
+      if (refusal instanceof SluiceError) return this.#send(errorFrame(frame.idJson, refusal));
+    }
     this.#inflight++;
     if (frame.kind !== 'commands') return this.#subscription(frame);
     // Requests start in order while the replies they may bring fit the bounds; the others wait with the socket
@@ -200,6 +211,8 @@ export class Session implements PubSubListener {
   ended(): void {
     this.#closing = true;
     this.#dropHeld();
+    // Requests that waited for room will never run: they leave the token's in-flight count now.
+    if (this.#quota !== undefined) for (let i = 0; i < this.#waiting.length; i++) this.#quota.leave();
     this.#waiting = [];
     this.#flow?.close();
     if (this.#channels.size + this.#patterns.size > 0) {
@@ -342,6 +355,7 @@ export class Session implements PubSubListener {
   /** Sends the answer of a request that counted as in flight. */
   #answer(text: string): void {
     this.#inflight--;
+    this.#quota?.leave();
     this.#send(text);
     if (this.#draining && this.#inflight === 0) this.#closeDraining();
   }

@@ -18,6 +18,7 @@ import { wantsBase64 } from './ws-messages.js';
 import { upgradeRefusal } from './upgrade-request.js';
 import { Session, type SessionDeps } from './session.js';
 import type { Telemetry } from '../telemetry.js';
+import type { Quotas } from '../entrance/quotas.js';
 
 /** Options of the WebSocket endpoint (see the SLUICE_WS_* settings). */
 export interface WsServerOptions {
@@ -51,6 +52,8 @@ export interface WsServerDeps {
   readonly telemetry: Telemetry;
   /** Reply-byte bounds per socket and per token; none when absent. */
   readonly flows?: Flows;
+  /** Per-token (or tenant) quotas: sockets at the upgrade, requests on each frame; none when absent. */
+  readonly quotas?: Quotas;
 }
 
 /** How long a closing socket may take to answer our close frame before it is destroyed (ws's closeTimeout). */
@@ -140,6 +143,7 @@ export class WsServer implements UpgradeHandler {
       limitHit: () => deps.telemetry.refused('ws_limit'),
       flows: deps.flows,
       clock: this.#clock,
+      quotas: deps.quotas,
     };
   }
 
@@ -178,11 +182,18 @@ export class WsServer implements UpgradeHandler {
     }
     const refusal = upgradeRefusal(request.method ?? 'GET', request.headers);
     if (refusal) return this.#refuse(socket, refusal);
+    const quota = this.#deps.quotas?.openSocket(principal);
+    if (quota instanceof SluiceError) return this.#refuse(socket, quota);
     const base64 = wantsBase64(query);
     // Without verifyClient or compression ws completes the handshake synchronously, so the count above stays exact.
-    this.#wss.handleUpgrade(request as IncomingMessage, socket, head, (ws) =>
-      this.#open(ws, socket, principal, base64),
-    );
+    let opened = false;
+    this.#wss.handleUpgrade(request as IncomingMessage, socket, head, (ws) => {
+      opened = true;
+      ws.once('close', () => quota?.closeSocket());
+      this.#open(ws, socket, principal, base64);
+    });
+    // ws refused the handshake after all (wsClientError): the socket slot is given back.
+    if (!opened) quota?.closeSocket();
   }
 
   /** Stops taking sockets; each open one answers what it has in flight, then closes with 1001. Resolves when all closed. */
