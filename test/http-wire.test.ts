@@ -402,7 +402,8 @@ t.test('long malformed lines are refused in time linear in their length (no quad
     for (let i = 0; i < 20; i++) t.equal(readWireRequest(long, 0, limits), undefined);
     t.equal(readWireRequest(short, 0, limits), undefined);
     const ratio = perByteRatio(long, short, limits);
-    t.ok(ratio < 3, `${ratio.toFixed(2)}× the time per byte at 8× the length (linear: ~1×, quadratic: ~8×)`);
+    // Under 5: still well below a quadratic scan's ~8, above the 3.45 a linear scan once measured on a loaded 2-core CI machine.
+    t.ok(ratio < 5, `${ratio.toFixed(2)}× the time per byte at 8× the length (linear: ~1×, quadratic: ~8×)`);
   }
 });
 
