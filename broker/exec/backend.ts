@@ -167,14 +167,17 @@ export function openStack(spec: StackSpec, shared: StackShared): RedisStack {
       telemetry,
     );
   const blocking = blockingPoolOn(target, () => pool.any());
-  const requests: RequestRunner = cluster
-    ? new ClusterExecutor(cluster, admission, telemetry, {
-        commandTimeoutMs: config.commandTimeoutMs,
-        clock,
-        // Each primary gets a blocking pool of its own, opened lazily.
-        blockingPool: (node, control) => blockingPoolOn(nodeTarget(target, node), control),
-      })
+  const executor = cluster
+    ? undefined
     : new Executor({ pool, blocking, scriptUsers, admission, telemetry }, { ...config, clock, positions });
+  const requests: RequestRunner =
+    executor ??
+    new ClusterExecutor(cluster!, admission, telemetry, {
+      commandTimeoutMs: config.commandTimeoutMs,
+      clock,
+      // Each primary gets a blocking pool of its own, opened lazily.
+      blockingPool: (node, control) => blockingPoolOn(nodeTarget(target, node), control),
+    });
   const watcher =
     replicaPool === undefined || positions === undefined
       ? undefined
@@ -193,10 +196,10 @@ export function openStack(spec: StackSpec, shared: StackShared): RedisStack {
     });
   }
   const runner: RequestRunner =
-    replicaPool === undefined || watcher === undefined || positions === undefined
+    executor === undefined || replicaPool === undefined || watcher === undefined || positions === undefined
       ? requests
       : new RegionRouter({
-          primary: requests as Executor,
+          primary: executor,
           // Only reads flagged readonly on the main route reach it: its blocking pool and script users stay unused.
           replica: new Executor(
             { pool: replicaPool, blocking, scriptUsers, admission, telemetry },
