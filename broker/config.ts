@@ -13,6 +13,16 @@ export interface Config {
   readonly redisSentinelName: string | undefined;
   /** `host:port,…` seed nodes of a Redis Cluster; commands are routed by slot. */
   readonly redisClusterNodes: string | undefined;
+  /** The local read replica of a read region: reads here, writes to redisUrl (issue 20); undefined = none. */
+  readonly replicaUrl: string | undefined;
+  /** HMAC key of sync tokens, shared by every broker of a deployment; undefined = random per process. */
+  readonly syncSecret: string | undefined;
+  /** Longest wait for the replica to reach a read's sync token before the primary serves it (ms). */
+  readonly syncWaitMs: number;
+  /** Tokenless reads go to the primary while the replica is estimated this far behind (ms). */
+  readonly replicaMaxLagMs: number;
+  /** Whether the newest position handed to an auth token floors that token's reads. */
+  readonly syncPerTokenFloor: boolean;
   readonly host: string;
   /** PEM certificate (chain) and key of the main listener: set, it speaks HTTPS and WSS (the admin listener stays plain). */
   readonly tlsCertFile: string | undefined;
@@ -142,6 +152,36 @@ export const OPTIONS: readonly OptionSpec[] = [
     kind: { type: 'addresses' },
     default: undefined,
     help: 'Redis Cluster seed nodes as host:port,host:port: commands are routed by slot. The URL then only gives user, password and rediss:.',
+  },
+  {
+    key: 'replicaUrl',
+    kind: { type: 'url' },
+    default: undefined,
+    help: 'Local read replica of a read region (redis:// or rediss://, a `replicaof` of SLUICE_REDIS_URL): reads flagged readonly are served here, everything else by SLUICE_REDIS_URL. Not with Sentinel or Cluster. See docs/read-regions.md.',
+  },
+  {
+    key: 'syncSecret',
+    kind: { type: 'string' },
+    default: undefined,
+    help: "Key that signs upstash-sync-token (HMAC-SHA256); give every broker of a deployment the same one so each reads the others' tokens. Setting it makes tokens carry the primary's position even without a replica. Unset: random per process (shared with its workers).",
+  },
+  {
+    key: 'syncWaitMs',
+    kind: int(0, 60_000),
+    default: 100,
+    help: 'Longest time a read with a sync token waits for the replica to catch up; then the primary serves it.',
+  },
+  {
+    key: 'replicaMaxLagMs',
+    kind: int(0, 3_600_000),
+    default: 1000,
+    help: 'Reads without a sync token go to the primary while the replica is estimated this many ms behind (or its link is down).',
+  },
+  {
+    key: 'syncPerTokenFloor',
+    kind: { type: 'bool' },
+    default: true,
+    help: "The newest position this broker handed to an auth token is the floor of that token's reads (read-your-writes for clients that send a stale or no sync token).",
   },
   {
     key: 'host',
@@ -552,6 +592,21 @@ export function parseConfig(
   if ((config['maxRedisConnections'] as number) < (config['poolSize'] as number)) {
     problems.push(
       'SLUICE_MAX_REDIS_CONNECTIONS must be at least SLUICE_POOL_SIZE (the main pool opens at start)',
+    );
+  } else if (
+    config['replicaUrl'] !== undefined &&
+    (config['maxRedisConnections'] as number) < 2 * (config['poolSize'] as number)
+  ) {
+    problems.push(
+      'SLUICE_MAX_REDIS_CONNECTIONS must be at least twice SLUICE_POOL_SIZE with SLUICE_REPLICA_URL (the main pool and the replica pool open at start)',
+    );
+  }
+  if (
+    config['replicaUrl'] !== undefined &&
+    (config['redisClusterNodes'] !== undefined || config['redisSentinels'] !== undefined)
+  ) {
+    problems.push(
+      'SLUICE_REPLICA_URL works with a standalone primary (SLUICE_REDIS_URL) only: replica reads under Sentinel or Cluster are not supported yet',
     );
   }
   if (problems.length > 0) throw new ConfigError(problems);

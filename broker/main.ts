@@ -16,6 +16,7 @@ import {
 import { createAdminServer } from './lifecycle/admin.js';
 import { missingNodeFlags } from './lifecycle/node-flags.js';
 import { clusterScrape, type Metrics, shareWithPrimary } from '../metrics/index.js';
+import { randomSyncSecret } from './protocol/sync-token.js';
 import { installProcessGuards } from './lifecycle/process-guard.js';
 import {
   newTicketKeys,
@@ -126,11 +127,17 @@ function startLine(
       ? `cluster:${config.redisClusterNodes}`
       : config.redisSentinels !== undefined
         ? `sentinel:${config.redisSentinelName}@${config.redisSentinels}`
-        : redisUrl.replace(/\/\/([^:@/]*)(:[^@/]*)?@/, '//$1:***@');
+        : masked(redisUrl);
+  const replica = config.replicaUrl === undefined ? '' : ` replica=${masked(config.replicaUrl)}`;
   return (
-    `sluice ready http=${url}${config.basePath} admin=${adminUrl} redis=${redis} workers=${config.workers}` +
+    `sluice ready http=${url}${config.basePath} admin=${adminUrl} redis=${redis}${replica} workers=${config.workers}` +
     (generated ? ` token: ${generated}` : '')
   );
+}
+
+/** A Redis URL with its password hidden. */
+function masked(url: string): string {
+  return url.replace(/\/\/([^:@/]*)(:[^@/]*)?@/, '//$1:***@');
 }
 
 /** Where the process guards count what reaches them: the broker's metrics once it runs. */
@@ -150,6 +157,18 @@ let onReload: (() => void) | undefined;
  */
 function listenForReload(): void {
   process.on('SIGHUP', () => onReload?.());
+}
+/**
+ * How the primary process hands its random sync-token key to its workers (not an option: set by the broker itself);
+ * each worker reads it and removes it from its environment at start.
+ */
+const WORKER_SYNC_SECRET = 'SLUICE_INTERNAL_SYNC_SECRET';
+
+/** The sync-token key the primary passed in the environment (removed from it), or undefined. */
+function inheritedSyncSecret(): string | undefined {
+  const secret = process.env[WORKER_SYNC_SECRET];
+  delete process.env[WORKER_SYNC_SECRET];
+  return secret === '' ? undefined : secret;
 }
 
 async function runSingle(
@@ -199,6 +218,10 @@ async function runPrimary(
     ...(generated ? { SLUICE_TOKEN: generated } : {}),
     // One set of session ticket keys for all workers: a session resumes whichever worker takes the connection.
     ...(tlsFilesOf(config) ? { [TICKET_KEYS_ENV]: newTicketKeys().toString('hex') } : {}),
+    // Without SLUICE_SYNC_SECRET every worker signs sync tokens with the primary's random key, so that a token handed
+    // out by one worker verifies at the others (they share the port). Not SLUICE_SYNC_SECRET itself: setting that
+    // makes tokens carry positions, which a broker without a replica and without a deployment-wide secret skips.
+    ...(config.syncSecret === undefined ? { [WORKER_SYNC_SECRET]: randomSyncSecret() } : {}),
   };
   const ready = new Set<number>();
   let url: string | undefined;
@@ -269,6 +292,7 @@ async function main(): Promise<void> {
   if (cluster.isWorker) {
     const ticketKeys = inheritedTicketKeys();
     const { tokens } = readTokens(config);
+    const workerSecret = inheritedSyncSecret();
     const broker = await startBroker({
       config,
       redisUrl: config.redisUrl ?? DEFAULT_REDIS_URL,
@@ -277,6 +301,7 @@ async function main(): Promise<void> {
       admin: false,
       ...(ticketKeys ? { tlsTicketKeys: ticketKeys } : {}),
       workerShare: { index: Number(process.env[WORKER_INDEX_ENV] ?? 0), count: config.workers },
+      ...(workerSecret ? { syncSecret: workerSecret } : {}),
     });
     guardedMetrics = broker.metrics;
     if (broker.metrics) shareWithPrimary(broker.metrics.registry);

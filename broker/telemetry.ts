@@ -28,6 +28,13 @@ export type RefusalReason =
 /** Which quota a refusal was over. */
 export type QuotaKind = 'requests' | 'commands' | 'inflight' | 'sockets';
 
+/**
+ * How a read that a replica could serve was served (issue 20): by the replica at once or after waiting for it to
+ * reach the read's sync position, or by the primary (the wait ran out, the replica is down or lags, or the position
+ * cannot be reached on the replica). `bad_token` counts reads whose token did not verify, in addition.
+ */
+export type ReplicaReadOutcome = 'immediate' | 'waited' | 'primary_fallback' | 'unsatisfiable' | 'bad_token';
+
 /** What reached the process guard: a thrown error no one caught, or a rejected promise no one handled. */
 export type GuardedKind = 'uncaught_exception' | 'unhandled_rejection';
 
@@ -48,6 +55,12 @@ export interface Telemetry {
   quotaRefused(kind: QuotaKind, tenant: string): void;
   /** The tokens file was read again (on change or SIGHUP): taken, the same as before, or refused (the last good kept). */
   tokensReloaded(outcome: TokensReloadOutcome): void;
+  /** A read a replica could serve was served this way (read regions). */
+  replicaRead(outcome: ReplicaReadOutcome): void;
+  /** A read waited `seconds` for the replica to reach its sync position (whatever came of it). */
+  syncWaited(seconds: number): void;
+  /** The replica watcher polled the replica once. */
+  watcherPolled(): void;
 }
 
 /** How a reload of the tokens file ended. */
@@ -63,4 +76,7 @@ export const NO_TELEMETRY: Telemetry = {
   redisReconnect() {},
   quotaRefused() {},
   tokensReloaded() {},
+  replicaRead() {},
+  syncWaited() {},
+  watcherPolled() {},
 };

@@ -95,7 +95,7 @@ export const METRICS = [
     name: 'sluice_batch_commands',
     type: 'histogram',
     labels: [],
-    help: 'Commands per pipelined write to a main-pool connection; sum/count is the mean batch size.',
+    help: 'Commands per pipelined write to a main-pool connection (with the ROLE that follows a batch with writes when sync tokens carry positions); sum/count is the mean batch size.',
     rises:
       'Concurrent commands share writes (batching at work, good); a mean near 1 under load means little batching.',
   },
@@ -255,6 +255,54 @@ export const METRICS = [
     labels: [],
     help: 'Messages not delivered because a listener fell behind (its buffer overflowed and it was cut off).',
     rises: 'Slow readers: listeners cannot keep up (SLUICE_SUBSCRIBER_BUFFER_BYTES).',
+  },
+  {
+    name: 'sluice_replica_reads_total',
+    type: 'counter',
+    labels: ['outcome'],
+    help: 'Read regions (SLUICE_REPLICA_URL): reads a replica could serve, by how they were served: immediate (replica at once), waited (replica, after waiting for its sync position), primary_fallback (primary: the wait ran out, the replica is down or lags past SLUICE_REPLICA_MAX_LAG_MS), unsatisfiable (primary: the position is of another history or past the primary). bad_token counts reads whose sync token did not verify, in addition.',
+    rises:
+      'waited: callers read their own writes before the replica applied them (normal; see the wait histogram); primary_fallback: the replica lags or is down, so reads cross to the primary; unsatisfiable: a failover changed the history, or tokens come from another deployment; bad_token: tokens signed with another SLUICE_SYNC_SECRET, or forged.',
+  },
+  {
+    name: 'sluice_sync_wait_seconds',
+    type: 'histogram',
+    labels: [],
+    help: 'Time reads with a sync position waited for the replica to reach it (at most SLUICE_SYNC_WAIT_MS), whatever came of it.',
+    rises: 'The replica applies writes later: replication lag, or a slow link to the primary.',
+  },
+  {
+    name: 'sluice_replica_lag_bytes',
+    type: 'gauge',
+    labels: [],
+    help: "Bytes of the primary's replication stream the replica had not applied, at the watcher's last poll (read regions).",
+    rises:
+      'The replica falls behind: writes come faster than the link to the primary carries them, or the link is down.',
+    aggregator: 'max',
+  },
+  {
+    name: 'sluice_replica_lag_seconds',
+    type: 'gauge',
+    labels: [],
+    help: "Estimated seconds the replica is behind the primary: since the primary first reported an offset the replica had not applied, at the watcher's last poll (read regions).",
+    rises:
+      'As sluice_replica_lag_bytes; past SLUICE_REPLICA_MAX_LAG_MS reads without a token go to the primary.',
+    aggregator: 'max',
+  },
+  {
+    name: 'sluice_sync_parked_reads',
+    type: 'gauge',
+    labels: [],
+    help: 'Reads waiting for the replica to reach their sync position (read regions).',
+    rises: 'More reads of fresh writes while the replica lags; each waits at most SLUICE_SYNC_WAIT_MS.',
+  },
+  {
+    name: 'sluice_replica_watcher_polls_total',
+    type: 'counter',
+    labels: [],
+    help: "Polls of the replica's replication state (INFO replication) by the watcher: only while reads wait, or to measure the lag for reads without a token.",
+    rises:
+      'Reads wait for the replica more often, or tokenless reads need the lag measured (at most every SLUICE_REPLICA_MAX_LAG_MS/4).',
   },
 ] as const satisfies readonly MetricSpec[];
 

@@ -15,6 +15,7 @@ import {
 import { HttpMetrics } from './http.js';
 import type { Scrape } from './cluster.js';
 import { registerPoolMetrics } from './pools.js';
+import { registerReplicaMetrics } from './replica.js';
 import { type MetricsSources, SourceSet } from './sources.js';
 import { registerTlsMetrics } from './tls.js';
 import { registerTransportMetrics } from './transports.js';
@@ -27,6 +28,7 @@ export type {
   MetricsSources,
   PoolSample,
   PubSubSample,
+  ReplicaSample,
   SseSample,
   TlsSample,
   WsSample,
@@ -73,6 +75,7 @@ export function createMetrics(options: MetricsOptions): Metrics {
     quotas: new QuotaMetrics(registry),
     reconnect: registerReconnectMetrics(registry),
     tokensReload: registerTokensReloadMetrics(registry),
+    replica: registerReplicaMetrics(registry, sources),
   });
   const guarded = registerGuardMetrics(registry);
   if (options.processMetrics !== false)

@@ -4,12 +4,14 @@ import type {
   CommandOutcome,
   QuotaKind,
   RefusalReason,
+  ReplicaReadOutcome,
   Telemetry,
   TokensReloadOutcome,
 } from '../broker/telemetry.js';
 import type { CommandMetrics } from './commands.js';
 import type { QuotaMetrics, RefusalMetrics } from './events.js';
 import type { HttpMetrics } from './http.js';
+import { type ReplicaFamilies, ReplicaReads } from './replica.js';
 
 /** The families telemetry feeds. */
 export interface TelemetryFamilies {
@@ -21,6 +23,7 @@ export interface TelemetryFamilies {
   readonly quotas: QuotaMetrics;
   readonly reconnect: (pool: string) => void;
   readonly tokensReload: (outcome: TokensReloadOutcome) => void;
+  readonly replica: ReplicaFamilies;
 }
 
 /** Telemetry into prom-client metrics. Each hook is one cached child update; none throws on valid input. */
@@ -28,11 +31,17 @@ export class MetricsTelemetry implements Telemetry {
   readonly #batch: { observe(value: number): void };
   readonly #queueWait: { observe(value: number): void };
   readonly #families: TelemetryFamilies;
+  readonly #replicaReads: ReplicaReads;
+  readonly #syncWait: { observe(value: number): void };
+  readonly #polls: { inc(): void };
 
   constructor(families: TelemetryFamilies) {
     this.#families = families;
     this.#batch = families.batch.labels();
     this.#queueWait = families.queueWait.labels();
+    this.#replicaReads = new ReplicaReads(families.replica.reads);
+    this.#syncWait = families.replica.wait.labels();
+    this.#polls = families.replica.polls.labels();
   }
 
   batchWritten(commands: number): void {
@@ -66,5 +75,17 @@ export class MetricsTelemetry implements Telemetry {
 
   tokensReloaded(outcome: TokensReloadOutcome): void {
     this.#families.tokensReload(outcome);
+  }
+
+  replicaRead(outcome: ReplicaReadOutcome): void {
+    this.#replicaReads.read(outcome);
+  }
+
+  syncWaited(seconds: number): void {
+    this.#syncWait.observe(seconds);
+  }
+
+  watcherPolled(): void {
+    this.#polls.inc();
   }
 }

@@ -57,6 +57,14 @@ export interface TlsSample {
   readonly certificateExpirySeconds: number;
 }
 
+/** The read replica's watcher (read regions). */
+export interface ReplicaSample {
+  readonly parked: number;
+  /** Undefined before the first poll (then the gauge has no sample). */
+  readonly lagBytes: number | undefined;
+  readonly lagSeconds: number | undefined;
+}
+
 /** Everything the scrape reads. Each is optional: a missing source reports zero, so modules plug in when they exist. */
 export interface MetricsSources {
   /** Pools of the broker's own Redis by name (`main`, `blocking`), labelled `tenant="default"`. */
@@ -75,6 +83,8 @@ export interface MetricsSources {
   readonly tls?: () => TlsSample;
   /** Redis Cluster mode: connections per primary node, by pool and state. */
   readonly clusterNodes?: () => readonly ClusterNodeSample[];
+  /** Read regions (SLUICE_REPLICA_URL): the replica watcher. */
+  readonly replica?: () => ReplicaSample;
 }
 
 /** One (node, pool, state) count in Redis Cluster mode; `node` is the primary's host:port. */

@@ -4,6 +4,8 @@ import { isSluiceError } from '../errors.js';
 import { errorBody } from '../protocol/items.js';
 import type { RefusalReason, Telemetry } from '../telemetry.js';
 import type { HttpRoute } from './entrance.js';
+import type { SyncTokens } from '../protocol/sync-token.js';
+import type { SyncPosition } from '../redis/replication.js';
 
 /** What a response is written to: node:http's ServerResponse, or the fast path's FastResponse. */
 export interface ResponseSink {
@@ -21,20 +23,27 @@ export function errorStatus(error: Error): number {
 
 /** Sends responses with the headers every response carries. */
 export class Responder {
-  readonly #syncToken: () => string;
+  readonly #tokens: SyncTokens;
   readonly #telemetry: Telemetry;
 
-  constructor(syncToken: () => string, telemetry: Telemetry) {
-    this.#syncToken = syncToken;
+  constructor(tokens: SyncTokens, telemetry: Telemetry) {
+    this.#tokens = tokens;
     this.#telemetry = telemetry;
   }
 
-  /** A fresh sync token, for responses written elsewhere (SSE, WebSocket refusals). */
-  syncToken(): string {
-    return this.#syncToken();
+  /**
+   * A fresh sync token for responses written elsewhere (SSE, refusals): with the position of the request's own token
+   * when it verifies (`incoming`), so that a client storing it does not lose its place; else without one.
+   */
+  syncToken(incoming?: string | string[]): string {
+    const read = incoming === undefined || !this.#tokens.positions ? 'none' : this.#tokens.read(incoming);
+    return this.#tokens.issue(typeof read === 'string' ? undefined : read.position);
   }
 
-  /** Sends a complete body. `contentType` defaults to JSON. */
+  /**
+   * Sends a complete body. `contentType` defaults to JSON; `position` is where the primary's stream was for this
+   * answer (its sync token carries it; issue 20).
+   */
   send(
     res: ResponseSink,
     route: HttpRoute,
@@ -42,6 +51,7 @@ export class Responder {
     body: string | Buffer,
     extra?: readonly string[],
     contentType = 'application/json',
+    position?: SyncPosition,
   ): void {
     if (res.headersSent || res.destroyed) return;
     const headers = [
@@ -50,7 +60,7 @@ export class Responder {
       'Content-Length',
       String(typeof body === 'string' ? Buffer.byteLength(body) : body.length),
       'upstash-sync-token',
-      this.#syncToken(),
+      this.#tokens.issue(position),
     ];
     if (extra) headers.push(...extra);
     res.writeHead(status, headers);
@@ -59,7 +69,13 @@ export class Responder {
   }
 
   /** Sends an error as `{"error":…,"code":…}`, with Retry-After on retryable 503s. */
-  error(res: ResponseSink, route: HttpRoute, error: Error, extra: readonly string[] = []): void {
+  error(
+    res: ResponseSink,
+    route: HttpRoute,
+    error: Error,
+    extra: readonly string[] = [],
+    position?: SyncPosition,
+  ): void {
     const status = errorStatus(error);
     const headers = [...extra];
     if (isSluiceError(error) && error.retryAfterSeconds !== undefined)
@@ -67,7 +83,7 @@ export class Responder {
     if (status === 405) headers.push('Allow', 'GET, HEAD, POST, PUT');
     const reason = isSluiceError(error) ? HTTP_REFUSALS[error.code] : undefined;
     if (reason) this.#telemetry.refused(reason);
-    this.send(res, route, status, errorBody(error), headers);
+    this.send(res, route, status, errorBody(error), headers, undefined, position);
   }
 }
 

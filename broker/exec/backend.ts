@@ -1,5 +1,8 @@
 // One Redis and the broker's connections to it — main pool, blocking pool, shared subscriber, script users — behind
 // one executor. The broker's own Redis and each tenant of the tokens file get one such stack, built by openStack.
+import type { PrimaryPosition } from '../redis/primary-position.js';
+import { ReplicaWatcher } from './replica-watcher.js';
+import { RegionRouter } from './region-router.js';
 import type { Cluster, Redis } from 'ioredis';
 import type { Clock } from '../clock.js';
 import type { Config } from '../config.js';
@@ -61,6 +64,16 @@ export interface StackSpec {
   readonly owner: string;
   /** Redis Cluster (the broker's own Redis only): commands go through it instead of the main pool. */
   readonly cluster?: Cluster | undefined;
+  /** Read regions (the broker's own standalone Redis only, issue 20; docs/read-regions.md). */
+  readonly regions?: RegionSpec | undefined;
+}
+
+/** How the broker's own stack takes part in read regions. */
+export interface RegionSpec {
+  /** Set when sync tokens carry positions: write batches learn the primary's offset (a ROLE after each). */
+  readonly positions: PrimaryPosition | undefined;
+  /** SLUICE_REPLICA_URL's target: reads flagged readonly are served by a pool on it (its places are the caller's). */
+  readonly replica: RedisTarget | undefined;
 }
 
 /** One Redis's pools, subscriber, script users and the executor over them. */
@@ -73,6 +86,9 @@ export interface RedisStack {
   readonly hub: SubscriberHub;
   /** Where the subscriber and MONITOR connect (the first seed node under Cluster). */
   readonly streamTarget: RedisTarget;
+  /** The read replica's pool and its watcher (SLUICE_REPLICA_URL), else undefined. */
+  readonly replicaPool: Pool | undefined;
+  readonly watcher: ReplicaWatcher | undefined;
   /** Closes every connection of the stack and gives their places in the budget back. */
   close(): Promise<void>;
 }
@@ -81,6 +97,7 @@ export interface RedisStack {
 export function openStack(spec: StackSpec, shared: StackShared): RedisStack {
   const { config, clock, logger, telemetry, admission, budget } = shared;
   const { target, cluster, owner } = spec;
+  const positions = cluster ? undefined : spec.regions?.positions;
   const pool = new Pool(
     {
       target,
@@ -89,10 +106,26 @@ export function openStack(spec: StackSpec, shared: StackShared): RedisStack {
       name: 'sluice-main',
       stallMs: config.redisStallMs,
       clock,
+      onOffset: positions ? (offset) => positions.reported(offset, () => pool.any()) : undefined,
     },
     logger,
     telemetry,
   );
+  const replicaPool =
+    spec.regions?.replica === undefined || cluster
+      ? undefined
+      : new Pool(
+          {
+            target: spec.regions.replica,
+            size: spec.poolSize,
+            connectTimeoutMs: config.redisConnectTimeoutMs,
+            name: 'sluice-replica',
+            stallMs: config.redisStallMs,
+            clock,
+          },
+          logger.child({ pool: 'replica' }),
+          telemetry,
+        );
   // Scripts of tokens with limited rights run as Redis ACL users with those rights (docs/security.md).
   const scriptUsers = new ScriptUsers(
     {
@@ -134,14 +167,53 @@ export function openStack(spec: StackSpec, shared: StackShared): RedisStack {
       telemetry,
     );
   const blocking = blockingPoolOn(target, () => pool.any());
-  const requests: RequestRunner = cluster
-    ? new ClusterExecutor(cluster, admission, telemetry, {
-        commandTimeoutMs: config.commandTimeoutMs,
-        clock,
-        // Each primary gets a blocking pool of its own, opened lazily.
-        blockingPool: (node, control) => blockingPoolOn(nodeTarget(target, node), control),
-      })
-    : new Executor({ pool, blocking, scriptUsers, admission, telemetry }, { ...config, clock });
+  const executor = cluster
+    ? undefined
+    : new Executor({ pool, blocking, scriptUsers, admission, telemetry }, { ...config, clock, positions });
+  const requests: RequestRunner =
+    executor ??
+    new ClusterExecutor(cluster!, admission, telemetry, {
+      commandTimeoutMs: config.commandTimeoutMs,
+      clock,
+      // Each primary gets a blocking pool of its own, opened lazily.
+      blockingPool: (node, control) => blockingPoolOn(nodeTarget(target, node), control),
+    });
+  const watcher =
+    replicaPool === undefined || positions === undefined
+      ? undefined
+      : new ReplicaWatcher({
+          replica: () => replicaPool.any(),
+          primary: () => pool.any(),
+          positions,
+          clock,
+          maxLagMs: config.replicaMaxLagMs,
+          polled: () => telemetry.watcherPolled(),
+        });
+  if (replicaPool && watcher) {
+    // A replica that restarted may hold less than before (no persistence, a full resync): forget what it said.
+    replicaPool.onStatus((up) => {
+      if (!up) watcher.forget();
+    });
+  }
+  const runner: RequestRunner =
+    executor === undefined || replicaPool === undefined || watcher === undefined || positions === undefined
+      ? requests
+      : new RegionRouter({
+          primary: executor,
+          // Only reads flagged readonly on the main route reach it: its blocking pool and script users stay unused.
+          replica: new Executor(
+            { pool: replicaPool, blocking, scriptUsers, admission, telemetry },
+            { ...config, clock },
+          ),
+          replicaPool,
+          watcher,
+          telemetry,
+          clock,
+          syncWaitMs: config.syncWaitMs,
+          maxParked: config.queueMax,
+          blind: () => watcher.blind,
+          tracking: () => positions.tracking,
+        });
   // Classic pub/sub reaches every node of a cluster: the subscriber and MONITOR use the first seed node.
   const streamTarget = cluster ? firstNodeTarget(target) : target;
   const hub = new SubscriberHub(
@@ -160,14 +232,20 @@ export function openStack(spec: StackSpec, shared: StackShared): RedisStack {
     pool,
     blocking,
     scriptUsers,
-    requests,
+    requests: runner,
     hub,
     streamTarget,
+    replicaPool,
+    watcher,
     async close() {
       hub.close();
-      await requests.close();
+      await runner.close();
       await blocking.close();
       await scriptUsers.close();
+      if (replicaPool) {
+        await replicaPool.close();
+        budget.give(spec.poolSize);
+      }
       await pool.close();
       if (!cluster) budget.give(spec.poolSize);
     },

@@ -14,6 +14,8 @@ import type { Telemetry } from '../telemetry.js';
 import { type Outcome, outcomeOf, type RequestTiming } from '../redis/outcome.js';
 import type { Affinity, NodeStats, RequestRunner, RunnerStats } from './request-runner.js';
 import { execResult, mergeOutcomes, sendableOf } from './request-outcomes.js';
+import type { PrimaryPosition } from '../redis/primary-position.js';
+import type { RequestSync } from '../redis/replication.js';
 
 /** What an Executor runs on. */
 export interface ExecutorParts {
@@ -33,6 +35,12 @@ export interface ExecutorOptions {
   readonly maxReplyBytes: number;
   /** Times commands and arms their timeouts; the real clock by default. */
   readonly clock?: Clock | undefined;
+  /**
+   * Set on the primary's executor when sync tokens carry positions (issue 20): a request with a RequestSync and a
+   * command not flagged readonly learns the primary's offset after its batch (a ROLE written last in the batch) and
+   * is answered once it is known, with `sync.result` set.
+   */
+  readonly positions?: PrimaryPosition | undefined;
 }
 
 /**
@@ -292,6 +300,16 @@ export class Executor implements RequestRunner {
       );
     }
     const count = items.length + (transaction ? 2 : 0);
+    const positions = this.#options.positions;
+    const sync = timing.sync;
+    /** Set when the request waits for the primary's offset after its writes: registers the wait on its last write. */
+    let awaitOffset: ((connection: PooledConnection) => void) | undefined;
+    // Scripts of restricted callers run on their ACL user's pool, whose user may not run ROLE.
+    if (positions?.tracking === true && sync !== undefined && pool === this.#pool && hasWrite(items)) {
+      const tracked = trackOffset(positions, sync, answer);
+      answer = tracked.answer;
+      awaitOffset = tracked.register;
+    }
     if (affinity) {
       affinity.unsettled++;
       const settled = allSettled;
@@ -319,7 +337,7 @@ export class Executor implements RequestRunner {
     );
     if (!transaction && count > WRITE_WINDOW) {
       for (const item of items) labels.push(item.label);
-      new WindowedWrite(items, connection, pending, timing.deadline, this.#rearm).start();
+      new WindowedWrite(items, connection, pending, timing.deadline, this.#rearm, awaitOffset).start();
       pending.armTimeout();
       return undefined;
     }
@@ -338,9 +356,57 @@ export class Executor implements RequestRunner {
     }
     connection.wrote(count);
     connection.batcher.write(commands);
+    awaitOffset?.(connection);
     pending.armTimeout();
     return undefined;
   }
+}
+
+/** Whether a request has a command that may change data (see PreparedCommand.mayWrite). */
+function hasWrite(items: readonly PreparedCommand[]): boolean {
+  for (const item of items) if (item.mayWrite) return true;
+  return false;
+}
+
+/**
+ * Joins a request's answer with the primary's offset after its batch: `answer` is called once both are in, with
+ * `sync.result` set when the offset is known. An answer that came without every reply (a timeout), or before the
+ * wait was registered (commands of a sliced request that were never written), goes out at once without it.
+ */
+function trackOffset(
+  positions: PrimaryPosition,
+  sync: RequestSync,
+  answer: (outcomes: Outcome[]) => void,
+): { answer: (outcomes: Outcome[]) => void; register: (connection: PooledConnection) => void } {
+  let outcomes: Outcome[] | undefined;
+  let registered = false;
+  let known = false;
+  let done = false;
+  const finish = () => {
+    if (done) return;
+    done = true;
+    answer(outcomes!);
+  };
+  return {
+    answer: (given) => {
+      outcomes = given;
+      if (known || !registered || hasTimeout(given)) finish();
+    },
+    register: (connection) => {
+      registered = true;
+      connection.offsetAfterBatch((offset) => {
+        known = true;
+        if (offset !== undefined) sync.result = positions.at(offset);
+        if (outcomes !== undefined) finish();
+      });
+    },
+  };
+}
+
+function hasTimeout(outcomes: readonly Outcome[]): boolean {
+  for (const outcome of outcomes)
+    if (outcome instanceof SluiceError && outcome.code === 'SLUICE_ERR_REDIS_TIMEOUT') return true;
+  return false;
 }
 
 function noop(): void {}
@@ -370,6 +436,8 @@ class WindowedWrite {
   #stopped = false;
   /** True while the unsent commands are failed: they were never counted in flight on the connection. */
   #failingUnsent = false;
+  /** Waits for the primary's offset after the last slice (see trackOffset). */
+  readonly #awaitOffset: ((connection: PooledConnection) => void) | undefined;
 
   constructor(
     items: readonly PreparedCommand[],
@@ -377,8 +445,10 @@ class WindowedWrite {
     pending: PendingReplies,
     deadline: number,
     rearm: (pending: PendingReplies, deadline: number) => void,
+    awaitOffset?: (connection: PooledConnection) => void,
   ) {
     this.#rearm = rearm;
+    this.#awaitOffset = awaitOffset;
     this.#items = items;
     this.#connection = connection;
     this.#pending = pending;
@@ -425,6 +495,7 @@ class WindowedWrite {
     this.#written = end;
     connection.wrote(commands.length);
     connection.batcher.write(commands);
+    if (end === items.length) this.#awaitOffset?.(connection);
     this.#rearm(this.#pending, this.#deadline);
   }
 

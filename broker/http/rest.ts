@@ -14,6 +14,8 @@ import type { HttpRoute } from '../entrance/entrance.js';
 import { itemsJson } from '../protocol/items.js';
 import { preparePipeline, prepareTransaction, sharedFailure } from '../protocol/batch.js';
 import type { QuotaAccount, Quotas } from '../entrance/quotas.js';
+import type { SyncTokens } from '../protocol/sync-token.js';
+import type { RequestSync, SyncPosition } from '../redis/replication.js';
 
 /** How replies are written for one request. */
 interface Format {
@@ -48,6 +50,8 @@ export interface RestDeps {
   /** Where a caller's requests run: the broker's own Redis, or its tenant's. */
   readonly backends: BackendOf;
   readonly responder: Responder;
+  /** Reads the request's `upstash-sync-token` and says where its answer leaves the caller (issue 20). */
+  readonly tokens: SyncTokens;
   readonly maxBodyBytes: number;
   readonly maxPipelineCommands: number;
   /** Counts the commands of a /pipeline or /multi-exec against commands/s; none when undefined. */
@@ -89,9 +93,10 @@ export function readTiming(
   arrived: number,
   onAbandon?: (listener: () => void) => void,
   largeReplies = false,
+  sync?: RequestSync,
 ): RequestTiming {
   const header = headers['sluice-deadline-ms'];
-  if (header === undefined) return { deadline: Number.POSITIVE_INFINITY, onAbandon, largeReplies };
+  if (header === undefined) return { deadline: Number.POSITIVE_INFINITY, onAbandon, largeReplies, sync };
   const text = String(header);
   if (!/^\d{1,9}$/.test(text) || Number(text) === 0) {
     throw new SluiceError(
@@ -99,7 +104,7 @@ export function readTiming(
       `ERR Sluice-Deadline-Ms: expected a positive whole number of milliseconds, got ${JSON.stringify(text)}`,
     );
   }
-  return { deadline: arrived + Number(text), onAbandon, largeReplies };
+  return { deadline: arrived + Number(text), onAbandon, largeReplies, sync };
 }
 
 /**
@@ -162,7 +167,7 @@ function withCallerSignal(
     if (item instanceof SluiceError || item.route !== 'blocking') continue;
     const controller = new AbortController();
     req.onAbandon(() => controller.abort());
-    return { deadline: timing.deadline, signal: controller.signal };
+    return { deadline: timing.deadline, signal: controller.signal, sync: timing.sync };
   }
   return timing;
 }
@@ -184,24 +189,27 @@ export class RestHandler {
   handle(req: RestRequest, res: ResponseSink): void {
     let format: Format;
     let timing: RequestTiming;
+    const sync = this.#deps.tokens.begin(req.headers['upstash-sync-token'], req.principal);
     try {
       format = readFormat(req.headers);
-      timing = readTiming(req.headers, req.arrived, req.onAbandon, req.largeReplies);
+      timing = readTiming(req.headers, req.arrived, req.onAbandon, req.largeReplies, sync);
     } catch (error) {
-      return this.#fail(res, req.route, error);
+      return this.#fail(res, req.route, error, sync?.floor);
     }
     if (Buffer.isBuffer(req.body)) return this.#run(req, res, req.body, format, timing);
     readBody(req.body, this.#deps.maxBodyBytes).then(
       (body) => this.#run(req, res, body, format, timing),
-      (error: unknown) => this.#fail(res, req.route, error),
+      (error: unknown) => this.#fail(res, req.route, error, sync?.floor),
     );
   }
 
   /** Parses the body and starts the request; the executor's callback writes the answer. */
   #run(req: RestRequest, res: ResponseSink, body: Buffer, format: Format, timing: RequestTiming): void {
     const { route, pathname, query } = req;
-    const { preparer } = this.#deps;
+    const { preparer, tokens } = this.#deps;
     const executor = this.#deps.backends(req.principal.tenant).requests;
+    const sync = timing.sync;
+    const floor = sync?.floor;
     try {
       switch (route) {
         case 'single':
@@ -215,30 +223,33 @@ export class RestHandler {
                   req.method === 'POST' || req.method === 'PUT' ? body : undefined,
                 );
           const prepared = preparer.prepare(argv, req.principal);
-          if (prepared instanceof SluiceError) return this.#fail(res, route, prepared);
+          if (prepared instanceof SluiceError) return this.#fail(res, route, prepared, floor);
           const items = [prepared];
-          return executor.pipeline(items, withCallerSignal(req, items, timing), undefined, (outcomes) =>
-            this.#answer(res, route, () => this.#single(res, route, outcomes[0]!, format)),
-          );
+          return executor.pipeline(items, withCallerSignal(req, items, timing), undefined, (outcomes) => {
+            const at = tokens.end(sync, req.principal);
+            this.#answer(res, route, at, () => this.#single(res, route, outcomes[0]!, format, at));
+          });
         }
         case 'pipeline': {
           const items = preparePipeline(preparer, this.#commandList(req, body), req.principal);
-          return executor.pipeline(items, withCallerSignal(req, items, timing), undefined, (outcomes) =>
-            this.#answer(res, route, () => this.#pipeline(res, outcomes, format)),
-          );
+          return executor.pipeline(items, withCallerSignal(req, items, timing), undefined, (outcomes) => {
+            const at = tokens.end(sync, req.principal);
+            this.#answer(res, route, at, () => this.#pipeline(res, outcomes, format, at));
+          });
         }
         case 'multi-exec': {
           const prepared = prepareTransaction(preparer, this.#commandList(req, body), req.principal);
-          if (prepared instanceof SluiceError) return this.#fail(res, route, prepared);
-          return executor.transaction(prepared, timing, undefined, (outcome) =>
-            this.#answer(res, route, () => this.#transaction(res, outcome, format)),
-          );
+          if (prepared instanceof SluiceError) return this.#fail(res, route, prepared, floor);
+          return executor.transaction(prepared, timing, undefined, (outcome) => {
+            const at = tokens.end(sync, req.principal);
+            this.#answer(res, route, at, () => this.#transaction(res, outcome, format, at));
+          });
         }
         default:
           throw new SluiceError('SLUICE_ERR_HTTP_NOT_FOUND', `ERR no route ${JSON.stringify(pathname)}`);
       }
     } catch (error) {
-      this.#fail(res, route, error);
+      this.#fail(res, route, error, floor);
     }
   }
 
@@ -264,31 +275,52 @@ export class RestHandler {
   }
 
   /** Writes an answer; a failure while encoding it is logged and answered as an internal error. */
-  #answer(res: ResponseSink, route: HttpRoute, write: () => void): void {
+  #answer(res: ResponseSink, route: HttpRoute, at: SyncPosition | undefined, write: () => void): void {
     try {
       write();
     } catch (error) {
       this.#logger.error({ err: error }, 'unexpected error in the REST handler');
-      this.#deps.responder.error(res, route, new SluiceError('SLUICE_ERR_INTERNAL', 'ERR internal error'));
+      this.#deps.responder.error(
+        res,
+        route,
+        new SluiceError('SLUICE_ERR_INTERNAL', 'ERR internal error'),
+        undefined,
+        at,
+      );
     }
   }
 
-  #fail(res: ResponseSink, route: HttpRoute, error: unknown): void {
-    this.#deps.responder.error(res, route, error instanceof Error ? error : new Error(String(error)));
+  /** Answers with an error; `at` keeps the caller's position in the token (a refusal must not make it forget). */
+  #fail(res: ResponseSink, route: HttpRoute, error: unknown, at: SyncPosition | undefined): void {
+    this.#deps.responder.error(
+      res,
+      route,
+      error instanceof Error ? error : new Error(String(error)),
+      undefined,
+      at,
+    );
   }
 
-  #single(res: ResponseSink, route: HttpRoute, outcome: Outcome, format: Format): void {
+  #single(res: ResponseSink, route: HttpRoute, outcome: Outcome, format: Format, at?: SyncPosition): void {
     const { responder } = this.#deps;
-    if (outcome instanceof Error) return responder.error(res, route, outcome);
+    if (outcome instanceof Error) return responder.error(res, route, outcome, undefined, at);
     if (format.resp2)
-      return responder.send(res, route, 200, replyResp2(outcome), undefined, 'application/octet-stream');
-    responder.send(res, route, 200, `{"result":${replyJson(outcome, format.base64)}}`);
+      return responder.send(res, route, 200, replyResp2(outcome), undefined, 'application/octet-stream', at);
+    responder.send(
+      res,
+      route,
+      200,
+      `{"result":${replyJson(outcome, format.base64)}}`,
+      undefined,
+      undefined,
+      at,
+    );
   }
 
-  #pipeline(res: ResponseSink, outcomes: Outcome[], format: Format): void {
+  #pipeline(res: ResponseSink, outcomes: Outcome[], format: Format, at?: SyncPosition): void {
     const { responder } = this.#deps;
     const shared = sharedFailure(outcomes);
-    if (shared) return responder.error(res, 'pipeline', shared);
+    if (shared) return responder.error(res, 'pipeline', shared, undefined, at);
     if (format.resp2) {
       return responder.send(
         res,
@@ -297,14 +329,15 @@ export class RestHandler {
         Buffer.concat(outcomes.map((o) => replyResp2(o))),
         undefined,
         'application/octet-stream',
+        at,
       );
     }
-    responder.send(res, 'pipeline', 200, itemsJson(outcomes, format.base64));
+    responder.send(res, 'pipeline', 200, itemsJson(outcomes, format.base64), undefined, undefined, at);
   }
 
-  #transaction(res: ResponseSink, outcome: Outcome[] | Error, format: Format): void {
+  #transaction(res: ResponseSink, outcome: Outcome[] | Error, format: Format, at?: SyncPosition): void {
     const { responder } = this.#deps;
-    if (outcome instanceof Error) return responder.error(res, 'multi-exec', outcome);
-    responder.send(res, 'multi-exec', 200, itemsJson(outcome, format.base64));
+    if (outcome instanceof Error) return responder.error(res, 'multi-exec', outcome, undefined, at);
+    responder.send(res, 'multi-exec', 200, itemsJson(outcome, format.base64), undefined, undefined, at);
   }
 }

@@ -30,7 +30,10 @@ import { openCluster } from '../redis/redis-connection.js';
 import type { Pool } from '../redis/pool.js';
 import { createRedisTarget, type RedisTarget } from '../redis/target.js';
 import { loadTokensFile, TokensReloader, topologyProblems } from './tokens-reload.js';
-import { createSyncTokens } from '../protocol/sync-token.js';
+import { randomSyncSecret, SyncTokens } from '../protocol/sync-token.js';
+import { PrimaryPosition } from '../redis/primary-position.js';
+import type { ReplicaWatcher } from '../exec/replica-watcher.js';
+import { parseReplicationInfo } from '../redis/replication.js';
 import { NO_TELEMETRY, type RefusalReason, type Telemetry } from '../telemetry.js';
 import { createMetrics, type Metrics, type PoolSample } from '../../metrics/index.js';
 import { WsServer } from '../ws/ws-server.js';
@@ -59,6 +62,11 @@ export interface BrokerDeps {
   readonly tlsTicketKeys?: Buffer;
   /** This process's part of each quota (worker i of SLUICE_WORKERS); the whole of them by default. */
   readonly workerShare?: WorkerShare;
+  /**
+   * The key of sync tokens when SLUICE_SYNC_SECRET is unset: the primary process of several workers hands its
+   * random one to each, so that they read each other's tokens. Default: SLUICE_SYNC_SECRET, else random.
+   */
+  readonly syncSecret?: string;
 }
 
 /** The parts of a running broker that transports, metrics and tests reach for. */
@@ -66,6 +74,12 @@ export interface BrokerParts {
   readonly config: Config;
   readonly logger: Logger;
   readonly pool: Pool;
+  /** The read replica's pool (SLUICE_REPLICA_URL), else undefined. */
+  readonly replicaPool: Pool | undefined;
+  /** What the broker knows of the primary's replication stream (sync tokens, issue 20). */
+  readonly positions: PrimaryPosition;
+  /** The read replica's watcher (SLUICE_REPLICA_URL), else undefined. */
+  readonly watcher: ReplicaWatcher | undefined;
   /** The blocking pool of the standalone executor (unused under Cluster, where each primary gets its own). */
   readonly blockingPool: BlockingPool;
   readonly admission: Admission;
@@ -178,6 +192,12 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
   const shared: StackShared = { config, clock, logger, telemetry, admission, budget };
   // The broker's own Redis: its main pool opens now (config checks it fits in SLUICE_MAX_REDIS_CONNECTIONS).
   if (!cluster) budget.take('the main pool (SLUICE_POOL_SIZE)', config.poolSize);
+  // Read regions (issue 20): tokens carry the primary's position when a replica serves reads here, or when a shared
+  // secret says other brokers of the deployment may read them. Not under Cluster (config refuses the replica there).
+  const replicaUrl = cluster ? undefined : config.replicaUrl;
+  const positionsOn = !cluster && (replicaUrl !== undefined || config.syncSecret !== undefined);
+  const positions = new PrimaryPosition(clock, Math.max(25, config.replicaMaxLagMs / 32));
+  if (replicaUrl !== undefined) budget.take('the replica pool (SLUICE_POOL_SIZE)', config.poolSize);
   const own = openStack(
     {
       target: redisTarget,
@@ -186,10 +206,14 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
       blockingSizeSetting: 'SLUICE_BLOCKING_POOL_SIZE',
       owner: '',
       cluster,
+      regions: {
+        positions: positionsOn ? positions : undefined,
+        replica: replicaUrl === undefined ? undefined : createRedisTarget(replicaUrl, config),
+      },
     },
     shared,
   );
-  const { pool, blocking: blockingPool, scriptUsers, requests, hub: pubsub } = own;
+  const { pool, blocking: blockingPool, scriptUsers, requests, hub: pubsub, replicaPool, watcher } = own;
   const ownBackend: Backend = { tenant: DEFAULT_TENANT, requests, hub: pubsub, target: own.streamTarget };
   // Each tenant of the tokens file: a stack of its own, opened on its first request (exec/tenant-backend.ts).
   const tenants = new Backends(ownBackend, shared);
@@ -218,12 +242,18 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
     // The tenant label as the pool metrics give it: `default` for the tokens on the broker's own Redis.
     refused: (kind, principal) => telemetry.quotaRefused(kind, principal.tenant || 'default'),
   });
-  const responder = new Responder(createSyncTokens(), telemetry);
+  const tokens = new SyncTokens({
+    secret: deps.syncSecret ?? config.syncSecret ?? randomSyncSecret(),
+    positions: positionsOn,
+    perTokenFloor: config.syncPerTokenFloor,
+  });
+  const responder = new Responder(tokens, telemetry);
   const rest = new RestHandler(
     {
       preparer,
       backends,
       responder,
+      tokens,
       maxBodyBytes: config.maxBodyBytes,
       maxPipelineCommands: config.maxPipelineCommands,
       quotas,
@@ -257,6 +287,7 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
       telemetry,
       flows,
       quotas,
+      tokens,
       syncToken: () => responder.syncToken(),
     },
     {
@@ -315,13 +346,65 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
   };
   // Commands are classified once, from the broker's own Redis, for every tenant too (they are expected to run the
   // same Redis version; a command a tenant's Redis lacks gets Redis's own error).
+  /**
+   * Whether the Redis user may run ROLE and INFO on the primary: without them tokens carry no position (and reads
+   * with a token go to the primary). Asked once Redis is reached.
+   */
+  let positionsProbed = false;
+  const probePositions = async () => {
+    if (!positionsOn || positionsProbed) return;
+    const redis = pool.any();
+    if (!redis) return;
+    positionsProbed = true;
+    const denied = await redis.call('ROLE').then(
+      () => undefined,
+      (error: Error) => error.message,
+    );
+    const info = denied === undefined ? await positions.refresh(redis) : undefined;
+    if (denied !== undefined || info === undefined) {
+      positions.tracking = false;
+      logger.warn(
+        {
+          event: 'sync_positions_unavailable',
+          reason: denied ?? 'INFO replication failed or the server is not a primary',
+        },
+        'the Redis user may not run ROLE and INFO replication on the primary: sync tokens carry no position, and reads with a token are served by the primary',
+      );
+    }
+  };
   pool.onStatus((up) => {
     if (up) void loadCommands();
+    // The replication ID is read again after a reconnection (Redis may have restarted with another history).
+    if (up && positionsOn) void probePositions().then(() => positions.refresh(pool.any()));
   });
   cluster?.on('ready', () => void loadCommands());
   // A cluster that cannot be reached yet keeps retrying by itself (clusterRetryStrategy).
   await (cluster ? cluster.connect().catch(() => {}) : pool.start());
   await loadCommands();
+  await probePositions();
+  if (replicaPool) {
+    await replicaPool.start();
+    const replicaInfo = await replicaPool
+      .any()
+      ?.call('INFO', 'replication')
+      .then(parseReplicationInfo, (error: Error) => error);
+    if (replicaInfo instanceof Error) {
+      watcher?.failed(replicaInfo);
+      logger.warn(
+        { event: 'replica_state_unavailable', reason: replicaInfo.message },
+        'the Redis user may not run INFO replication on the replica: reads with a sync token are served by the primary, reads without one by the replica, its lag unmeasured',
+      );
+    } else if (replicaInfo?.role === 'master')
+      logger.warn(
+        { event: 'replica_not_replica' },
+        'SLUICE_REPLICA_URL answers as a primary, not a replica: reads with a sync token of this deployment go to SLUICE_REDIS_URL until it follows it',
+      );
+    else if (replicaInfo === undefined)
+      logger.warn(
+        { event: 'replica_unreachable' },
+        'the replica (SLUICE_REPLICA_URL) is unreachable: reads go to the primary until it is up',
+      );
+  }
 
   let draining = false;
   // WebSockets answer what they have in flight, then close with 1001. Streams never finish by themselves: end them,
@@ -341,7 +424,16 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
     pools: {
       main: () => mainSample(requests.stats()),
       blocking: () => blockingSample(requests.stats()),
+      ...(replicaPool
+        ? {
+            replica: () => {
+              const { size, ready, inflight } = replicaPool.stats();
+              return { max: size, connections: { ready, down: size - ready }, inflight };
+            },
+          }
+        : {}),
     },
+    ...(watcher ? { replica: () => watcher.stats() } : {}),
     // Tenants with no connection open report zeros: the label values are the tokens file's tenants, nothing else.
     tenantPools: () =>
       tenants.stats().flatMap((stats) => [
@@ -418,6 +510,9 @@ export async function startBroker(deps: BrokerDeps): Promise<Broker> {
     config,
     logger,
     pool,
+    replicaPool,
+    positions,
+    watcher,
     blockingPool,
     admission,
     requests,

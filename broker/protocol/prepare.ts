@@ -28,6 +28,14 @@ function text(arg: Arg | undefined): string | undefined {
   return arg === undefined ? undefined : typeof arg === 'string' ? arg : arg.toString('utf8');
 }
 
+/**
+ * Whether a command not flagged readonly may change data or reach replicas: flagged `write` or `may_replicate`, a
+ * script (Redis 7.0 flags EVAL and FCALL neither way), or PUBLISH (propagated to replicas).
+ */
+function mayChangeData(name: string, flags: ReadonlySet<string>): boolean {
+  return flags.has('write') || flags.has('may_replicate') || SCRIPT_COMMANDS.has(name) || name === 'publish';
+}
+
 /** Checks and rewrites commands for one broker: the Redis command table and the script aliases. */
 export class CommandPreparer {
   #table: CommandTable = new Map();
@@ -95,8 +103,10 @@ export class CommandPreparer {
       if (refused) return refused;
     }
     const label = info ? name : 'other';
+    const readOnly = info?.flags.has('readonly') === true;
+    const mayWrite = info === undefined || (!readOnly && mayChangeData(name, info.flags));
     const emulated = emulate(name, given);
-    if (emulated) return { name, ...emulated, route: classification.route, label, runAs };
+    if (emulated) return { name, ...emulated, route: classification.route, readOnly, mayWrite, label, runAs };
     const { args, mapReply } = this.#rewriteScripts(name, given);
     // One shape for every prepared command, and one wire name string per known command: the executor and ioredis
     // then see the same hidden class and the same (already hashed) name every time.
@@ -105,6 +115,8 @@ export class CommandPreparer {
       wireName: info ? this.#wireName(name) : name.toUpperCase(),
       args,
       route: classification.route,
+      readOnly,
+      mayWrite,
       label,
       mapReply,
       runAs,

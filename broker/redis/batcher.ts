@@ -19,10 +19,20 @@ export class Batcher {
   readonly #observe: BatchObserver | undefined;
   #pending: Command[] = [];
   #scheduled = false;
+  /** Asked at each flush for a command to write after the batch (see `trailer`). */
+  #trailer: (() => Command | undefined) | undefined;
 
   constructor(redis: Redis, observe?: BatchObserver) {
     this.#redis = redis;
     this.#observe = observe;
+  }
+
+  /**
+   * Sets what is asked, at each flush, for one command to write last in the batch (the ROLE that tells the primary's
+   * offset after the batch's writes, see PooledConnection.offsetAfterBatch).
+   */
+  trailer(make: () => Command | undefined): void {
+    this.#trailer = make;
   }
 
   /** Queues commands for the next flush. Each settles through its own promise. */
@@ -38,6 +48,8 @@ export class Batcher {
     this.#scheduled = false;
     const batch = this.#pending;
     this.#pending = [];
+    const trailer = this.#trailer?.();
+    if (trailer) batch.push(trailer);
     const redis = this.#redis;
     const stream = redis.stream;
     if (redis.status !== 'ready' || stream === undefined || !stream.writable) {

@@ -31,6 +31,16 @@ export interface PreparedCommand {
   /** Arguments after the name. */
   readonly args: Arg[];
   readonly route: Route;
+  /**
+   * Whether Redis flags the command `readonly` (COMMAND): such a command may be served by a read replica
+   * (issue 20); anything else counts as a write.
+   */
+  readonly readOnly: boolean;
+  /**
+   * Whether the command may change data (Redis flags it `write` or `may_replicate`; a script; PUBLISH; or a command
+   * Redis does not know): a request with one learns the primary's position after it (issue 20).
+   */
+  readonly mayWrite: boolean;
   /** Metric label: a command Redis knows, or `other`. */
   readonly label: string;
   /** Rewrites the reply (SCRIPT LOAD answers the SHA the client computed). */

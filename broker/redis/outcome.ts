@@ -5,6 +5,7 @@ import { SluiceError } from '../errors.js';
 import type { Reply } from './command.js';
 import { NotSentError } from './batcher.js';
 import type { CommandOutcome } from '../telemetry.js';
+import type { RequestSync } from './replication.js';
 
 /**
  * What one command came to: a reply, or an Error at the top level — a SluiceError from the broker or Redis's own
@@ -28,6 +29,8 @@ export interface RequestTiming {
    * puts the request on a connection that may carry large replies, not on the one kept for small ones.
    */
   readonly largeReplies?: boolean;
+  /** Read-your-writes of the request (issue 20): its floor in, the primary's position after its writes out. */
+  readonly sync?: RequestSync | undefined;
 }
 
 /** Turns a failure into the Error a caller sees, and how it ended for the command-outcome metric. */

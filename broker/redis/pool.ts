@@ -1,11 +1,15 @@
 // The main pool: a fixed set of multiplexed, pipelined Redis connections, each with its own batcher.
-import type { Redis, RedisOptions } from 'ioredis';
+import { Command, type Redis, type RedisOptions } from 'ioredis';
 import { type Clock, type ClockTimer, realClock } from '../clock.js';
 import type { Logger } from '../log.js';
 import type { Telemetry } from '../telemetry.js';
 import { Batcher } from './batcher.js';
 import { openConnection } from './redis-connection.js';
 import type { RedisTarget } from './target.js';
+import { roleOffset } from './replication.js';
+
+/** Hears the primary's offset after a batch of writes: undefined when ROLE failed or the server is not a primary. */
+export type OffsetWaiter = (offset: number | undefined) => void;
 
 /** Options of a pool; the target comes from SLUICE_REDIS_URL (or the Sentinels) and the TLS options. */
 export interface PoolOptions {
@@ -21,6 +25,8 @@ export interface PoolOptions {
   readonly connection?: RedisOptions;
   /** Times progress for the stall watchdog and runs it; the real clock by default. */
   readonly clock?: Clock | undefined;
+  /** Hears every offset a ROLE after a batch reported (see PooledConnection.offsetAfterBatch). */
+  readonly onOffset?: ((offset: number) => void) | undefined;
 }
 
 /** Bytes a connection may be owed before pick() stops preferring it (see PooledConnection.load). */
@@ -48,11 +54,16 @@ export class PooledConnection {
   /** Average bytes per reply (exponential, 1/8 weight): what each command still in flight is expected to bring. */
   #replyBytes = 0;
   readonly #clock: Clock;
+  /** Who waits for the offset after the batch being collected (see offsetAfterBatch). */
+  #offsetWaiters: OffsetWaiter[] = [];
+  readonly #onOffset: ((offset: number) => void) | undefined;
 
-  constructor(redis: Redis, batcher: Batcher, clock: Clock = realClock) {
+  constructor(redis: Redis, batcher: Batcher, clock: Clock = realClock, onOffset?: (offset: number) => void) {
     this.redis = redis;
     this.batcher = batcher;
     this.#clock = clock;
+    this.#onOffset = onOffset;
+    batcher.trailer(this.#role);
     // ioredis attaches its parser on 'connect' with prependListener; prepending after it makes this count first, so
     // that a reply settling in the same chunk sees its bytes.
     redis.on('connect', () => {
@@ -85,6 +96,37 @@ export class PooledConnection {
   get ready(): boolean {
     return this.redis.status === 'ready';
   }
+
+  /**
+   * Calls `waiter` with the primary's replication offset once the batch being collected (commands written to the
+   * batcher in this turn, the caller's included) has run: a ROLE written last in that batch tells it, one ROLE for
+   * every request of the batch, without a round trip of its own (issue 20). Call it after writing the commands.
+   */
+  offsetAfterBatch(waiter: OffsetWaiter): void {
+    this.#offsetWaiters.push(waiter);
+  }
+
+  /** The batcher's trailer: a ROLE when someone waits for the offset after this batch. */
+  readonly #role = (): Command | undefined => {
+    const waiters = this.#offsetWaiters;
+    if (waiters.length === 0) return undefined;
+    this.#offsetWaiters = [];
+    const role = new Command('ROLE', []);
+    this.wrote(1);
+    role.promise.then(
+      (reply: unknown) => {
+        this.settled(this.#clock.now());
+        const offset = roleOffset(reply);
+        if (offset !== undefined) this.#onOffset?.(offset);
+        for (const waiter of waiters) waiter(offset);
+      },
+      () => {
+        this.settled(this.#clock.now());
+        for (const waiter of waiters) waiter(undefined);
+      },
+    );
+    return role;
+  };
 
   /** Counts `commands` handed to the batcher. */
   wrote(commands: number): void {
@@ -158,7 +200,12 @@ export class Pool {
       redis.on('ready', () => this.#statusChanged());
       redis.on('close', () => this.#statusChanged());
       redis.on('reconnecting', () => telemetry.redisReconnect(options.name));
-      return new PooledConnection(redis, new Batcher(redis, (n) => telemetry.batchWritten(n)), this.#clock);
+      return new PooledConnection(
+        redis,
+        new Batcher(redis, (n) => telemetry.batchWritten(n)),
+        this.#clock,
+        options.onOffset,
+      );
     });
   }
 

@@ -323,7 +323,7 @@ export class SseHandler implements StreamHandler {
       'Cache-Control',
       'no-cache',
       'upstash-sync-token',
-      responder.syncToken(),
+      responder.syncToken(res.req.headers['upstash-sync-token']),
       // Proxies such as nginx buffer responses unless told not to; an event stream must not be held back.
       'X-Accel-Buffering',
       'no',

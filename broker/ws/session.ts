@@ -1,4 +1,5 @@
 // One WebSocket's state: its requests in flight, its pinned pool connection, its subscriptions and its send buffer.
+import type { SyncTokens } from '../protocol/sync-token.js';
 import type { Clock } from '../clock.js';
 import { type Principal, noPermission } from '../protocol/auth.js';
 import { SluiceError } from '../errors.js';
@@ -46,6 +47,11 @@ export interface SessionDeps {
   readonly clock: Clock;
   /** Per-token (or tenant) quotas: each request is checked before it counts as in flight; none when undefined. */
   readonly quotas?: Quotas | undefined;
+  /**
+   * Sync positions (read regions): a request starts from its auth token's floor and raises it with its writes
+   * (the socket's own order is kept by the runner, see region-router.ts).
+   */
+  readonly tokens?: SyncTokens | undefined;
 }
 
 /** Bytes waiting to be sent from which the session asks to hear when they are gone (its token's count needs it). */
@@ -248,20 +254,23 @@ export class Session implements PubSubListener {
   #commands(request: CommandRequest): void {
     const flow = this.#flow;
     flow?.started();
-    const { preparer } = this.#deps;
+    const { preparer, tokens } = this.#deps;
     const executor = this.#backend.requests;
     const { idJson } = request;
+    const sync = tokens?.begin(undefined, this.#principal);
     const timing: RequestTiming = {
       deadline:
         request.deadlineMs === undefined
           ? Number.POSITIVE_INFINITY
           : this.#deps.clock.now() + request.deadlineMs,
       largeReplies: flow?.largeReplies === true,
+      sync,
     };
     if (request.op === 'multi') {
       const prepared = prepareTransaction(preparer, request.commands, this.#principal);
       if (prepared instanceof SluiceError) return this.#answerCommand(errorFrame(idJson, prepared));
       executor.transaction(prepared, timing, this.#affinity, (outcome) => {
+        tokens?.end(sync, this.#principal);
         this.#answerCommand(
           outcome instanceof Error
             ? errorFrame(idJson, outcome)
@@ -272,6 +281,7 @@ export class Session implements PubSubListener {
     }
     const items = preparePipeline(preparer, request.commands, this.#principal);
     executor.pipeline(items, timing, this.#affinity, (outcomes) => {
+      tokens?.end(sync, this.#principal);
       if (request.op === 'cmd') {
         const outcome = outcomes[0]!;
         return this.#answerCommand(

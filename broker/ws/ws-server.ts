@@ -1,4 +1,5 @@
 // The /ws endpoint: accepts upgrades (ws in noServer mode), enforces the per-process socket limit, runs heartbeats, drains.
+import type { SyncTokens } from '../protocol/sync-token.js';
 import type { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import { type RawData, type ServerOptions, type WebSocket, WebSocketServer } from 'ws';
@@ -54,6 +55,8 @@ export interface WsServerDeps {
   readonly flows?: Flows;
   /** Per-token (or tenant) quotas: sockets at the upgrade, requests on each frame; none when absent. */
   readonly quotas?: Quotas;
+  /** Sync positions (read regions): the per-auth-token floor of a socket's reads; none when absent. */
+  readonly tokens?: SyncTokens;
 }
 
 /** How long a closing socket may take to answer our close frame before it is destroyed (ws's closeTimeout). */
@@ -142,6 +145,7 @@ export class WsServer implements UpgradeHandler {
       frames: this.#frames,
       limitHit: () => deps.telemetry.refused('ws_limit'),
       flows: deps.flows,
+      tokens: deps.tokens,
       clock: this.#clock,
       quotas: deps.quotas,
     };
