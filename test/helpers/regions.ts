@@ -91,7 +91,11 @@ export async function commandCalls(redis: Redis): Promise<Map<string, number>> {
 }
 
 /** Calls of the named commands since `before` (a `commandCalls` snapshot), summed. */
-export async function callsSince(redis: Redis, before: Map<string, number>, ...names: string[]): Promise<number> {
+export async function callsSince(
+  redis: Redis,
+  before: Map<string, number>,
+  ...names: string[]
+): Promise<number> {
   const now = await commandCalls(redis);
   return names.reduce((sum, name) => sum + (now.get(name) ?? 0) - (before.get(name) ?? 0), 0);
 }
