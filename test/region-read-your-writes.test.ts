@@ -6,8 +6,9 @@ import { Redis as Upstash } from '@upstash/redis';
 import t from 'tap';
 import { WebSocket } from 'ws';
 import { createClient, type WebSocketConstructor } from '../client/index.js';
-import { post, TOKEN } from './helpers/broker.js';
-import { callsSince, commandCalls, type Regions, startRegions } from './helpers/regions.js';
+import type { Broker } from '../broker/lifecycle/broker.js';
+import { post, startTestBroker, TOKEN } from './helpers/broker.js';
+import { callsSince, commandCalls, readRegionFlags, type Regions, startRegions } from './helpers/regions.js';
 import { Peer } from './helpers/ws.js';
 
 t.setTimeout(180000);
@@ -16,6 +17,11 @@ t.setTimeout(180000);
 // after a wait, the path this file is about (the primary fallback has its own tests in region-waits).
 const regions: Regions = await startRegions(t.teardown, { readFlags: { 'sync-wait-ms': 1000 } });
 const { replica, readBroker } = regions;
+// A second read-region broker without the per-auth-token floor: what holds there holds by the sync token alone.
+const tokenOnly: Broker = await startTestBroker(regions.primary.url, {
+  flags: readRegionFlags(replica.url, { 'sync-wait-ms': 1000, 'sync-per-token-floor': false }),
+});
+t.teardown(() => tokenOnly.close());
 const SYNC = 'upstash-sync-token';
 
 t.test(
@@ -29,8 +35,9 @@ t.test(
     const wrong: string[] = [];
     await Promise.all(
       Array.from({ length: lanes }, async (_, lane) => {
-        // one client per lane, as one function instance: its token is its own
-        const redis = new Upstash({ url: readBroker.url, token: TOKEN, enableTelemetry: false });
+        // one client per lane, as one function instance: its token is its own; half on the broker without floor
+        const url = lane % 2 === 0 ? readBroker.url : tokenOnly.url;
+        const redis = new Upstash({ url, token: TOKEN, enableTelemetry: false });
         const key = `ryw:${lane}`;
         for (let i = 0; i < rounds; i++) {
           await redis.set(key, `${lane}-${i}`);
@@ -78,26 +85,37 @@ t.test('every response carries a fresh token, reads and errors included', async 
   t.equal(tokens.size, replies.length, 'each one different');
 });
 
-t.test('stale tokens, as @upstash/redis 1.34.5–1.38 sends them, still read their writes', async (t) => {
+/** 40 rounds of SET then GET sending the token of the response before last, as @upstash/redis 1.34.5–1.38 did. */
+async function staleTokenRounds(url: string, key: string): Promise<string[]> {
   // Those versions sent the token of response N with request N+2, so a read after a write carries the token of the
-  // response before the write (or "" at first). The broker's per-auth-token high-water mark is the floor.
+  // response before the write (or "" at first).
   const tokens: string[] = [];
   const send = async (body: unknown[]): Promise<unknown> => {
-    const reply = await post(readBroker.url, '/pipeline', [body], { [SYNC]: tokens.at(-2) ?? '' });
+    const reply = await post(url, '/pipeline', [body], { [SYNC]: tokens.at(-2) ?? '' });
     tokens.push(reply.headers.get(SYNC) ?? '');
     return reply.body;
   };
   const wrong: string[] = [];
   for (let i = 0; i < 40; i++) {
-    await send(['set', 'stale', String(i)]);
-    const got = (await send(['get', 'stale'])) as [{ result: string }];
+    await send(['set', key, String(i)]);
+    const got = (await send(['get', key])) as [{ result: string }];
     if (got[0]?.result !== String(i)) wrong.push(`round ${i}: ${JSON.stringify(got)}`);
   }
-  t.same(wrong, [], 'every read saw the write before it');
-});
+  return wrong;
+}
+
+t.test(
+  'stale tokens, as @upstash/redis 1.34.5–1.38 sends them, read their writes thanks to the floor',
+  async (t) => {
+    t.same(await staleTokenRounds(readBroker.url, 'stale'), [], 'every read saw the write before it');
+    // the control: without the per-auth-token floor the same client reads stale values
+    const wrong = await staleTokenRounds(tokenOnly.url, 'stale:nofloor');
+    t.ok(wrong.length > 0, `without the floor, ${wrong.length} of 40 reads missed their write`);
+  },
+);
 
 t.test('WebSocket: a read sent after a write on the same socket sees it', async (t) => {
-  const peer = await Peer.open(readBroker.url);
+  const peer = await Peer.open(tokenOnly.url);
   t.teardown(() => peer.close());
   const wrong: string[] = [];
   for (let i = 0; i < 40; i++) {
