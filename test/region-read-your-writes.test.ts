@@ -9,6 +9,7 @@ import { createClient, type WebSocketConstructor } from '../client/index.js';
 import type { Broker } from '../broker/lifecycle/broker.js';
 import { post, startTestBroker, TOKEN } from './helpers/broker.js';
 import { callsSince, commandCalls, readRegionFlags, type Regions, startRegions } from './helpers/regions.js';
+import { waitFor } from './helpers/time.js';
 import { Peer } from './helpers/ws.js';
 
 t.setTimeout(180000);
@@ -161,4 +162,37 @@ t.test("Sluice's client carries the token over HTTP and WebSocket", async (t) =>
   t.equal(exchanges[0]?.sent, '', 'the first request sends an empty token');
   const carried = exchanges.slice(1).filter((e, i) => e.sent === exchanges[i]!.received && e.sent !== '');
   t.equal(carried.length, 59, 'every later request sent the token of the response before it');
+});
+
+t.test("Sluice's client keeps the newest token when a read's response lands after a write's", async (t) => {
+  // The read's response is held back until the write was answered: it carries the older position.
+  let release: (() => void) | undefined;
+  const exchanges: { sent: string; received: string }[] = [];
+  const holding = async (url: string, init: RequestInit): Promise<Response> => {
+    const exchange = { sent: new Headers(init.headers).get(SYNC) ?? '', received: '' };
+    exchanges.push(exchange);
+    const response = await fetch(url, init);
+    exchange.received = response.headers.get(SYNC) ?? '';
+    if (exchanges.length === 2) await new Promise<void>((resolve) => (release = resolve));
+    return response;
+  };
+  const redis = createClient({ url: tokenOnly.url, token: TOKEN, fetch: holding });
+  t.teardown(() => redis.close());
+  await redis.set('mono', 'old'); // request 0
+  const lateRead = redis.get('mono'); // request 1: its response is held
+  await waitFor(() => release !== undefined, 5000, { what: 'the read to be answered (and held)' });
+  await redis.set('mono', 'new'); // request 2
+  release!();
+  t.equal(await lateRead, 'old');
+  t.equal(await redis.get('mono'), 'new', 'the next read (request 3) sees the write');
+  const offset = (token: string) => Number(token.split('.')[2]);
+  t.ok(
+    offset(exchanges[2]!.received) > offset(exchanges[1]!.received),
+    'the late read carried an older position',
+  );
+  t.equal(
+    exchanges[3]!.sent,
+    exchanges[2]!.received,
+    "request 3 carried the write's token, not the late read's",
+  );
 });
