@@ -1,7 +1,7 @@
 // Waits are bounded: with the replica stopped (SIGSTOP), reads with a token are answered by the primary within
 // SLUICE_SYNC_WAIT_MS and a margin; reads without one leave a replica that lags beyond SLUICE_REPLICA_MAX_LAG_MS
 // (stopped, or its link slowed down) and come back once it catches up.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { post, READONLY_TOKEN, TOKEN } from './helpers/broker.js';
 import {
   callsSince,
@@ -100,39 +100,82 @@ t.test('replica stopped: tokenless reads go to the primary once it lags beyond t
   t.pass('back on the replica after SIGCONT');
 });
 
+/**
+ * A writer that SETs a counter on the primary directly (as another region's broker would) every ~50 ms, and the
+ * bound a tokenless read must meet: it may be at most SLUICE_REPLICA_MAX_LAG_MS (and a poll's slack) old, so it sees
+ * every write acknowledged before that.
+ */
+function startWriter(t: Test) {
+  let writing = true;
+  const acked: { at: number; n: number }[] = [];
+  const done = (async () => {
+    for (let n = 1; writing; n++) {
+      await primary.client().set('w:counter', String(n));
+      acked.push({ at: performance.now(), n });
+      await sleep(50);
+    }
+  })();
+  const stop = async () => {
+    writing = false;
+    await done;
+  };
+  t.teardown(stop);
+  /** The newest write acknowledged `ms` before `at` (0 when none). */
+  const floorAt = (at: number, ms: number) => acked.findLast((a) => a.at <= at - ms)?.n ?? 0;
+  return { stop, floorAt };
+}
+
+/** Slack on the max-lag bound: the watcher measures the lag every MAX_LAG_MS / 4. */
+const SLACK_MS = 500;
+
+/** Tokenless reads of the counter, each checked against the max-lag bound; returns the ones older than it. */
+async function tooOld(floorAt: (at: number, ms: number) => number, count: number): Promise<string[]> {
+  const old: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const started = performance.now();
+    const read = await timedGet('w:counter', tokenless);
+    const floor = floorAt(started, MAX_LAG_MS + SLACK_MS);
+    if (Number(read.result) < floor) old.push(`read ${String(read.result)}, written before it: ${floor}`);
+  }
+  return old;
+}
+
 t.test(
-  'a slow replication link: tokenless reads leave the replica while it lags beyond the max',
+  'a slow link while tokenless reads keep coming: they leave the replica beyond the max lag',
   async (t) => {
-    // a writer keeps the primary moving while the link delays every chunk by 2 s, twice the max lag
-    let writing = true;
-    let acked = 0;
-    const writer = (async () => {
-      for (let n = 1; writing; n++) {
-        await primary.client().set('w:counter', String(n));
-        acked = n;
+    const writer = startWriter(t);
+    let reading = true;
+    const reader = (async () => {
+      while (reading) {
+        await timedGet('w:counter', tokenless);
         await sleep(50);
       }
     })();
-    t.teardown(async () => {
-      writing = false;
-      await writer;
-    });
-    regions.relay.setDelay({ minMs: 2000, maxMs: 2100 });
+    regions.relay.setDelay({ minMs: 2000, maxMs: 2100 }); // twice the max lag
     await sleep(MAX_LAG_MS + 2500);
     const before = await commandCalls(replica.client());
-    const stale: string[] = [];
-    for (let i = 0; i < 10; i++) {
-      const floor = acked;
-      const read = await timedGet('w:counter', tokenless);
-      if (Number(read.result) < floor) stale.push(`${String(read.result)} < ${floor}`);
-    }
-    t.same(stale, [], 'each read saw every write acknowledged before it: served by the primary');
+    reading = false;
+    await reader;
+    t.same(await tooOld(writer.floorAt, 10), [], 'no read older than the max lag');
     t.equal(await callsSince(replica.client(), before, 'get'), 0, 'no GET reached the replica');
-
     regions.relay.setDelay({ minMs: 20, maxMs: 40 });
-    writing = false;
-    await writer;
+    await writer.stop();
     await replicaServesAgain('tokenless reads to return to the replica once it caught up');
     t.pass('back on the replica once the link is fast again');
+  },
+);
+
+t.test(
+  'a slow link while no read came: the first tokenless reads are not older than the max lag',
+  async (t) => {
+    // The broker samples the primary's offset only while it has reads to route; writes made meanwhile (by other
+    // regions, directly on the primary) must not make the replica look fresh when reads resume.
+    const writer = startWriter(t);
+    regions.relay.setDelay({ minMs: 2000, maxMs: 2100 });
+    await sleep(MAX_LAG_MS + 2500);
+    t.same(await tooOld(writer.floorAt, 10), [], 'no read older than the max lag');
+    regions.relay.setDelay({ minMs: 20, maxMs: 40 });
+    await writer.stop();
+    await replicaServesAgain('tokenless reads to return to the replica once it caught up');
   },
 );
