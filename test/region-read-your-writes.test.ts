@@ -199,3 +199,23 @@ t.test("Sluice's client keeps the newest token when a read's response lands afte
     "request 3 carried the write's token, not the late read's",
   );
 });
+
+t.test('WebSocket: the per-auth-token floor holds across sockets and transports', async (t) => {
+  // A function's next invocation opens a new socket: its reads are floored by the auth token's newest write at
+  // this broker (SLUICE_SYNC_PER_TOKEN_FLOOR), whichever transport wrote.
+  const wrong: string[] = [];
+  for (let i = 0; i < ROUNDS; i++) {
+    const writer = await Peer.open(readBroker.url);
+    await writer.request({ cmd: ['SET', 'ws:across', `ws-${i}`] });
+    await writer.close();
+    const reader = await Peer.open(readBroker.url);
+    const got = await reader.request({ cmd: ['GET', 'ws:across'] });
+    if (got['result'] !== `ws-${i}`) wrong.push(`after a WS write, round ${i}: ${JSON.stringify(got)}`);
+    await post(readBroker.url, '/', ['set', 'ws:across', `http-${i}`]);
+    const again = await reader.request({ cmd: ['GET', 'ws:across'] });
+    if (again['result'] !== `http-${i}`)
+      wrong.push(`after an HTTP write, round ${i}: ${JSON.stringify(again)}`);
+    await reader.close();
+  }
+  t.same(wrong, [], 'every read on another socket saw the write');
+});
