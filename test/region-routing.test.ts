@@ -1,9 +1,9 @@
 // Read routing of a read-region broker: reads go to the local replica, writes to the primary, and one request never
 // spans both (a pipeline with any write goes to the primary whole). Which server ran what is read from each
 // server's own INFO commandstats.
-import t from 'tap';
-import { post, READONLY_TOKEN } from './helpers/broker.js';
-import { callsSince, commandCalls, type Regions, startRegions } from './helpers/regions.js';
+import t, { type Test } from 'tap';
+import { post, READONLY_TOKEN, startTestBroker } from './helpers/broker.js';
+import { callsSince, commandCalls, readRegionFlags, type Regions, startRegions } from './helpers/regions.js';
 import { waitFor } from './helpers/time.js';
 import { Peer } from './helpers/ws.js';
 
@@ -169,3 +169,56 @@ t.test('the primary-region broker (no replica) serves everything from the primar
   }, 'get');
   t.same(counts, { primary: 1, replica: 0 });
 });
+
+/** A broker of the read region whose Redis users (on primary and replica) may not run the commands named. */
+async function limitedBroker(t: Test, denyOnPrimary: string[], denyOnReplica: string[], logLines: string[]) {
+  for (const [server, deny] of [
+    [primary, denyOnPrimary],
+    [replica, denyOnReplica],
+  ] as const) {
+    const user = `limited-${deny.join('-') || 'none'}`;
+    await server
+      .client()
+      .call('ACL', 'SETUSER', user, 'on', '>pw', '~*', '&*', '+@all', ...deny.map((c) => `-${c}`));
+  }
+  const userOf = (deny: string[]) => `limited-${deny.join('-') || 'none'}:pw`;
+  const broker = await startTestBroker(`redis://${userOf(denyOnPrimary)}@127.0.0.1:${primary.port}`, {
+    logLines,
+    flags: readRegionFlags(`redis://${userOf(denyOnReplica)}@127.0.0.1:${replica.port}`),
+  });
+  t.teardown(() => broker.close());
+  return broker;
+}
+
+/** 20 rounds of SET then GET carrying the SET's token; returns the reads that missed their write. */
+async function writeThenRead(brokerUrl: string, key: string): Promise<string[]> {
+  const wrong: string[] = [];
+  for (let i = 0; i < 20; i++) {
+    const set = await post(brokerUrl, '/', ['set', key, String(i)]);
+    if (set.status !== 200) wrong.push(`SET ${i}: ${set.text}`);
+    const token = set.headers.get('upstash-sync-token') ?? '';
+    const get = await post(brokerUrl, '/', ['get', key], { 'upstash-sync-token': token });
+    if ((get.body as { result?: unknown })?.result !== String(i)) wrong.push(`GET ${i}: ${get.text}`);
+  }
+  return wrong;
+}
+
+t.test('a replica user without INFO: start-up says so, reads with a token go to the primary', async (t) => {
+  const lines: string[] = [];
+  const broker = await limitedBroker(t, [], ['info'], lines);
+  t.match(lines.join(''), /"event":"replica_state_unavailable"/, 'the start-up log says so');
+  const counts = await where(async () => t.same(await writeThenRead(broker.url, 'acl:r'), []), 'get');
+  t.same(counts, { primary: 20, replica: 0 }, 'the 20 reads with a token were served by the primary');
+  const tokenless = await where(() => post(broker.url, '/', ['get', 'acl:r'], readOnly), 'get');
+  t.same(tokenless, { primary: 0, replica: 1 }, 'a read without one by the replica');
+});
+
+t.test(
+  'a primary user without ROLE and INFO: start-up says so, writes work, reads still see them',
+  async (t) => {
+    const lines: string[] = [];
+    const broker = await limitedBroker(t, ['role', 'info'], [], lines);
+    t.match(lines.join(''), /"event":"sync_positions_unavailable"/, 'the start-up log says so');
+    t.same(await writeThenRead(broker.url, 'acl:p'), [], 'every read after its write saw it');
+  },
+);
