@@ -61,10 +61,13 @@ function delayedPipe(from: Socket, to: Socket, delayMs: () => number): void {
     schedule();
   };
   from.on('data', (chunk: Buffer) => push(chunk));
+  // half-open sockets: the end travels after the data, delayed like it
   from.on('end', () => push(null));
-  from.on('close', () => {
+  from.on('close', (hadError) => {
+    if (!hadError) return;
     clearTimeout(timer);
     queue.length = 0;
+    to.destroy();
   });
 }
 
@@ -77,23 +80,27 @@ export async function startDelayRelay(
   let cut = false;
   const pairs = new Set<[Socket, Socket]>();
   const delayMs = (): number => delay.minMs + Math.random() * (delay.maxMs - delay.minMs);
-  const server: Server = createServer({ pauseOnConnect: false }, (inbound) => {
+  const server: Server = createServer({ allowHalfOpen: true }, (inbound) => {
     inbound.on('error', () => {});
     if (cut) {
       inbound.destroy();
       return;
     }
-    const outbound = createConnection({ host: target.host ?? '127.0.0.1', port: target.port });
+    const outbound = createConnection({
+      host: target.host ?? '127.0.0.1',
+      port: target.port,
+      allowHalfOpen: true,
+    });
     outbound.on('error', () => {});
     const pair: [Socket, Socket] = [inbound, outbound];
     pairs.add(pair);
-    const drop = (): void => {
-      pairs.delete(pair);
-      inbound.destroy();
-      outbound.destroy();
+    // forgotten once both sides closed (each closes after its end was relayed, or at once on an error)
+    let open = 2;
+    const closed = (): void => {
+      if (--open === 0) pairs.delete(pair);
     };
-    inbound.on('close', drop);
-    outbound.on('close', drop);
+    inbound.on('close', closed);
+    outbound.on('close', closed);
     delayedPipe(inbound, outbound, delayMs);
     delayedPipe(outbound, inbound, delayMs);
   });
