@@ -51,7 +51,7 @@ export interface BenchConfig {
   readonly sampleMs: number;
   /** Requests of each redis-benchmark reference run (`BENCH_RB_REQUESTS`). */
   readonly redisBenchmarkRequests: number;
-  /** Delay the relay adds to every chunk of the replica's replication link in scenario 9, in ms (`BENCH_REGION_LAG_MS`). */
+  /** Delay the relay adds to every chunk of the replica's replication link in scenario 10, in ms (`BENCH_REGION_LAG_MS`). */
   readonly regionLagMs: number;
   /** Scenario ids to run, e.g. "1,2,6"; empty runs all (`BENCH_SCENARIOS`). */
   readonly scenarios: ReadonlySet<string>;
