@@ -20,6 +20,7 @@ import { scenario as latency } from './scenarios/6-latency.js';
 import { scenario as idleSockets } from './scenarios/7-idle-sockets.js';
 import { scenario as metricsOverhead } from './scenarios/8-metrics-overhead.js';
 import { scenario as tls } from './scenarios/9-tls.js';
+import { scenario as readRegions } from './scenarios/10-read-regions.js';
 
 const SCENARIOS: readonly Scenario[] = [
   httpSingle,
@@ -31,6 +32,7 @@ const SCENARIOS: readonly Scenario[] = [
   idleSockets,
   metricsOverhead,
   tls,
+  readRegions,
 ];
 
 const started = Date.now();

@@ -14,7 +14,7 @@ import {
   type Transport,
   toRawItem,
 } from './transport.js';
-import { HEADERS } from './wire.js';
+import { HEADERS, newerSyncToken } from './wire.js';
 
 /** The `fetch` this transport calls (the global one by default). */
 export type FetchLike = (url: string, init: RequestInit) => Promise<Response>;
@@ -134,7 +134,7 @@ export class HttpTransport implements Transport {
         cause,
       );
     }
-    this.#syncToken = res.headers.get(HEADERS.syncToken) ?? '';
+    this.#syncToken = newerSyncToken(this.#syncToken, res.headers.get(HEADERS.syncToken) ?? '');
     return res;
   }
 

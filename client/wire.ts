@@ -43,3 +43,14 @@ export const HEADERS = {
   syncToken: 'upstash-sync-token',
   deadline: 'sluice-deadline-ms',
 } as const;
+
+/**
+ * The sync token to keep after a response: the response's own, unless both are Sluice positions
+ * (`s1.<replid>.<offset>.<mac>.<nonce>`) of one replication ID and the response's is older. Concurrent requests land
+ * in any order; keeping the newest position means a read never carries a token older than a write already answered.
+ */
+export function newerSyncToken(kept: string, incoming: string): string {
+  const [v, id, at] = kept.split('.');
+  const [w, id2, at2] = incoming.split('.');
+  return v === 's1' && w === v && id === id2 && Number(at2) < Number(at) ? kept : incoming;
+}

@@ -3,6 +3,7 @@
 import t from 'tap';
 import { type Client, SluiceError, createClient } from '../client/index.js';
 import { READONLY_TOKEN, TOKEN, startTestBroker } from './helpers/broker.js';
+import { newerSyncToken } from '../client/wire.js';
 import { rejects } from './helpers/client.js';
 import { startRedis } from './helpers/redis.js';
 import { waitFor } from './helpers/time.js';
@@ -169,4 +170,25 @@ t.test('subscribe over SSE receives a PUBLISH', async (t) => {
   t.same(gotP, [['hello, world', 'h:chan', 'h:ch*']]);
   unsubscribe();
   punsubscribe();
+});
+
+t.test('the sync token kept is the newest position of one replication ID', async (t) => {
+  const id = 'a'.repeat(40);
+  const at = (offset: number, nonce = 'n-1') => `s1.${id}.${offset}.${'M'.repeat(22)}.${nonce}`;
+  t.equal(newerSyncToken('', at(5)), at(5), 'the first token is kept');
+  t.equal(newerSyncToken(at(5), at(9, 'n-2')), at(9, 'n-2'), 'a newer position replaces it');
+  t.equal(
+    newerSyncToken(at(9), at(5, 'n-3')),
+    at(9),
+    'an older position (a response that landed late) does not',
+  );
+  t.equal(newerSyncToken(at(9), at(9, 'n-4')), at(9, 'n-4'), 'the same position: the fresh token');
+  const other = `s1.${'b'.repeat(40)}.3.${'M'.repeat(22)}.n-5`;
+  t.equal(newerSyncToken(at(9), other), other, 'another replication ID (a failover): the new one');
+  t.equal(
+    newerSyncToken(at(9), 'opaque-upstash-token'),
+    'opaque-upstash-token',
+    'tokens of other servers: as sent',
+  );
+  t.equal(newerSyncToken(at(9), ''), '', 'a response without one resets it, as @upstash/redis does');
 });

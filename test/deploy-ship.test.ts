@@ -7,7 +7,7 @@ import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import t, { type Test } from 'tap';
 // `yaml` comes with tap (tap-yaml); no extra dependency for parsing the examples.
-import { parseAllDocuments } from 'yaml';
+import { parse as parseYaml, parseAllDocuments } from 'yaml';
 import { envName, OPTIONS, parseConfig } from '../broker/config.js';
 import { freePort } from '../broker/lifecycle/private-redis.js';
 import { startTestBroker, TOKEN } from './helpers/broker.js';
@@ -69,6 +69,7 @@ function readYaml<T>(t: Test, path: string): T[] {
 
 // The parts of compose, Prometheus and Kubernetes files the test reads (optional: a missing one fails an assertion).
 interface ComposeService {
+  command?: string[];
   build?: { context: string; dockerfile: string };
   environment?: Record<string, string>;
   ports?: string[];
@@ -285,6 +286,47 @@ t.test('compose: services, variables, ports, grace period, Prometheus scraping t
     'scrapes the sluice service on the admin port',
   );
 });
+
+t.test(
+  'compose for read regions: a replica of the primary, two brokers sharing the sync secret',
+  async (t) => {
+    const file = 'examples/docker-compose.read-regions.yml';
+    const [compose] = readYaml<{ services: Record<string, ComposeService> }>(t, file);
+    const services = compose!.services;
+    for (const name of mentionedVariables(read(file))) t.ok(OPTION_ENV.has(name), `${name} is an option`);
+    const envOf = (name: string): Record<string, string> =>
+      Object.fromEntries(
+        Object.entries(services[name]!.environment!).map(([k, v]) => [
+          k,
+          String(v).startsWith('${') ? 'a-value-from-the-shell' : String(v),
+        ]),
+      );
+    const primaryRegion = envOf('sluice-primary-region');
+    const readRegion = envOf('sluice-read-region');
+    for (const env of [primaryRegion, readRegion])
+      t.same(configProblems({ ...imageEnv, ...env }), [], 'the broker accepts the image + compose variables');
+    const host = (url: string | undefined) => new URL(url!).hostname;
+    t.equal(host(primaryRegion['SLUICE_REDIS_URL']), 'redis-primary');
+    t.equal(host(readRegion['SLUICE_REDIS_URL']), 'redis-primary', 'the read region writes to the primary');
+    t.equal(host(readRegion['SLUICE_REPLICA_URL']), 'redis-replica', 'and reads from its replica');
+    t.same(services['redis-replica']!.command!.slice(-3), ['--replicaof', 'redis-primary', '6379']);
+    t.equal(
+      services['sluice-read-region']!.environment!['SLUICE_SYNC_SECRET'],
+      services['sluice-primary-region']!.environment!['SLUICE_SYNC_SECRET'],
+      'one secret for the deployment',
+    );
+    // README's trimmed copy says the same
+    const readme = read('README.md');
+    const start = readme.indexOf('```yaml\n# examples/docker-compose.read-regions.yml');
+    t.ok(start >= 0, "README quotes the file in its 'Read regions' section");
+    const yamlText = readme.slice(readme.indexOf('\n', start) + 1, readme.indexOf('```', start + 7));
+    const quoted = parseYaml(yamlText) as { services: Record<string, ComposeService> };
+    for (const [name, service] of Object.entries(quoted.services)) {
+      t.same(service.environment, services[name]?.environment, `README: ${name}'s environment`);
+      t.same(service.command, services[name]?.command, `README: ${name}'s command`);
+    }
+  },
+);
 
 // --- Kubernetes ---
 

@@ -51,6 +51,8 @@ export interface BenchConfig {
   readonly sampleMs: number;
   /** Requests of each redis-benchmark reference run (`BENCH_RB_REQUESTS`). */
   readonly redisBenchmarkRequests: number;
+  /** Delay the relay adds to every chunk of the replica's replication link in scenario 10, in ms (`BENCH_REGION_LAG_MS`). */
+  readonly regionLagMs: number;
   /** Scenario ids to run, e.g. "1,2,6"; empty runs all (`BENCH_SCENARIOS`). */
   readonly scenarios: ReadonlySet<string>;
   /** Where the markdown table goes; default bench/results/<date>.md (`BENCH_OUT`). */
@@ -92,6 +94,7 @@ export function readConfig(env: NodeJS.ProcessEnv = process.env): BenchConfig {
     valueBytes: Math.round(num(env, 'BENCH_VALUE_BYTES', 32)),
     sampleMs: num(env, 'BENCH_SAMPLE_MS', 25),
     redisBenchmarkRequests: Math.round(num(env, 'BENCH_RB_REQUESTS', quick ? 50000 : 100000)),
+    regionLagMs: num(env, 'BENCH_REGION_LAG_MS', 50),
     scenarios: new Set(
       (env['BENCH_SCENARIOS'] ?? '')
         .split(',')

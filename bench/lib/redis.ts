@@ -16,14 +16,20 @@ export interface PrivateRedis {
   stop(): Promise<void>;
 }
 
-/** Starts `redis-server --port <free> --save '' --appendonly no` and opens one control connection. */
-export async function startRedis(): Promise<PrivateRedis> {
+/**
+ * Starts `redis-server --port <free> --save '' --appendonly no <extraArgs>` (e.g. `--replicaof host port`) and
+ * opens one control connection.
+ */
+export async function startRedis(extraArgs: readonly string[] = []): Promise<PrivateRedis> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'sluice-bench-redis-'));
   const service: Service = await startService({
     name: 'redis-server',
     command: 'redis-server',
-    args: ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],
+    args: [
+      ...['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],
+      ...extraArgs,
+    ],
     readyLine: /Ready to accept connections/,
   });
   const admin = new Redis({ host: '127.0.0.1', port, lazyConnect: true, enableAutoPipelining: false });

@@ -52,14 +52,16 @@ export async function startRedis(extra: readonly string[] = []): Promise<TestRed
       return child;
     },
     client() {
-      client ??= new Redis({
-        port,
-        host: '127.0.0.1',
-        maxRetriesPerRequest: 1,
-        lazyConnect: false,
-        enableOfflineQueue: true,
-      });
-      client.on('error', () => {});
+      if (client === undefined) {
+        client = new Redis({
+          port,
+          host: '127.0.0.1',
+          maxRetriesPerRequest: 1,
+          lazyConnect: false,
+          enableOfflineQueue: true,
+        });
+        client.on('error', () => {});
+      }
       return client;
     },
     pause: () => void child.kill('SIGSTOP'),
