@@ -1,12 +1,11 @@
 // TLS for the listener tests: a throw-away CA with server and client certificates made by openssl, more server
 // certificates from the same CA (for reloads), and raw TLS connections that report the certificate and session they got.
-import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { join } from 'node:path';
 import { connect, type ConnectionOptions, type TLSSocket } from 'node:tls';
 import { TOKEN } from './broker.js';
-import { makeCertificates, type TestCertificates, tempDir } from './topology.js';
+import { EC_KEY_ARGS, makeCertificates, opensslIn, type TestCertificates, tempDir } from './topology.js';
 
 /** A CA and certificates in a temp dir, with the files the broker reads under `live/`. */
 export interface TlsFixture extends TestCertificates {
@@ -34,7 +33,7 @@ export function makeTlsFixture(): TlsFixture {
   const liveKey = join(live, 'server.key');
   copyFileSync(certs.serverCert, liveCert);
   copyFileSync(certs.serverKey, liveKey);
-  const openssl = (...args: string[]) => execFileSync('openssl', args, { stdio: 'ignore', cwd: dir });
+  const openssl = opensslIn(dir);
   return {
     ...certs,
     dir,
@@ -45,20 +44,7 @@ export function makeTlsFixture(): TlsFixture {
       const key = join(dir, `${cn}.key`);
       const csr = join(dir, `${cn}.csr`);
       const cert = join(dir, `${cn}.crt`);
-      openssl(
-        'req',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:prime256v1',
-        '-nodes',
-        '-keyout',
-        key,
-        '-out',
-        csr,
-        '-subj',
-        `/CN=${cn}`,
-      );
+      openssl('req', ...EC_KEY_ARGS, '-keyout', key, '-out', csr, '-subj', `/CN=${cn}`);
       openssl(
         'x509',
         '-req',

@@ -61,18 +61,24 @@ export interface TestCertificates {
   readonly clientKey: string;
 }
 
+/** openssl's arguments for a new P-256 key without a passphrase (fast to make). */
+export const EC_KEY_ARGS = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'] as const;
+
+/** Runs openssl in `dir`, quietly; throws if it fails. */
+export function opensslIn(dir: string): (...args: string[]) => void {
+  return (...args) => {
+    execFileSync('openssl', args, { stdio: 'ignore', cwd: dir });
+  };
+}
+
 /** Generates the certificates with openssl (P-256 keys: fast to make) into `dir`. */
 export function makeCertificates(dir: string): TestCertificates {
   const file = (name: string) => join(dir, name);
-  const openssl = (...args: string[]) => execFileSync('openssl', args, { stdio: 'ignore', cwd: dir });
+  const openssl = opensslIn(dir);
   openssl(
     'req',
     '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:prime256v1',
-    '-nodes',
+    ...EC_KEY_ARGS,
     '-keyout',
     file('ca.key'),
     '-out',
@@ -87,11 +93,7 @@ export function makeCertificates(dir: string): TestCertificates {
   for (const who of ['server', 'client']) {
     openssl(
       'req',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
+      ...EC_KEY_ARGS,
       '-keyout',
       file(`${who}.key`),
       '-out',
