@@ -50,11 +50,15 @@ export async function startWebdis(redisPort: number): Promise<HttpPeer> {
 }
 
 /** Starts the constant-reply Node HTTP server (bench/peers/constant-http.ts) as `processes` cluster workers. */
-export async function startConstantHttp(value: string, processes = 1): Promise<HttpPeer> {
+export async function startConstantHttp(
+  value: string,
+  processes = 1,
+  tls?: { readonly cert: string; readonly key: string },
+): Promise<HttpPeer> {
   const service = await startService({
     name: 'constant-http',
     command: process.execPath,
-    args: [peerScript('constant-http'), value, String(processes)],
+    args: [peerScript('constant-http'), value, String(processes), ...(tls ? [tls.cert, tls.key] : [])],
     readyLine: /ready http=/,
   });
   const httpUrl = /http=(\S+)/.exec(service.readyText)?.[1] ?? '';

@@ -2,15 +2,18 @@
 // connections (scenario 1 over TLS) and in a connection storm (scenario 5 over TLS), with and without resumption.
 import { readFileSync } from 'node:fs';
 import { type SluiceRunning, fromLoad, setupSluice, singleRequest } from '../lib/contenders.js';
+import { startConstantHttp } from '../lib/peers.js';
 import type { StormTarget } from '../load/storm.js';
-import { type LoadResult, runLoad } from '../lib/loadgen.js';
+import { type LoadHooks, type LoadResult, runLoad } from '../lib/loadgen.js';
 import type { HttpPeer } from '../lib/peers.js';
 import { cpuSeconds } from '../lib/proc.js';
+import { median } from '../lib/stats.js';
 import {
   type BenchContext,
   contender,
   type Measurement,
   type RowResult,
+  type Running,
   runContenders,
 } from '../lib/rows.js';
 import type { Scenario } from '../lib/scenario.js';
@@ -29,6 +32,14 @@ const STORM_OWN_2W = 'Sluice HTTPS (2 workers), full handshake each';
 const STORM_OWN_RESUMED = 'Sluice HTTPS, resumed sessions';
 const STORM_NGINX = 'nginx TLS → Sluice, full handshake each';
 const STORM_NGINX_RESUMED = 'nginx TLS → Sluice, resumed sessions';
+/** Node's own TLS with nothing behind it: the floor of what any node:https server pays per connection. */
+const STORM_CONSTANT = 'constant node:https reply (1 process), full handshake each, for reference';
+
+/** Whatever serves a storm: its URL and the processes whose CPU it costs. */
+interface ConstantRunning extends Running {
+  readonly url: string;
+  readonly pids: readonly number[];
+}
 
 /** Sluice and, for the nginx rows, nginx in front of it. */
 interface TlsRunning extends SluiceRunning {
@@ -65,6 +76,12 @@ async function setupNginx(ctx: BenchContext, certs: BenchCertificates): Promise<
       await sluice.stop();
     },
   };
+}
+
+/** The constant-reply Node server over node:https (no broker, no Redis). */
+async function setupConstantTls(ctx: BenchContext, certs: BenchCertificates): Promise<ConstantRunning> {
+  const peer = await startConstantHttp(ctx.value, 1, { cert: certs.cert, key: certs.key });
+  return { url: peer.httpUrl, pids: [peer.pid], stop: () => peer.stop() };
 }
 
 async function setupPlain(ctx: BenchContext): Promise<TlsRunning> {
@@ -104,6 +121,33 @@ async function keepAlive(ctx: BenchContext, running: TlsRunning, ca: Buffer): Pr
     errors: result.errors,
     firstError: result.errors > 0 ? 'wrk counted socket errors or non-2xx responses' : undefined,
     cpuMicrosPerOp: (used * 1e6) / result.requests,
+  };
+}
+
+/**
+ * CPU of the serving processes (nginx's and the broker's, with their workers) and of the load generator over the
+ * storm's measured window (its Recorder marks it), per invocation. The storm is CPU-bound on both sides of the
+ * handshakes on a small machine, so CPU per invocation says more than invocations per second.
+ */
+function stormCpuWindow(pids: readonly number[]): {
+  hooks: LoadHooks;
+  serverMicrosPerOp: (ops: number) => number;
+  generatorMicrosPerOp: (ops: number) => number;
+} {
+  const server = () => pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
+  const at = { server: [Number.NaN, Number.NaN], generator: [Number.NaN, Number.NaN] };
+  const perOp = (span: number[], ops: number) => (((span[1] ?? 0) - (span[0] ?? 0)) * 1e6) / ops;
+  return {
+    hooks: {
+      onProgress(data, child) {
+        const i = data['window'] === 'begin' ? 0 : data['window'] === 'end' ? 1 : -1;
+        if (i < 0) return;
+        at.server[i] = server();
+        at.generator[i] = child.pid === undefined ? Number.NaN : cpuSeconds(child.pid);
+      },
+    },
+    serverMicrosPerOp: (ops) => perOp(at.server, ops),
+    generatorMicrosPerOp: (ops) => perOp(at.generator, ops),
   };
 }
 
@@ -154,8 +198,17 @@ export const scenario: Scenario = {
       value: ctx.value,
     };
     const resumedShare = new Map<string, string>();
+    /**
+     * CPU µs per invocation of each storm run of each row: of the serving processes (not only the broker's: nginx's
+     * too, so not the rows' "broker CPU") and of the load generator.
+     */
+    const stormCpu = new Map<string, { server: number[]; generator: number[] }>();
     // As scenario 5: an unrecorded warm-up from another process, then the measured storm from a cold one.
-    const stormOf = async (name: string, running: TlsRunning, resume: boolean): Promise<Measurement> => {
+    const stormOf = async (
+      name: string,
+      running: TlsRunning | ConstantRunning,
+      resume: boolean,
+    ): Promise<Measurement> => {
       const target: StormTarget = {
         kind: 'https',
         url: running.url,
@@ -165,10 +218,18 @@ export const scenario: Scenario = {
       };
       if (config.stormWarmup > 0)
         await runLoad<LoadResult>('storm', { ...storm, ...target, total: config.stormWarmup });
-      const before = running.nginx ? undefined : handshakes(await running.broker.metrics());
-      const result = fromLoad(await runLoad<LoadResult>('storm', { ...storm, ...target }));
-      if (before) {
-        const after = handshakes(await running.broker.metrics());
+      // Sluice's own TLS: its handshake counts say how many sessions resumed.
+      const broker = 'nginx' in running || !('broker' in running) ? undefined : running.broker;
+      const before = broker ? handshakes(await broker.metrics()) : undefined;
+      const cpu = stormCpuWindow(running.pids);
+      const loaded = await runLoad<LoadResult>('storm', { ...storm, ...target }, cpu.hooks);
+      const result = fromLoad(loaded);
+      const runs = stormCpu.get(name) ?? { server: [], generator: [] };
+      runs.server.push(cpu.serverMicrosPerOp(loaded.ops));
+      runs.generator.push(cpu.generatorMicrosPerOp(loaded.ops));
+      stormCpu.set(name, runs);
+      if (broker && before) {
+        const after = handshakes(await broker.metrics());
         const resumed = after.resumed - before.resumed;
         const all = resumed + after.full - before.full;
         resumedShare.set(name, `${resumed} of ${all} handshakes resumed`);
@@ -201,11 +262,27 @@ export const scenario: Scenario = {
         setup: () => setupNginx(ctx, certs),
         measure: (r) => stormOf(STORM_NGINX_RESUMED, r, true),
       }),
+      contender<ConstantRunning>({
+        name: STORM_CONSTANT,
+        setup: () => setupConstantTls(ctx, certs),
+        measure: (r) => stormOf(STORM_CONSTANT, r, false),
+      }),
     ]);
     const cpuNotes = new Map(
       keepAliveRows.map((r) => [
         r.name,
         `CPU of the serving processes: ${r.cpuMicrosPerOp.toFixed(1)} µs/req`,
+      ]),
+    );
+    const stormNotes = new Map(
+      stormRows.map((r) => [
+        r.name,
+        [
+          resumedShare.get(r.name),
+          `CPU per invocation: serving processes ${median(stormCpu.get(r.name)?.server ?? []).toFixed(0)} µs, load generator ${median(stormCpu.get(r.name)?.generator ?? []).toFixed(0)} µs`,
+        ]
+          .filter((x) => x !== undefined)
+          .join('; '),
       ]),
     );
     return {
@@ -221,7 +298,9 @@ export const scenario: Scenario = {
         '',
         `**Connection storm** (scenario 5 over TLS): ${config.stormTotal} invocations, ${config.stormConcurrency} at a time, a new TLS connection each (\`Connection: close\`), after ${config.stormWarmup} unrecorded ones; "resumed": each offers the session ticket the previous one got.`,
         '',
-        ...standardTable(stormRows, { unit: 'inv/s', ratioTo: STORM_NGINX, notes: resumedShare }),
+        ...standardTable(stormRows, { unit: 'inv/s', ratioTo: STORM_NGINX, notes: stormNotes }),
+        '',
+        'CPU per invocation: user + system time over the measured storm of the serving processes (for the nginx rows nginx and the broker behind it) and of the load generator, which does the client side of every handshake on the same cores. The constant node:https row is the floor of any server on node:tls: a full handshake per connection there costs what it costs Sluice before Sluice does anything.',
       ],
       checks: tlsChecks(keepAliveRows, stormRows),
     };

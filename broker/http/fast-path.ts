@@ -380,7 +380,9 @@ class FastConnection implements FastCaller {
   /** The client shut its side: like node:http (without allowHalfOpen), its pending requests are abandoned. */
   readonly #onEnd = (): void => {
     this.#abandonAll();
-    this.#socket.end();
+    // After a `Connection: close` answer the socket is already ended: ending it again only builds (and drops) an
+    // ERR_STREAM_ALREADY_FINISHED with its stack trace, once per connection of a connection storm.
+    if (!this.#socket.writableEnded) this.#socket.end();
   };
 
   readonly #onError = (): void => {
