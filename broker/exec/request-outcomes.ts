@@ -49,10 +49,10 @@ export function execResult(
 
 /** Applies each command's reply rewrite (see PreparedCommand.mapReply) to its successful outcome, in place. */
 function mapReplies(items: readonly PreparedCommand[], outcomes: Outcome[]): Outcome[] {
-  items.forEach((item, i) => {
+  for (let i = 0; i < items.length; i++) {
+    const mapReply = items[i]!.mapReply;
     const outcome = outcomes[i];
-    if (item.mapReply && outcome !== undefined && !(outcome instanceof Error))
-      outcomes[i] = item.mapReply(outcome);
-  });
+    if (mapReply && outcome !== undefined && !(outcome instanceof Error)) outcomes[i] = mapReply(outcome);
+  }
   return outcomes;
 }
