@@ -5,7 +5,7 @@ import type { TokenEntry } from './protocol/auth.js';
 import { loadTokensFile } from './lifecycle/tokens-reload.js';
 import { type Broker, startBroker } from './lifecycle/broker.js';
 import { type Config, ConfigError, helpText, parseConfig } from './config.js';
-import { createLogger, type Logger } from './log.js';
+import { createLogger, guardOutput, type Logger } from './log.js';
 import {
   DEFAULT_REDIS_URL,
   hasRedisServer,
@@ -52,8 +52,19 @@ interface ReadyMessage {
   readonly url: string;
 }
 
+/** Where the process guards count what reaches them: the broker's metrics once it runs. */
+let guardedMetrics: Metrics | undefined;
+
+/**
+ * stdout (the start line) and stderr (the log), each with an error listener from the first line on, in the primary and
+ * in each worker (they inherit both): a reader that went away ends what is written there, not the process, and never
+ * becomes an uncaught error whose log line fails again (log.ts guardOutput). Counted once per stream.
+ */
+const stdout = guardOutput(process.stdout, () => guardedMetrics?.guarded('output_lost'));
+const stderr = guardOutput(process.stderr, () => guardedMetrics?.guarded('output_lost'));
+
 function fail(message: string): never {
-  process.stderr.write(`sluice: ${message}\n`);
+  stderr.write(`sluice: ${message}\n`);
   process.exit(1);
 }
 
@@ -61,7 +72,7 @@ function readConfig(): Config {
   try {
     const parsed = parseConfig(process.argv.slice(2), process.env);
     if (parsed.help) {
-      process.stdout.write(helpText() + '\n');
+      stdout.write(helpText() + '\n');
       process.exit(0);
     }
     return parsed.config;
@@ -140,9 +151,6 @@ function masked(url: string): string {
   return url.replace(/\/\/([^:@/]*)(:[^@/]*)?@/, '//$1:***@');
 }
 
-/** Where the process guards count what reaches them: the broker's metrics once it runs. */
-let guardedMetrics: Metrics | undefined;
-
 function onSignals(handler: () => void): void {
   process.once('SIGTERM', handler);
   process.once('SIGINT', handler);
@@ -187,7 +195,7 @@ async function runSingle(
     fail(`could not start: ${(error as Error).message}`);
   }
   guardedMetrics = broker.metrics;
-  process.stdout.write(
+  stdout.write(
     startLine(broker.url, broker.adminUrl, redisUrl, config, generated, child !== undefined) + '\n',
   );
   onReload = () => broker.reload();
@@ -256,7 +264,7 @@ async function runPrimary(
       url = message.url;
     }
     if (ready.size === config.workers)
-      process.stdout.write(startLine(url, adminUrl, redisUrl, config, generated, child !== undefined) + '\n');
+      stdout.write(startLine(url, adminUrl, redisUrl, config, generated, child !== undefined) + '\n');
   });
   cluster.on('exit', (worker, code) => {
     ready.delete(worker.id);
@@ -285,7 +293,7 @@ async function runPrimary(
 
 async function main(): Promise<void> {
   const config = readConfig();
-  const logger = createLogger(config.logLevel);
+  const logger = createLogger(config.logLevel, stderr);
   // A stray rejection or socket error is a bug to log and count, not a reason to drop every client's connection.
   installProcessGuards(logger, (kind) => guardedMetrics?.guarded(kind));
   listenForReload();

@@ -35,8 +35,12 @@ export type QuotaKind = 'requests' | 'commands' | 'inflight' | 'sockets';
  */
 export type ReplicaReadOutcome = 'immediate' | 'waited' | 'primary_fallback' | 'unsatisfiable' | 'bad_token';
 
-/** What reached the process guard: a thrown error no one caught, or a rejected promise no one handled. */
-export type GuardedKind = 'uncaught_exception' | 'unhandled_rejection';
+/**
+ * What the process guards count: a thrown error no one caught or a rejected promise no one handled (they reached the
+ * process guard: a bug), or stdout or stderr lost (it failed, its reader gone; counted once per stream by the stream's
+ * own listener, log.ts guardOutput: what the process writes there afterwards is dropped).
+ */
+export type GuardedKind = 'uncaught_exception' | 'unhandled_rejection' | 'output_lost';
 
 /** Hooks called on the hot path; implementations must be cheap and must not throw. */
 export interface Telemetry {

@@ -163,9 +163,9 @@ export const METRICS = [
     name: 'sluice_process_guard_total',
     type: 'counter',
     labels: ['kind'],
-    help: 'Errors that reached the process-level guard instead of a handler of their own (kind: uncaught_exception, unhandled_rejection); an uncaught socket error is logged and the process goes on.',
+    help: 'Errors that reached the process-level guard instead of a handler of their own (kind: uncaught_exception, unhandled_rejection); an uncaught socket error is logged and the process goes on. kind=output_lost: stdout or stderr failed (its reader went away, EPIPE), counted once per stream; later log lines are dropped.',
     rises:
-      'A bug in Sluice, whatever the value: report it with the log line of the same time (event uncaught_socket_error, uncaught_exception or unhandled_rejection).',
+      'uncaught_exception or unhandled_rejection: a bug in Sluice, whatever the value; report it with the log line of the same time (event uncaught_socket_error, uncaught_exception or unhandled_rejection). output_lost: whatever read the log (a supervisor, a log shipper) is gone; this process logs nothing more: restart it under a live reader.',
   },
   {
     name: 'sluice_tls_handshakes_total',

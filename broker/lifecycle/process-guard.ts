@@ -28,21 +28,37 @@ const SOCKET_ERROR_CODES = new Set([
 export function installProcessGuards(logger: Logger, count: (kind: GuardedKind) => void): void {
   process.on('unhandledRejection', (reason) => {
     count('unhandled_rejection');
-    logger.error(
-      { err: reason, event: 'unhandled_rejection' },
-      'unhandled promise rejection (a bug: please report it)',
+    tryToLog(() =>
+      logger.error(
+        { err: reason, event: 'unhandled_rejection' },
+        'unhandled promise rejection (a bug: please report it)',
+      ),
     );
   });
   process.on('uncaughtException', (error: NodeJS.ErrnoException) => {
     count('uncaught_exception');
     if (error.code !== undefined && SOCKET_ERROR_CODES.has(error.code)) {
-      logger.error(
-        { err: error, event: 'uncaught_socket_error' },
-        'a socket error reached no listener (a bug: please report it); the process goes on',
+      tryToLog(() =>
+        logger.error(
+          { err: error, event: 'uncaught_socket_error' },
+          'a socket error reached no listener (a bug: please report it); the process goes on',
+        ),
       );
       return;
     }
-    logger.fatal({ err: error, event: 'uncaught_exception' }, 'uncaught exception: exiting');
+    tryToLog(() => logger.fatal({ err: error, event: 'uncaught_exception' }, 'uncaught exception: exiting'));
     process.exit(1);
   });
+}
+
+/**
+ * Logs, or gives up when logging throws (a log stream that fails synchronously): thrown inside an uncaughtException
+ * handler it would end the process (exit 7), and a second report of it would only fail the same way.
+ */
+function tryToLog(log: () => void): void {
+  try {
+    log();
+  } catch {
+    // Nothing to write it to; it was counted.
+  }
 }
