@@ -109,23 +109,29 @@ export async function wrkMeasure(
 }
 
 /**
- * Hooks that read the broker's CPU time when the load generator's measured window begins and ends (its Recorder
- * says so), and the CPU µs per operation of that window, once it has ended.
+ * CPU (user + system, with descendants) over a load generator's measured window, which its Recorder marks with
+ * `{ window: 'begin' | 'end' }` progress, per operation: of `pids` summed (the processes serving the load, e.g. the
+ * broker, or nginx and the broker behind it) and of the load generator itself.
  */
-export function brokerCpuWindow(brokerPid: number): {
+export function cpuWindow(pids: readonly number[]): {
   hooks: LoadHooks;
   microsPerOp: (ops: number) => number;
+  generatorMicrosPerOp: (ops: number) => number;
 } {
-  let begin = Number.NaN;
-  let end = Number.NaN;
+  const served = [Number.NaN, Number.NaN];
+  const generator = [Number.NaN, Number.NaN];
+  const perOp = (span: number[], ops: number) => (((span[1] ?? 0) - (span[0] ?? 0)) * 1e6) / ops;
   return {
     hooks: {
-      onProgress(data) {
-        if (data['window'] === 'begin') begin = cpuSeconds(brokerPid);
-        else if (data['window'] === 'end') end = cpuSeconds(brokerPid);
+      onProgress(data, child) {
+        const i = data['window'] === 'begin' ? 0 : data['window'] === 'end' ? 1 : -1;
+        if (i < 0) return;
+        served[i] = pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
+        generator[i] = child.pid === undefined ? Number.NaN : cpuSeconds(child.pid);
       },
     },
-    microsPerOp: (ops) => ((end - begin) * 1e6) / ops,
+    microsPerOp: (ops) => perOp(served, ops),
+    generatorMicrosPerOp: (ops) => perOp(generator, ops),
   };
 }
 

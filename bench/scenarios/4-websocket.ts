@@ -1,5 +1,5 @@
 // Scenario 4: WebSockets with many GETs in flight per socket, against direct auto-pipelined ioredis (the floor).
-import { brokerCpuWindow, fromLoad, type SluiceRunning, setupSluice } from '../lib/contenders.js';
+import { cpuWindow, fromLoad, type SluiceRunning, setupSluice } from '../lib/contenders.js';
 import { type LoadResult, runLoad } from '../lib/loadgen.js';
 import { type BenchContext, contender, runContenders } from '../lib/rows.js';
 import type { Scenario } from '../lib/scenario.js';
@@ -24,7 +24,7 @@ function sluiceWs(ctx: BenchContext, name: string, mode: 'cmd' | 'pipeline') {
         warmupS: config.warmupS,
         durationS: config.durationS,
       };
-      const cpu = brokerCpuWindow(broker.pid);
+      const cpu = cpuWindow([broker.pid]);
       const result = await runLoad<LoadResult>('ws-throughput', args, cpu.hooks);
       return { ...fromLoad(result), cpuMicrosPerOp: cpu.microsPerOp(result.ops) };
     },

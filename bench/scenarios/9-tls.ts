@@ -1,10 +1,10 @@
 // Scenario 9: TLS — Sluice's own HTTPS against nginx terminating TLS in front of plain Sluice, on keep-alive
 // connections (scenario 1 over TLS) and in a connection storm (scenario 5 over TLS), with and without resumption.
 import { readFileSync } from 'node:fs';
-import { type SluiceRunning, fromLoad, setupSluice, singleRequest } from '../lib/contenders.js';
+import { cpuWindow, type SluiceRunning, fromLoad, setupSluice, singleRequest } from '../lib/contenders.js';
 import { startConstantHttp } from '../lib/peers.js';
 import type { StormTarget } from '../load/storm.js';
-import { type LoadHooks, type LoadResult, runLoad } from '../lib/loadgen.js';
+import { type LoadResult, runLoad } from '../lib/loadgen.js';
 import type { HttpPeer } from '../lib/peers.js';
 import { cpuSeconds } from '../lib/proc.js';
 import { median } from '../lib/stats.js';
@@ -124,33 +124,6 @@ async function keepAlive(ctx: BenchContext, running: TlsRunning, ca: Buffer): Pr
   };
 }
 
-/**
- * CPU of the serving processes (nginx's and the broker's, with their workers) and of the load generator over the
- * storm's measured window (its Recorder marks it), per invocation. The storm is CPU-bound on both sides of the
- * handshakes on a small machine, so CPU per invocation says more than invocations per second.
- */
-function stormCpuWindow(pids: readonly number[]): {
-  hooks: LoadHooks;
-  serverMicrosPerOp: (ops: number) => number;
-  generatorMicrosPerOp: (ops: number) => number;
-} {
-  const server = () => pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0);
-  const at = { server: [Number.NaN, Number.NaN], generator: [Number.NaN, Number.NaN] };
-  const perOp = (span: number[], ops: number) => (((span[1] ?? 0) - (span[0] ?? 0)) * 1e6) / ops;
-  return {
-    hooks: {
-      onProgress(data, child) {
-        const i = data['window'] === 'begin' ? 0 : data['window'] === 'end' ? 1 : -1;
-        if (i < 0) return;
-        at.server[i] = server();
-        at.generator[i] = child.pid === undefined ? Number.NaN : cpuSeconds(child.pid);
-      },
-    },
-    serverMicrosPerOp: (ops) => perOp(at.server, ops),
-    generatorMicrosPerOp: (ops) => perOp(at.generator, ops),
-  };
-}
-
 /** `sluice_tls_handshakes_total` by session from a /metrics text. */
 function handshakes(text: string | undefined): { full: number; resumed: number } {
   const read = (session: string) =>
@@ -221,11 +194,11 @@ export const scenario: Scenario = {
       // Sluice's own TLS: its handshake counts say how many sessions resumed.
       const broker = 'nginx' in running || !('broker' in running) ? undefined : running.broker;
       const before = broker ? handshakes(await broker.metrics()) : undefined;
-      const cpu = stormCpuWindow(running.pids);
+      const cpu = cpuWindow(running.pids);
       const loaded = await runLoad<LoadResult>('storm', { ...storm, ...target }, cpu.hooks);
       const result = fromLoad(loaded);
       const runs = stormCpu.get(name) ?? { server: [], generator: [] };
-      runs.server.push(cpu.serverMicrosPerOp(loaded.ops));
+      runs.server.push(cpu.microsPerOp(loaded.ops));
       runs.generator.push(cpu.generatorMicrosPerOp(loaded.ops));
       stormCpu.set(name, runs);
       if (broker && before) {
